@@ -1,0 +1,5 @@
+import sys
+
+from synthctx.cli import main
+
+sys.exit(main())

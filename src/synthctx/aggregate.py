@@ -1,0 +1,73 @@
+"""One table of every condition: real-task F1 beside head recall against the real-data model (polars)."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from synthctx.correlation import correlate, weak_evidence_note
+
+CONDITION_KEYS = ("task", "needle", "haystack", "model", "seed")
+
+
+def condition_label(needle: str, haystack: str) -> str:
+    if needle == haystack and needle in ("real", "symbolic"):
+        return needle
+    if needle == "base":
+        return "baseline"
+    return f"{needle}/{haystack}"
+
+
+def condition_rows(summaries: list[dict[str, Any]], comparisons: list[dict[str, Any]]) -> pl.DataFrame:
+    """Long table: one row per condition x scoring mode x head-set rule."""
+    f1 = {tuple(s["condition"][k] for k in CONDITION_KEYS): s for s in summaries}
+    rows = []
+    for comp in comparisons:
+        key = tuple(comp["condition"][k] for k in CONDITION_KEYS)
+        if key not in f1:
+            raise ValueError(f"no evaluation summary for condition {dict(zip(CONDITION_KEYS, key))}")
+        s = f1[key]
+        for mode, by_rule in comp["modes"].items():
+            for rule in ("threshold", "top_k"):
+                r = by_rule[rule]
+                rows.append({**comp["condition"], "condition": condition_label(key[1], key[2]),
+                             "is_reference": comp["is_reference"], "head_kind": comp["head_kind"],
+                             "scoring_mode": mode, "set_rule": rule, "f1": s["f1"], "substring_em": s["substring_em"],
+                             "n_test": s["n_examples"], "recall": r["recall"], "precision": r["precision"],
+                             "jaccard": r["jaccard"], "n_heads": r["n_candidate"], "n_reference_heads": r["n_reference"],
+                             "cosine": by_rule["cosine"], "n_scored": by_rule["n_scored"]})
+    return pl.DataFrame(rows).sort(["task", "model", "seed", "head_kind", "scoring_mode", "set_rule", "condition"])
+
+
+def correlation_rows(table: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
+    """Recall vs F1 across conditions, per task x model x seed x head kind x mode x set rule.
+
+    The reference (real-data) condition is left out: its recall is 1 by construction."""
+    rows = []
+    pool = table.filter(~pl.col("is_reference"))
+    if not cfg["include_baseline"]:
+        pool = pool.filter(pl.col("needle") != "base")
+    groups = ["task", "model", "seed", "head_kind", "scoring_mode", "set_rule"]
+    for key, part in pool.group_by(groups, maintain_order=True):
+        for x_name in ("recall", "cosine"):
+            res = correlate(part[x_name].to_list(), part["f1"].to_list(), n_bootstrap=cfg["n_bootstrap"],
+                            n_permutations=cfg["n_permutations"], confidence=cfg["confidence"], seed=cfg["seed"])
+            for method in ("spearman", "pearson"):
+                m = res[method]
+                rows.append({**dict(zip(groups, key)), "x": x_name, "y": "f1", "method": method, "n": res["n"],
+                             "estimate": m["estimate"], "ci_low": m["ci_low"], "ci_high": m["ci_high"],
+                             "confidence": cfg["confidence"], "p_permutation": m["p_permutation"],
+                             "p_analytic": m["p_analytic"], "conditions": ",".join(part["condition"].to_list()),
+                             "caveat": weak_evidence_note(res["n"])})
+    return pl.DataFrame(rows)
+
+
+def read_json(paths: list[Path]) -> list[dict[str, Any]]:
+    return [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
+
+
+def finite_or_none(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x

@@ -1,0 +1,56 @@
+"""Content hash of the modules a stage runs, so Snakemake re-runs exactly the rules whose code changed.
+
+Snakemake cannot see code behind `python -m synthctx`; each rule takes `code_digest(stage_module)` as
+a param. The hash covers the module and, transitively, every synthctx module it imports.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+from pathlib import Path
+
+PACKAGE = "synthctx"
+SRC = Path(__file__).resolve().parent
+
+
+def _module_file(name: str) -> Path | None:
+    parts = name.split(".")[1:]
+    if not parts:
+        return SRC / "__init__.py"
+    rel = Path(*parts)
+    for candidate in (SRC / rel.with_suffix(".py"), SRC / rel / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imports(path: Path, module: str) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == PACKAGE)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.split(".")[0] == PACKAGE:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return {m for m in found if _module_file(m) is not None}
+
+
+def module_closure(module: str) -> list[Path]:
+    """The module's file and every synthctx module it imports, directly or not."""
+    seen: dict[str, Path] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        path = _module_file(name)
+        if name in seen or path is None:
+            continue
+        seen[name] = path
+        todo.extend(_imports(path, name) - seen.keys())
+    return sorted(set(seen.values()))
+
+
+def code_digest(*modules: str) -> str:
+    h = hashlib.sha256()
+    for path in sorted({p for m in modules for p in module_closure(m)}):
+        h.update(path.relative_to(SRC).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]

@@ -1,0 +1,52 @@
+"""Fit documents to a target length in the model's tokens and place the gold document."""
+from __future__ import annotations
+
+import random
+from typing import Any, Iterable
+
+from synthctx.prompting import INSTRUCTION, count_tokens
+from synthctx.records import render_document
+
+
+def gold_index(rule: str | int, n_documents: int, rng: random.Random) -> int:
+    """Where the gold document goes: uniform, first, middle, last, or a 0-based index (clipped)."""
+    if isinstance(rule, int):
+        return max(0, min(rule, n_documents - 1))
+    return {"uniform": lambda: rng.randrange(n_documents), "first": lambda: 0,
+            "middle": lambda: n_documents // 2, "last": lambda: n_documents - 1}[rule]()
+
+
+class LengthFitter:
+    """Counts tokens per document once; the total is the prompt's length up to a token or two."""
+
+    def __init__(self, tokenizer, template_overhead: int | None = None):
+        self.tokenizer = tokenizer
+        if template_overhead is None:
+            probe = tokenizer.apply_chat_template(
+                [{"role": "user", "content": f"{INSTRUCTION}\n\n\n\nQuestion: "}], tokenize=False, add_generation_prompt=True)
+            template_overhead = count_tokens(tokenizer, probe)
+        self.overhead = template_overhead
+
+    def doc_tokens(self, doc: dict[str, Any]) -> int:
+        return count_tokens(self.tokenizer, render_document(0, doc["title"], doc["text"])) + 1
+
+    def fit(self, gold: dict[str, Any], distractors: Iterable[dict[str, Any]], question: str,
+            target_tokens: int, max_documents: int) -> list[dict[str, Any]]:
+        """Gold first, then distractors while the prompt stays within target_tokens."""
+        total = self.overhead + count_tokens(self.tokenizer, question) + self.doc_tokens(gold)
+        chosen = [gold]
+        for doc in distractors:
+            if len(chosen) >= max_documents:
+                break
+            cost = self.doc_tokens(doc)
+            if total + cost > target_tokens:
+                break
+            chosen.append(doc)
+            total += cost
+        return chosen
+
+
+def place_gold(chosen: list[dict[str, Any]], rule: str | int, rng: random.Random) -> tuple[list[dict[str, Any]], int]:
+    gold, distractors = chosen[0], chosen[1:]
+    g = gold_index(rule, len(chosen), rng)
+    return distractors[:g] + [gold] + distractors[g:], g

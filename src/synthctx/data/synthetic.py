@@ -1,0 +1,167 @@
+"""Synthetic training data on two realism axes: the needle (what to retrieve) and the haystack.
+
+needle    high: natural sentences about invented people and organisations; low: one template with
+          symbolic entities ("WPFN is the place of death of ABCD."); symbolic: a key-value pair.
+haystack  high: real encyclopedic text (Wikipedia summaries from a pool disjoint from the real task);
+          low: repeated filler sentences; symbolic: dictionaries of random keys and values.
+Every record is a pure function of (config slice, seed, index) and the tokenizer used for length.
+"""
+from __future__ import annotations
+
+import random
+import string
+from typing import Any, Iterator
+
+from synthctx.data.assembly import LengthFitter, place_gold
+from synthctx.data.wikipedia import load_passages, split_sentences, summaries_path
+from synthctx.records import make_record, rng_for
+
+CITIES = ["Belfast", "Lyon", "Porto", "Krakow", "Tampere", "Bergen", "Graz", "Utrecht", "Seville", "Turin",
+          "Bremen", "Leeds", "Aarhus", "Brno", "Ghent", "Malmo", "Cork", "Bilbao", "Dresden", "Basel",
+          "Valencia", "Geelong", "Halifax", "Quebec", "Tucson", "Memphis", "Osaka", "Pune", "Recife", "Mendoza"]
+OCCUPATIONS = ["botanist", "watchmaker", "cartographer", "violinist", "architect", "glassblower", "surveyor",
+               "pharmacist", "bookbinder", "astronomer", "stonemason", "translator", "engraver", "chemist"]
+SYLLABLES = ["bel", "mar", "dor", "vin", "tes", "lor", "cal", "den", "fra", "gor", "hal", "jun", "kel",
+             "mon", "nor", "pel", "ros", "sal", "tam", "var", "wen", "zan", "lis", "ber", "cor", "dan"]
+ORG_KINDS = ["Society", "Institute", "Company", "Guild", "Observatory", "Foundation"]
+
+# relation -> (value kind, natural templates, natural question, symbolic phrase)
+RELATIONS: dict[str, tuple[str, list[str], str, str]] = {
+    "place_of_death": ("city", [
+        "At the age of {age}, {entity} died in {value}.",
+        "{entity} spent the final years of a long life in {value}, and died there in {year}.",
+        "In {year}, {entity} passed away in {value} after a short illness.",
+    ], "Where did {entity} die?", "place of death"),
+    "place_of_birth": ("city", [
+        "{entity} was born in {value} in {year}.",
+        "Born in {value}, {entity} left home at the age of {age}.",
+        "The records of {value} list {entity} among the children born there in {year}.",
+    ], "Where was {entity} born?", "place of birth"),
+    "occupation": ("occupation", [
+        "For most of a long career, {entity} worked as a {value}.",
+        "{entity} trained as a {value} and kept at that trade until the age of {age}.",
+    ], "What was the occupation of {entity}?", "occupation"),
+    "founding_year": ("year", [
+        "The {entity} was founded in {value} by a group of local merchants.",
+        "Records show that the {entity} opened its doors in {value}.",
+    ], "In which year was the {entity} founded?", "founding year"),
+}
+
+
+def invented_name(rng: random.Random) -> str:
+    first = "".join(rng.choice(SYLLABLES) for _ in range(2)).capitalize()
+    last = "".join(rng.choice(SYLLABLES) for _ in range(rng.choice((2, 3)))).capitalize()
+    return f"{first} {last}"
+
+
+def symbol(rng: random.Random, length: int) -> str:
+    return "".join(rng.choice(string.ascii_uppercase) for _ in range(length))
+
+
+def make_needle(level: str, cfg: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """A fact to retrieve: its sentence (or key-value pair), the question and the answer."""
+    if level == "symbolic":
+        n = cfg["symbol_length"]
+        container, key, value = symbol(rng, n), symbol(rng, n), symbol(rng, n)
+        return {"unit": f"'{key}': '{value}'", "sentence": f"{container} {{'{key}': '{value}'}}",
+                "question": f"What is the value of the key '{key}' in the dictionary {container}?",
+                "answer": value, "container": container}
+    relation = rng.choice(sorted(cfg["relations"]))
+    kind, templates, question, phrase = RELATIONS[relation]
+    year = rng.randrange(1820, 2000)
+    value = {"city": lambda: rng.choice(CITIES), "occupation": lambda: rng.choice(OCCUPATIONS),
+             "year": lambda: str(year)}[kind]()
+    if level == "high":
+        entity = invented_name(rng)
+        if relation == "founding_year":
+            entity = f"{invented_name(rng).split()[1]} {rng.choice(ORG_KINDS)}"
+        sentence = rng.choice(templates).format(entity=entity, value=value, age=rng.randrange(25, 95),
+                                                year=year if kind != "year" else rng.randrange(1820, 2000))
+        q = question.format(entity=entity)
+    else:  # low: one template, symbolic entities
+        entity = symbol(rng, cfg["symbol_length"])
+        if kind != "year":
+            value = symbol(rng, cfg["symbol_length"])
+        sentence = f"{value} is the {phrase} of {entity}."
+        q = f"What is the {phrase} of {entity}?"
+    return {"unit": f"'{sentence}'", "sentence": sentence, "question": q, "answer": value, "container": None}
+
+
+def _filler_doc(cfg: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    sentences = split_sentences(cfg["filler"])
+    start = rng.randrange(len(sentences))
+    out: list[str] = []
+    while sum(len(s.split()) for s in out) < cfg["document_words"]:
+        out.append(sentences[(start + len(out)) % len(sentences)])
+    return {"title": "", "units": out, "joiner": " ", "wrap": ("", "")}
+
+
+def _dict_doc(cfg: dict[str, Any], rng: random.Random, name: str | None = None) -> dict[str, Any]:
+    n = cfg["symbol_length"]
+    units = [f"'{symbol(rng, n)}': '{symbol(rng, n)}'" for _ in range(cfg["keys_per_dict"])]
+    return {"title": name or symbol(rng, n), "units": units, "joiner": ", ", "wrap": ("{", "}")}
+
+
+def _render(doc: dict[str, Any]) -> str:
+    left, right = doc["wrap"]
+    return left + doc["joiner"].join(doc["units"]) + right
+
+
+def haystack_stream(level: str, cfg: dict[str, Any], rng: random.Random, pool) -> Iterator[dict[str, Any]]:
+    """Endless documents of one haystack level (unit lists, so a needle can be inserted between units)."""
+    while True:
+        if level == "high":
+            p = pool[rng.randrange(len(pool))]
+            yield {"title": p.title, "units": split_sentences(p.text), "joiner": " ", "wrap": ("", ""), "id": f"wiki:{p.title}"}
+        elif level == "low":
+            yield _filler_doc(cfg, rng)
+        else:
+            yield _dict_doc(cfg, rng)
+
+
+def insert_needle(doc: dict[str, Any], needle: dict[str, Any], as_unit: bool, rng: random.Random) -> tuple[str, int]:
+    """Put the needle between two units of the gold document; returns (text, answer offset).
+
+    In a dictionary haystack the needle goes in as a dictionary item, elsewhere as a sentence."""
+    unit = needle["unit"] if as_unit else needle["sentence"]
+    at = rng.randrange(len(doc["units"]) + 1)
+    units = doc["units"][:at] + [unit] + doc["units"][at:]
+    left, right = doc["wrap"]
+    prefix = left + doc["joiner"].join(units[:at]) + (doc["joiner"] if at else "")
+    text = left + doc["joiner"].join(units) + right
+    offset = len(prefix) + unit.index(needle["answer"])
+    assert text[offset:offset + len(needle["answer"])] == needle["answer"]
+    return text, offset
+
+
+def build_synthetic(task: str, needle_level: str, haystack_level: str, cfg: dict[str, Any], n_examples: int,
+                    seed: int, tokenizer) -> list[dict[str, Any]]:
+    """`cfg` holds: text_package, max_passage_words, target_tokens, max_documents, gold_position, and the
+    needle and haystack slices for this variant (`needle`, `haystack`)."""
+    pool = load_passages(str(summaries_path(cfg["text_package"])), cfg["max_passage_words"])["synthetic"] \
+        if haystack_level == "high" else ()
+    rng = rng_for(task, needle_level, haystack_level, "train", seed)
+    fitter = LengthFitter(tokenizer)
+    records = []
+    while len(records) < n_examples:
+        needle = make_needle(needle_level, cfg["needle"], rng)
+        answer = needle["answer"]
+        stream = (d for d in haystack_stream(haystack_level, cfg["haystack"], rng, pool)
+                  if answer not in _render(d) and (needle["container"] is None or d["title"] != needle["container"]))
+        gold = next(stream)
+        if haystack_level == "symbolic" and needle_level == "symbolic":
+            gold["title"] = needle["container"]
+        text, offset = insert_needle(gold, needle, haystack_level == "symbolic", rng)
+        if text.count(answer) != 1:
+            continue
+        i = len(records)
+        gold_doc = {"doc_id": f"synthetic:{i}:gold", "title": gold["title"], "text": text}
+        distractors = ({"doc_id": d.get("id", f"synthetic:{i}:{k}"), "title": d["title"], "text": _render(d)}
+                       for k, d in enumerate(stream))
+        chosen = fitter.fit(gold_doc, distractors, needle["question"], cfg["target_tokens"], cfg["max_documents"])
+        documents, g = place_gold(chosen, cfg["gold_position"], rng)
+        records.append(make_record(
+            task=task, split="train", needle=needle_level, haystack=haystack_level, seed=seed, index=i,
+            documents=documents, gold_index=g, question=needle["question"], answers=[answer], answer_start=offset,
+            extra={"target_tokens": cfg["target_tokens"]}))
+    return records

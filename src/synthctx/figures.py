@@ -1,0 +1,75 @@
+"""Figures for the report (seaborn): F1 per condition, head-score heatmaps, recall vs F1."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from synthctx.aggregate import condition_label  # noqa: E402
+
+
+def _save(fig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    fig.savefig(tmp, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def f1_by_condition(table: pl.DataFrame, path: Path) -> None:
+    per = table.unique(["task", "model", "seed", "condition"]).sort(["task", "model", "condition"]).to_pandas()
+    g = sns.catplot(data=per, x="condition", y="f1", col="task", row="model", kind="bar", errorbar=None,
+                    height=3.2, aspect=1.8, color="#4c72b0")
+    g.set_axis_labels("training data (needle/haystack)", "real-task token F1")
+    for ax in g.axes.flat:
+        ax.tick_params(axis="x", rotation=30)
+        for c in ax.containers:
+            ax.bar_label(c, fmt="%.2f", fontsize=8)
+    _save(g.figure, path)
+
+
+def score_heatmaps(scores: list[dict[str, Any]], mode: str, path: Path) -> None:
+    """One panel per condition: retrieval score per (layer, head), shared colour scale."""
+    panels = [s for s in scores if mode in s["modes"]]
+    n = len(panels)
+    cols = min(4, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 4.2 * rows), squeeze=False)
+    vmax = max([float(np.nanmax(np.asarray(p["modes"][mode]["scores"], dtype=float))) for p in panels
+                if p["modes"][mode]["n_scored"]] + [1e-6])
+    for ax, p in zip(axes.flat, panels):
+        c = p["condition"]
+        m = np.asarray(p["modes"][mode]["scores"], dtype=float)
+        sns.heatmap(m, ax=ax, vmin=0, vmax=vmax, cmap="viridis", cbar=False)
+        ax.set_title(f"{c['task']} {condition_label(c['needle'], c['haystack'])} (n={p['modes'][mode]['n_scored']})",
+                     fontsize=9)
+        ax.set_xlabel("head")
+        ax.set_ylabel("layer")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.colorbar(axes.flat[0].collections[0], ax=axes, shrink=0.6, label=f"retrieval score ({mode})")
+    _save(fig, path)
+
+
+def recall_vs_f1(table: pl.DataFrame, correlations: pl.DataFrame, mode: str, rule: str, path: Path) -> None:
+    part = table.filter((pl.col("scoring_mode") == mode) & (pl.col("set_rule") == rule)
+                        & (pl.col("head_kind") == "retrieval")).to_pandas()
+    g = sns.relplot(data=part, x="recall", y="f1", hue="condition", style="model", col="task", s=80,
+                    height=3.6, aspect=1.1, facet_kws={"sharex": False, "sharey": False})
+    for task, ax in g.axes_dict.items():
+        sub = correlations.filter((pl.col("task") == task) & (pl.col("scoring_mode") == mode) & (pl.col("set_rule") == rule)
+                                  & (pl.col("x") == "recall") & (pl.col("method") == "spearman")
+                                  & (pl.col("head_kind") == "retrieval"))
+        if sub.height:
+            r = sub.row(0, named=True)
+            ax.set_title(f"{task}: Spearman {r['estimate']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}], "
+                         f"p={r['p_permutation']:.2f}, n={r['n']}", fontsize=9)
+    g.set_axis_labels(f"retrieval-head recall vs real model ({rule}, {mode})", "real-task token F1")
+    _save(g.figure, path)

@@ -1,0 +1,92 @@
+"""Select attention heads from (n_layers, n_heads) score matrices and compare sets."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+Head = tuple[int, int]
+
+
+def _as_score_matrix(scores: np.ndarray) -> np.ndarray:
+    """Validate that scores is a 2-D (n_layers, n_heads) float array."""
+    arr = np.asarray(scores, dtype=float)
+    if arr.ndim != 2:
+        raise ValueError(f"scores must be 2-D (n_layers, n_heads), got shape {arr.shape}")
+    return arr
+
+
+def heads_above(scores: np.ndarray, threshold: float) -> set[Head]:
+    """Heads whose score is strictly above threshold (Wu et al.'s retrieval-head
+    cut-off); NaN scores are never selected."""
+    arr = _as_score_matrix(scores)
+    layers, heads = np.nonzero(arr > threshold)
+    return {(int(layer), int(head)) for layer, head in zip(layers, heads)}
+
+
+def top_k_heads(scores: np.ndarray, k: int) -> set[Head]:
+    """The k highest-scoring heads, ties broken by (layer, head) ascending;
+    NaN heads are skipped, so fewer than k may be returned."""
+    if k < 0:
+        raise ValueError(f"k must be non-negative, got {k}")
+    arr = _as_score_matrix(scores)
+    flat = arr.ravel()  # C order: index = layer * n_heads + head
+    order = np.argsort(-flat, kind="stable")
+    order = order[~np.isnan(flat[order])][:k]
+    n_heads = arr.shape[1]
+    return {(int(i // n_heads), int(i % n_heads)) for i in order}
+
+
+def _ratio(num: int, den: int) -> float:
+    """num / den, NaN when den is 0 (undefined rather than zero overlap)."""
+    return num / den if den else math.nan
+
+
+def compare_head_sets(candidate: set[Head], reference: set[Head]) -> dict[str, float | int]:
+    """Overlap of a candidate head set with a reference set (recall, precision,
+    Jaccard, sizes); ratios with an empty denominator are NaN."""
+    shared = len(candidate & reference)
+    union = len(candidate | reference)
+    return {
+        "recall": _ratio(shared, len(reference)),
+        "precision": _ratio(shared, len(candidate)),
+        "jaccard": _ratio(shared, union),
+        "n_candidate": len(candidate),
+        "n_reference": len(reference),
+        "n_shared": shared,
+    }
+
+
+def score_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two flattened score matrices, a threshold-free
+    agreement measure; NaN if either is all-zero."""
+    a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a_arr.shape != b_arr.shape:
+        raise ValueError(f"score shapes differ: {a_arr.shape} vs {b_arr.shape}")
+    a_flat, b_flat = a_arr.ravel(), b_arr.ravel()
+    norm_a, norm_b = float(np.linalg.norm(a_flat)), float(np.linalg.norm(b_flat))
+    if norm_a == 0.0 or norm_b == 0.0:
+        return math.nan
+    return float(np.dot(a_flat, b_flat) / (norm_a * norm_b))
+
+
+def head_set_comparison(
+    candidate_scores: np.ndarray,
+    reference_scores: np.ndarray,
+    threshold: float,
+    top_k: int,
+) -> dict[str, object]:
+    """Compare candidate vs reference retrieval heads by threshold set, top-k set
+    and whole-matrix cosine."""
+    cand = _as_score_matrix(candidate_scores)
+    ref = _as_score_matrix(reference_scores)
+    if cand.shape != ref.shape:
+        raise ValueError(f"score shapes differ: {cand.shape} vs {ref.shape}")
+    by_threshold = compare_head_sets(heads_above(cand, threshold), heads_above(ref, threshold))
+    by_top_k = compare_head_sets(top_k_heads(cand, top_k), top_k_heads(ref, top_k))
+    return {
+        "threshold": {**by_threshold, "threshold": threshold},
+        "top_k": {**by_top_k, "k": top_k},
+        "cosine": score_cosine(cand, ref),
+    }

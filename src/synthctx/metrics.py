@@ -1,0 +1,74 @@
+"""Answer-scoring metrics: SQuAD F1, substring exact match, ROUGE-1 recall."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+
+_PUNCTUATION = frozenset(string.punctuation)
+_ARTICLES = re.compile(r"\b(?:a|an|the)\b")
+
+
+def normalize_answer(s: str) -> str:
+    """SQuAD v1.1 normalisation, so answers differing only in case, punctuation,
+    articles or spacing compare equal."""
+    lowered = s.lower()
+    no_punct = "".join(ch for ch in lowered if ch not in _PUNCTUATION)
+    no_articles = _ARTICLES.sub(" ", no_punct)
+    return " ".join(no_articles.split())
+
+
+def _tokens(s: str) -> list[str]:
+    """Whitespace tokens of the normalised string."""
+    return normalize_answer(s).split()
+
+
+def _overlap(a: list[str], b: list[str]) -> int:
+    """Multiset (clipped) count of tokens shared by a and b."""
+    return sum((Counter(a) & Counter(b)).values())
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """SQuAD token-level F1 on normalised tokens; gives partial credit for
+    near-miss free-form answers."""
+    pred, ref = _tokens(prediction), _tokens(gold)
+    if not pred and not ref:
+        return 1.0
+    if not pred or not ref:
+        return 0.0
+    common = _overlap(pred, ref)
+    if common == 0:
+        return 0.0
+    precision = common / len(pred)
+    recall = common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def max_token_f1(prediction: str, golds: list[str]) -> float:
+    """Best token F1 over all acceptable gold answers, as in the SQuAD evaluator."""
+    if not golds:
+        raise ValueError("golds must contain at least one gold answer")
+    return max(token_f1(prediction, g) for g in golds)
+
+
+def substring_exact_match(prediction: str, golds: list[str]) -> float:
+    """1.0 if any normalised gold occurs inside the normalised prediction
+    (Liu et al. 'Lost in the Middle'), tolerating verbose generations."""
+    if not golds:
+        raise ValueError("golds must contain at least one gold answer")
+    pred = normalize_answer(prediction)
+    for g in golds:
+        ref = normalize_answer(g)
+        if ref and ref in pred:
+            return 1.0
+    return 0.0
+
+
+def rouge1_recall(prediction: str, gold: str) -> float:
+    """Clipped unigram recall of gold tokens in the prediction; Wu et al.'s
+    retrieval-success gate is this value > 0.5. An empty gold scores 0.0."""
+    pred, ref = _tokens(prediction), _tokens(gold)
+    if not ref:
+        return 0.0
+    return _overlap(pred, ref) / len(ref)

@@ -1,0 +1,104 @@
+"""Load, convert and merge the models the study fine-tunes and scores.
+
+Every later stage loads a *prepared* model folder (plain safetensors + tokenizer), so the slow
+GGUF de-quantisation or hub download happens once, in its own rule.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def package_dir(package: str) -> Path:
+    """Folder of an installed package, found without importing it (some ship heavy __init__s)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"Python package {package!r} is not installed; see README (make setup)")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _load_gguf_tokenizer(spec: dict[str, Any]):
+    from transformers import AutoTokenizer
+
+    folder = package_dir(spec["package"])
+    return AutoTokenizer.from_pretrained(folder, gguf_file=spec["gguf_file"])
+
+
+def prepare_model(spec: dict[str, Any], out_dir: Path, seed: int = 0) -> dict[str, Any]:
+    """Materialise a model spec from config as a plain folder; returns facts for provenance."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    source = spec["source"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if source == "gguf_package":
+        folder = package_dir(spec["package"])
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=spec["gguf_file"], dtype=torch.float32)
+        tokenizer = _load_gguf_tokenizer(spec)
+        # The GGUF loader leaves a quantizer marker that blocks save_pretrained; the weights are plain floats.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+    elif source == "random_init":
+        tokenizer = _load_gguf_tokenizer(spec["tokenizer"]) if spec["tokenizer"].get("gguf_file") else \
+            AutoTokenizer.from_pretrained(spec["tokenizer"]["path"])
+        arch = dict(spec["architecture"])
+        arch.setdefault("vocab_size", len(tokenizer))
+        arch.setdefault("bos_token_id", tokenizer.bos_token_id)
+        arch.setdefault("eos_token_id", tokenizer.eos_token_id)
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(LlamaConfig(**arch))
+    elif source == "hub":
+        from huggingface_hub import snapshot_download
+
+        # The token comes from the environment (HF_TOKEN), never from config.
+        path = snapshot_download(spec["repo_id"], revision=spec.get("revision"), token=os.environ.get("HF_TOKEN"))
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    else:  # the schema forbids this; kept for direct callers
+        raise ValueError(f"models.*.source: unknown source {source!r}")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    cfg = model.config
+    return {
+        "source": source,
+        "n_layers": cfg.num_hidden_layers,
+        "n_heads": cfg.num_attention_heads,
+        "n_kv_heads": getattr(cfg, "num_key_value_heads", cfg.num_attention_heads),
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+        "rope_theta": _rope_theta(cfg),
+    }
+
+
+def _rope_theta(cfg) -> float | None:
+    rope = getattr(cfg, "rope_parameters", None) or {}
+    return rope.get("rope_theta", getattr(cfg, "rope_theta", None))
+
+
+def load_tokenizer(model_dir: Path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model(model_dir: Path, dtype: str, adapter_dir: Path | None = None, attn_implementation: str = "sdpa"):
+    """Base model, optionally with a LoRA adapter merged in at `dtype` (never into 4-bit weights)."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=DTYPES[dtype], attn_implementation=attn_implementation)
+    if adapter_dir is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+    model.eval()
+    return model

@@ -1,0 +1,104 @@
+"""The one record schema every task and variant uses, and how a record becomes a context.
+
+A record holds its documents, the rendered context, and exact character spans into that context:
+`answer` (the needle occurrence of the gold answer) and `gold_document`. Later stages are
+task-agnostic because they only read these fields.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+DOC_SEPARATOR = "\n\n"
+
+
+def render_document(index: int, title: str, text: str) -> str:
+    header = f"Document [{index + 1}]" + (f" (Title: {title})" if title else "")
+    return f"{header} {text}"
+
+
+def text_offset_in_rendered(index: int, title: str) -> int:
+    return len(render_document(index, title, ""))
+
+
+def build_context(documents: list[dict[str, Any]], gold_index: int, answer_start: int, answer: str) -> tuple[str, dict]:
+    """Join documents; `answer_start` is the answer's offset inside the gold document's text."""
+    gold_text = documents[gold_index]["text"]
+    if gold_text[answer_start:answer_start + len(answer)] != answer:
+        raise ValueError(f"answer {answer!r} not at offset {answer_start} of gold document {documents[gold_index]['doc_id']}")
+    parts: list[str] = []
+    pos = 0
+    spans: dict[str, list[list[int]]] = {}
+    for i, doc in enumerate(documents):
+        rendered = render_document(i, doc["title"], doc["text"])
+        if i == gold_index:
+            spans["gold_document"] = [[pos, pos + len(rendered)]]
+            a = pos + text_offset_in_rendered(i, doc["title"]) + answer_start
+            spans["answer"] = [[a, a + len(answer)]]
+        parts.append(rendered)
+        pos += len(rendered) + len(DOC_SEPARATOR)
+    context = DOC_SEPARATOR.join(parts)
+    s, e = spans["answer"][0]
+    assert context[s:e] == answer
+    return context, spans
+
+
+def make_record(*, task: str, split: str, needle: str, haystack: str, seed: int, index: int,
+                documents: list[dict[str, Any]], gold_index: int, question: str, answers: list[str],
+                answer_start: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    context, spans = build_context(documents, gold_index, answer_start, answers[0])
+    return {
+        "id": f"{task}-{needle}-{haystack}-{split}-s{seed}-{index:05d}",
+        "task": task,
+        "split": split,
+        "needle_realism": needle,
+        "haystack_realism": haystack,
+        "seed": seed,
+        "question": question,
+        "answers": answers,
+        "documents": documents,
+        "gold_doc_ids": [documents[gold_index]["doc_id"]],
+        "gold_position": gold_index,
+        "context": context,
+        "spans": spans,
+        **(extra or {}),
+    }
+
+
+def write_jsonl_atomic(path: Path, records: Iterable[dict[str, Any]]) -> int:
+    """Write sorted-key JSON lines under a temporary name, then rename: no partial file survives a kill."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    n = 0
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec, sort_keys=True, ensure_ascii=False) + "\n")
+            n += 1
+    os.replace(tmp, path)
+    return n
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, sort_keys=True, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+
+
+def rng_for(*parts: Any) -> random.Random:
+    """A generator seeded by a readable key: data are a pure function of (config, seed)."""
+    return random.Random(":".join(str(p) for p in parts))

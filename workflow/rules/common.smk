@@ -1,0 +1,144 @@
+# The grid, wildcard constraints, config slices handed to rules, input functions and code digests.
+# Other rule files hold only rules.
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from synthctx.code_digest import code_digest  # noqa: E402  (stdlib only: keeps the scheduler light)
+from synthctx.config_check import check_config  # noqa: E402
+
+from snakemake.utils import validate
+
+
+SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+check_config(config, yaml.safe_load(SCHEMA.read_text()), [Path(f) for f in workflow.configfiles])
+validate(config, str(SCHEMA))
+
+def _python():
+    """The scheduler's own interpreter, or the conda env's `python` under --sdm conda."""
+    methods = getattr(getattr(workflow, "deployment_settings", None), "deployment_method", ()) or ()
+    return "python" if any("conda" in str(m).lower() for m in methods) else shlex.quote(sys.executable)
+
+
+# Every rule runs the stage CLI of this checkout's src/, whatever is installed.
+PY = f"PYTHONPATH={shlex.quote(str(Path(workflow.basedir) / 'src'))}${{PYTHONPATH:+:$PYTHONPATH}} {_python()} -m synthctx"
+LEVELS = ["high", "low", "symbolic"]
+TASKS = config["grid"]["tasks"]
+MODELS = config["grid"]["models"]
+SEEDS = [str(s) for s in config["grid"]["seeds"]]
+
+
+def conditions(task):
+    """(needle, haystack) pairs of a task: real data, the synthetic variants, the baseline."""
+    t = config["tasks"][task]
+    out = [("real", "real")] if t["real"] else []
+    out += [tuple(v) for v in t["variants"]]
+    if t["baseline"]:
+        out.append(("base", "base"))
+    return out
+
+
+def grid():
+    """Every condition as a wildcards dict."""
+    return [
+        dict(task=task, needle=n, haystack=h, model=m, seed=s)
+        for task in TASKS
+        for n, h in conditions(task)
+        for m in MODELS
+        for s in SEEDS
+    ]
+
+
+def _alternatives(values):
+    return "|".join(sorted(set(values)))
+
+
+wildcard_constraints:
+    task=_alternatives(TASKS),
+    needle=_alternatives(["real", "base"] + LEVELS),
+    haystack=_alternatives(["real", "base"] + LEVELS),
+    model=_alternatives(MODELS),
+    seed=_alternatives(SEEDS),
+
+
+COND = "{task}/{needle}/{haystack}/{model}/{seed}"
+
+
+def as_json(obj):
+    return json.dumps(obj, sort_keys=True)
+
+
+# --- config slices: each rule sees only what it depends on, so one change re-runs only its branch ---
+
+
+def data_slice(task):
+    t = config["tasks"][task]
+    return {
+        "text_package": config["text"]["package"],
+        "max_passage_words": config["text"]["max_passage_words"],
+        **{k: t[k] for k in ("target_tokens", "max_documents", "gold_position")},
+    }
+
+
+def real_data_slice(wc):
+    return as_json({**data_slice(wc.task), "year_fraction": config["tasks"][wc.task]["year_fraction"]})
+
+
+def synthetic_slice(wc):
+    return as_json(
+        {
+            **data_slice(wc.task),
+            "needle": config["needle"][wc.needle],
+            "haystack": config["haystack"][wc.haystack],
+        }
+    )
+
+
+def model_slice(wc):
+    return as_json(config["models"][wc.model])
+
+
+def section(name):
+    return lambda wc: as_json(config[name])
+
+
+# --- input functions ---
+
+
+def train_data(wc):
+    if wc.needle == "real":
+        return f"results/data/{wc.task}/real/real/{wc.model}/{wc.seed}/train.jsonl"
+    return f"results/data/{wc.task}/{wc.needle}/{wc.haystack}/{wc.model}/{wc.seed}/train.jsonl"
+
+
+def adapter(wc):
+    """The LoRA adapter of a condition; the baseline has none."""
+    if wc.needle == "base":
+        return []
+    return f"results/train/{wc.task}/{wc.needle}/{wc.haystack}/{wc.model}/{wc.seed}/adapter"
+
+
+def adapter_arg(input):
+    return f"--adapter {input.adapter}" if input.get("adapter") else ""
+
+
+def reference_scores(wc):
+    """Head scores of the model fine-tuned on real data: the reference of every head-set comparison."""
+    return f"results/heads/{wc.task}/real/real/{wc.model}/{wc.seed}/scores.json"
+
+
+def per_condition(pattern):
+    return [pattern.format(**c) for c in grid()]
+
+
+def all_targets():
+    return [
+        "results/aggregate/conditions.csv",
+        "results/aggregate/correlations.csv",
+        "results/figures/f1_by_condition.png",
+    ]

@@ -1,0 +1,68 @@
+# Data: the base model prepared once, the real task's test and training splits, and the synthetic
+# training sets. Lengths are measured in the model's tokens, so data carry the model segment.
+
+
+rule prepare_model:
+    output:
+        directory("resources/models/{model}"),
+    log:
+        "logs/prepare_model/{model}.log",
+    params:
+        spec=model_slice,
+        code=code_digest("synthctx.model_io"),
+    localrule: True
+    shell:
+        "{PY} prepare-model --config {params.spec:q} --out {output} > {log} 2>&1"
+
+
+rule real_test_data:
+    input:
+        model="resources/models/{model}",
+    output:
+        "results/data/{task}/test/{model}/test.jsonl",
+    log:
+        "logs/data/{task}/test/{model}.log",
+    params:
+        cfg=real_data_slice,
+        n=lambda wc: config["tasks"][wc.task]["n_test"],
+        seed=config["data_seed"],
+        code=code_digest("synthctx.data.real_mdqa"),
+    shell:
+        "{PY} real-data --config {params.cfg:q} --model-dir {input.model} --split test "
+        "--n {params.n} --seed {params.seed} --out {output} > {log} 2>&1"
+
+
+rule real_train_data:
+    input:
+        model="resources/models/{model}",
+    output:
+        "results/data/{task}/real/real/{model}/{seed}/train.jsonl",
+    log:
+        "logs/data/{task}/real/real/{model}/{seed}.log",
+    params:
+        cfg=real_data_slice,
+        n=lambda wc: config["tasks"][wc.task]["n_train"],
+        code=code_digest("synthctx.data.real_mdqa"),
+    shell:
+        "{PY} real-data --config {params.cfg:q} --model-dir {input.model} --split train "
+        "--n {params.n} --seed {wildcards.seed} --out {output} > {log} 2>&1"
+
+
+rule synthetic_train_data:
+    input:
+        model="resources/models/{model}",
+    output:
+        "results/data/{task}/{needle}/{haystack}/{model}/{seed}/train.jsonl",
+    log:
+        "logs/data/{task}/{needle}/{haystack}/{model}/{seed}.log",
+    wildcard_constraints:
+        needle="high|low|symbolic",
+        haystack="high|low|symbolic",
+    params:
+        cfg=synthetic_slice,
+        n=lambda wc: config["tasks"][wc.task]["n_train"],
+        code=code_digest("synthctx.data.synthetic"),
+    shell:
+        "{PY} synthetic-data --config {params.cfg:q} --task {wildcards.task} --needle {wildcards.needle} "
+        "--haystack {wildcards.haystack} --model-dir {input.model} --n {params.n} --seed {wildcards.seed} "
+        "--out {output} > {log} 2>&1"

@@ -1,0 +1,29 @@
+# Evaluation on the real task's test split (the same records for every condition of a task and model).
+
+
+rule evaluate:
+    input:
+        model="resources/models/{model}",
+        adapter=adapter,
+        data="results/data/{task}/test/{model}/test.jsonl",
+    output:
+        predictions=f"results/eval/{COND}/predictions.jsonl",
+        summary=f"results/eval/{COND}/summary.json",
+    log:
+        f"logs/eval/{COND}.log",
+    benchmark:
+        f"benchmarks/eval/{COND}.tsv"
+    params:
+        cfg=section("evaluate"),
+        adapter=lambda wc, input: adapter_arg(input),
+        code=code_digest("synthctx.evaluate"),
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+        gpu=1,
+    shell:
+        "{PY} evaluate --config {params.cfg:q} --threads {threads} --task {wildcards.task} "
+        "--needle {wildcards.needle} --haystack {wildcards.haystack} --model {wildcards.model} "
+        "--seed {wildcards.seed} --model-dir {input.model} {params.adapter} --data {input.data} "
+        "--predictions {output.predictions} --summary {output.summary} > {log} 2>&1"

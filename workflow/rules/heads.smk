@@ -1,0 +1,46 @@
+# Heads: the retrieval score of every attention head on the real test examples, then head sets and
+# their overlap with the heads of the model fine-tuned on real data.
+
+
+rule score_heads:
+    input:
+        model="resources/models/{model}",
+        adapter=adapter,
+        data="results/data/{task}/test/{model}/test.jsonl",
+        predictions=f"results/eval/{COND}/predictions.jsonl",
+    output:
+        f"results/heads/{COND}/scores.json",
+    log:
+        f"logs/heads/{COND}.log",
+    benchmark:
+        f"benchmarks/heads/{COND}.tsv"
+    params:
+        cfg=section("heads"),
+        adapter=lambda wc, input: adapter_arg(input),
+        code=code_digest("synthctx.heads.scoring"),
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+        gpu=1,
+    shell:
+        "{PY} score-heads --config {params.cfg:q} --threads {threads} --task {wildcards.task} "
+        "--needle {wildcards.needle} --haystack {wildcards.haystack} --model {wildcards.model} "
+        "--seed {wildcards.seed} --model-dir {input.model} {params.adapter} --data {input.data} "
+        "--predictions {input.predictions} --out {output} > {log} 2>&1"
+
+
+rule head_sets:
+    input:
+        scores=f"results/heads/{COND}/scores.json",
+        reference=reference_scores,
+    output:
+        f"results/head_sets/{COND}/comparison.json",
+    log:
+        f"logs/head_sets/{COND}.log",
+    params:
+        cfg=section("head_sets"),
+        code=code_digest("synthctx.head_sets"),
+    shell:
+        "{PY} head-sets --config {params.cfg:q} --scores {input.scores} --reference {input.reference} "
+        "--out {output} > {log} 2>&1"

@@ -1,0 +1,28 @@
+# Fine-tuning: LoRA on the attention projections, loss on the answer tokens. Checkpoints live under
+# resources/checkpoints (outside the outputs) so a killed or retried job resumes.
+
+
+rule fine_tune:
+    input:
+        model="resources/models/{model}",
+        data=train_data,
+    output:
+        directory(f"results/train/{COND}/adapter"),
+    log:
+        f"logs/train/{COND}.log",
+    benchmark:
+        f"benchmarks/train/{COND}.tsv"
+    params:
+        cfg=section("train"),
+        checkpoints=f"resources/checkpoints/{COND}",
+        code=code_digest("synthctx.train"),
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 6000 * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
+        gpu=1,
+    shell:
+        "{PY} train --config {params.cfg:q} --threads {threads} --task {wildcards.task} "
+        "--needle {wildcards.needle} --haystack {wildcards.haystack} --model {wildcards.model} "
+        "--seed {wildcards.seed} --model-dir {input.model} --data {input.data} --out {output} "
+        "--checkpoint-dir {params.checkpoints} > {log} 2>&1"
