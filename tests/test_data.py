@@ -34,7 +34,9 @@ def test_real_mdqa_is_deterministic_and_exact(tokenizer, data_cfg):
         answer = rec["answers"][0].lower()
         holders = [d for d in rec["documents"] if answer in d["text"].lower()]
         assert [d["doc_id"] for d in holders] == rec["gold_doc_ids"], "exactly one passage holds the answer"
-        assert rec["question"].startswith("Which ")
+        gold = rec["documents"][rec["gold_position"]]
+        assert rec["question"] == f'Which year is mentioned in the document about "{gold["title"]}"?'
+        assert gold["text"].count(rec["answers"][0]) == 1
 
 
 def test_real_train_and_test_passages_are_disjoint(tokenizer, data_cfg):

@@ -14,6 +14,7 @@ COPIED = ("Snakefile", "workflow", "src", "config", "profiles", "envs")
 
 
 def copy_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
     for name in COPIED:
         src = REPO / name
         if src.is_dir():

@@ -84,6 +84,12 @@ def _load_scored_model(a: argparse.Namespace, dtype: str):
     return load_model(a.model_dir, dtype, a.adapter), load_tokenizer(a.model_dir)
 
 
+def _weights(a: argparse.Namespace) -> str:
+    from synthctx.model_io import adapter_handling
+
+    return "base model" if a.adapter is None else f"LoRA {adapter_handling(a.config['dtype'])}"
+
+
 def cmd_evaluate(a: argparse.Namespace) -> None:
     from synthctx.evaluate import evaluate
     from synthctx.provenance import write_metadata
@@ -93,7 +99,7 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     model, tokenizer = _load_scored_model(a, a.config["dtype"])
     predictions, summary = evaluate(model, tokenizer, list(read_jsonl(a.data)), a.config["max_new_tokens"])
     write_jsonl_atomic(a.predictions, predictions)
-    summary = {**summary, "condition": _condition(a), "weights": "base" if a.adapter is None else "lora merged",
+    summary = {**summary, "condition": _condition(a), "weights": _weights(a),
                "dtype": a.config["dtype"]}
     write_json_atomic(a.summary, summary)
     write_metadata(a.summary, stage="evaluate", config_slice=a.config, with_device=True,
@@ -112,7 +118,7 @@ def cmd_score_heads(a: argparse.Namespace) -> None:
     predictions = {p["id"]: p for p in read_jsonl(a.predictions)}
     modes = {m: score_heads(model, tokenizer, records, predictions, m, a.config["argmax_over"]) for m in a.config["modes"]}
     out = {"condition": _condition(a), "head_kind": "retrieval", "modes": modes, "dtype": a.config["dtype"],
-           "weights": "base" if a.adapter is None else "lora merged (not 4-bit)",
+           "weights": _weights(a),
            "n_layers": model.config.num_hidden_layers, "n_heads": model.config.num_attention_heads,
            "definition": "Wu et al. 2024 retrieval score: hit when argmax key in needle span and token copied; "
                          "example score hits/|S|; mean over scored examples; per query head"}

@@ -59,8 +59,17 @@ def score_heatmaps(scores: list[dict[str, Any]], mode: str, path: Path) -> None:
 
 
 def recall_vs_f1(table: pl.DataFrame, correlations: pl.DataFrame, mode: str, rule: str, path: Path) -> None:
-    part = table.filter((pl.col("scoring_mode") == mode) & (pl.col("set_rule") == rule)
-                        & (pl.col("head_kind") == "retrieval")).to_pandas()
+    part = (table.filter((pl.col("scoring_mode") == mode) & (pl.col("set_rule") == rule)
+                         & (pl.col("head_kind") == "retrieval"))
+            .with_columns(pl.col("recall", "f1").cast(pl.Float64).fill_nan(None))
+            .drop_nulls(["recall", "f1"]).to_pandas())
+    if part.empty:  # e.g. generate mode when no model answered any example correctly
+        fig, ax = plt.subplots(figsize=(5, 3))
+        ax.text(0.5, 0.5, f"no condition has a defined recall in {mode} mode\n(no scored examples)",
+                ha="center", va="center")
+        ax.axis("off")
+        _save(fig, path)
+        return
     g = sns.relplot(data=part, x="recall", y="f1", hue="condition", style="model", col="task", s=80,
                     height=3.6, aspect=1.1, facet_kws={"sharex": False, "sharey": False})
     for task, ax in g.axes_dict.items():

@@ -91,14 +91,21 @@ def load_tokenizer(model_dir: Path):
     return tok
 
 
+def adapter_handling(dtype: str) -> str:
+    """Merging a small LoRA update into bf16/fp16 weights rounds most of it away, so only fp32 merges."""
+    return "merged into float32 weights" if dtype == "float32" else f"unmerged (float32 adapter over {dtype} base)"
+
+
 def load_model(model_dir: Path, dtype: str, adapter_dir: Path | None = None, attn_implementation: str = "sdpa"):
-    """Base model, optionally with a LoRA adapter merged in at `dtype` (never into 4-bit weights)."""
+    """Base model at `dtype`, with a LoRA adapter applied as `adapter_handling(dtype)` says."""
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=DTYPES[dtype], attn_implementation=attn_implementation)
     if adapter_dir is not None:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+        model = PeftModel.from_pretrained(model, adapter_dir)
+        if dtype == "float32":
+            model = model.merge_and_unload()
     model.eval()
     return model

@@ -15,8 +15,10 @@ rule aggregate:
         "logs/aggregate/conditions.log",
     params:
         code=code_digest("synthctx.aggregate"),
+    conda:
+        "../../envs/study.yaml"
     shell:
-        "{PY} aggregate --summaries {input.summaries} --comparisons {input.comparisons} "
+        "python -m synthctx aggregate --summaries {input.summaries} --comparisons {input.comparisons} "
         "--out {output} > {log} 2>&1"
 
 
@@ -34,8 +36,10 @@ rule correlate:
     params:
         cfg=section("correlation"),
         code=code_digest("synthctx.aggregate", "synthctx.correlation"),
+    conda:
+        "../../envs/study.yaml"
     shell:
-        "{PY} correlate --config {params.cfg:q} --table {input} --out {output} > {log} 2>&1"
+        "python -m synthctx correlate --config {params.cfg:q} --table {input} --out {output} > {log} 2>&1"
 
 
 rule figures:
@@ -64,6 +68,8 @@ rule figures:
     params:
         cfg=lambda wc: as_json({"modes": config["heads"]["modes"]}),
         code=code_digest("synthctx.figures"),
+    conda:
+        "../../envs/study.yaml"
     shell:
-        "{PY} figures --config {params.cfg:q} --table {input.table} --correlations {input.correlations} "
+        "python -m synthctx figures --config {params.cfg:q} --table {input.table} --correlations {input.correlations} "
         "--scores {input.scores} --out-dir results/figures > {log} 2>&1"

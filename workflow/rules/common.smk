@@ -2,7 +2,6 @@
 # Other rule files hold only rules.
 
 import json
-import shlex
 import sys
 from pathlib import Path
 
@@ -11,22 +10,20 @@ import yaml
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from synthctx.code_digest import code_digest  # noqa: E402  (stdlib only: keeps the scheduler light)
 from synthctx.config_check import check_config  # noqa: E402
+from synthctx.job_environment import prepare_job_environment  # noqa: E402
 
 from snakemake.utils import validate
 
 
 SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
-check_config(config, yaml.safe_load(SCHEMA.read_text()), [Path(f) for f in workflow.configfiles])
+# Files in order of precedence: the Snakefile's configfile, then --configfile ones (they override it).
+_cli_configfiles = [Path(f) for f in workflow.overwrite_configfiles or []]
+_configfiles = [Path(f) for f in workflow.configfiles if Path(f) not in _cli_configfiles] + _cli_configfiles
+check_config(config, yaml.safe_load(SCHEMA.read_text()), _configfiles)
 validate(config, str(SCHEMA))
 
-def _python():
-    """The scheduler's own interpreter, or the conda env's `python` under --sdm conda."""
-    methods = getattr(getattr(workflow, "deployment_settings", None), "deployment_method", ()) or ()
-    return "python" if any("conda" in str(m).lower() for m in methods) else shlex.quote(sys.executable)
-
-
-# Every rule runs the stage CLI of this checkout's src/, whatever is installed.
-PY = f"PYTHONPATH={shlex.quote(str(Path(workflow.basedir) / 'src'))}${{PYTHONPATH:+:$PYTHONPATH}} {_python()} -m synthctx"
+# Every rule runs `python -m synthctx` from this checkout's src/ with the scheduler's interpreter.
+prepare_job_environment(Path(workflow.basedir))
 LEVELS = ["high", "low", "symbolic"]
 TASKS = config["grid"]["tasks"]
 MODELS = config["grid"]["models"]
@@ -86,7 +83,7 @@ def data_slice(task):
 
 
 def real_data_slice(wc):
-    return as_json({**data_slice(wc.task), "year_fraction": config["tasks"][wc.task]["year_fraction"]})
+    return as_json(data_slice(wc.task))
 
 
 def synthetic_slice(wc):

@@ -11,8 +11,10 @@ rule prepare_model:
         spec=model_slice,
         code=code_digest("synthctx.model_io"),
     localrule: True
+    conda:
+        "../../envs/study.yaml"
     shell:
-        "{PY} prepare-model --config {params.spec:q} --out {output} > {log} 2>&1"
+        "python -m synthctx prepare-model --config {params.spec:q} --out {output} > {log} 2>&1"
 
 
 rule real_test_data:
@@ -27,8 +29,10 @@ rule real_test_data:
         n=lambda wc: config["tasks"][wc.task]["n_test"],
         seed=config["data_seed"],
         code=code_digest("synthctx.data.real_mdqa"),
+    conda:
+        "../../envs/study.yaml"
     shell:
-        "{PY} real-data --config {params.cfg:q} --model-dir {input.model} --split test "
+        "python -m synthctx real-data --config {params.cfg:q} --model-dir {input.model} --split test "
         "--n {params.n} --seed {params.seed} --out {output} > {log} 2>&1"
 
 
@@ -43,8 +47,10 @@ rule real_train_data:
         cfg=real_data_slice,
         n=lambda wc: config["tasks"][wc.task]["n_train"],
         code=code_digest("synthctx.data.real_mdqa"),
+    conda:
+        "../../envs/study.yaml"
     shell:
-        "{PY} real-data --config {params.cfg:q} --model-dir {input.model} --split train "
+        "python -m synthctx real-data --config {params.cfg:q} --model-dir {input.model} --split train "
         "--n {params.n} --seed {wildcards.seed} --out {output} > {log} 2>&1"
 
 
@@ -62,7 +68,9 @@ rule synthetic_train_data:
         cfg=synthetic_slice,
         n=lambda wc: config["tasks"][wc.task]["n_train"],
         code=code_digest("synthctx.data.synthetic"),
+    conda:
+        "../../envs/study.yaml"
     shell:
-        "{PY} synthetic-data --config {params.cfg:q} --task {wildcards.task} --needle {wildcards.needle} "
+        "python -m synthctx synthetic-data --config {params.cfg:q} --task {wildcards.task} --needle {wildcards.needle} "
         "--haystack {wildcards.haystack} --model-dir {input.model} --n {params.n} --seed {wildcards.seed} "
         "--out {output} > {log} 2>&1"

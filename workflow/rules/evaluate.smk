@@ -22,8 +22,10 @@ rule evaluate:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=1,
+    conda:
+        "../../envs/study.yaml"
     shell:
-        "{PY} evaluate --config {params.cfg:q} --threads {threads} --task {wildcards.task} "
+        "python -m synthctx evaluate --config {params.cfg:q} --threads {threads} --task {wildcards.task} "
         "--needle {wildcards.needle} --haystack {wildcards.haystack} --model {wildcards.model} "
         "--seed {wildcards.seed} --model-dir {input.model} {params.adapter} --data {input.data} "
         "--predictions {output.predictions} --summary {output.summary} > {log} 2>&1"

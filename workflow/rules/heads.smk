@@ -23,8 +23,10 @@ rule score_heads:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=1,
+    conda:
+        "../../envs/study.yaml"
     shell:
-        "{PY} score-heads --config {params.cfg:q} --threads {threads} --task {wildcards.task} "
+        "python -m synthctx score-heads --config {params.cfg:q} --threads {threads} --task {wildcards.task} "
         "--needle {wildcards.needle} --haystack {wildcards.haystack} --model {wildcards.model} "
         "--seed {wildcards.seed} --model-dir {input.model} {params.adapter} --data {input.data} "
         "--predictions {input.predictions} --out {output} > {log} 2>&1"
@@ -41,6 +43,8 @@ rule head_sets:
     params:
         cfg=section("head_sets"),
         code=code_digest("synthctx.head_sets"),
+    conda:
+        "../../envs/study.yaml"
     shell:
-        "{PY} head-sets --config {params.cfg:q} --scores {input.scores} --reference {input.reference} "
+        "python -m synthctx head-sets --config {params.cfg:q} --scores {input.scores} --reference {input.reference} "
         "--out {output} > {log} 2>&1"

@@ -21,8 +21,10 @@ rule fine_tune:
         mem_mb=lambda wc, attempt: 6000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=1,
+    conda:
+        "../../envs/study.yaml"
     shell:
-        "{PY} train --config {params.cfg:q} --threads {threads} --task {wildcards.task} "
+        "python -m synthctx train --config {params.cfg:q} --threads {threads} --task {wildcards.task} "
         "--needle {wildcards.needle} --haystack {wildcards.haystack} --model {wildcards.model} "
         "--seed {wildcards.seed} --model-dir {input.model} --data {input.data} --out {output} "
         "--checkpoint-dir {params.checkpoints} > {log} 2>&1"

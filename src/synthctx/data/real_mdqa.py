@@ -1,11 +1,10 @@
 """The embedded real MDQA split, built from offline Wikipedia summaries.
 
-Each question is derived deterministically from one sentence of its gold passage: a year or a proper
-name occurring exactly once in that passage is the answer, and the question quotes the sentence up to
-it and asks how it continues. Answering means finding the one passage holding that sentence and
-copying the next words, the behaviour retrieval heads implement. The distractor passages are other
-summaries from the same pool that do not contain the answer. Paper-scale
-runs use the original NaturalQuestions-Open MDQA files instead (Liu et al.).
+Each question comes from one gold passage that mentions exactly one year: "Which year is mentioned in
+the document about <title>?", answered by that year, which the passage holds. Answering means finding
+the one passage about the title among distractors and copying the year out of it, the behaviour
+retrieval heads implement. Distractors are other summaries from the same pool that do not contain the
+year. Paper-scale runs use the original NaturalQuestions-Open MDQA files instead (Liu et al.).
 """
 from __future__ import annotations
 
@@ -13,38 +12,19 @@ import re
 from typing import Any, Iterator
 
 from synthctx.data.assembly import LengthFitter, place_gold
-from synthctx.data.wikipedia import Passage, load_passages, split_sentences, summaries_path
+from synthctx.data.wikipedia import Passage, load_passages, summaries_path
 from synthctx.records import make_record, rng_for
 
 YEAR = re.compile(r"(?<![\d,.])(1[0-9]{3}|20[0-2][0-9])(?![\d,])")
-# A run of one to three capitalised words after a lower-case word, not glued to a hyphen or apostrophe.
-NAME = re.compile(r"(?<=[a-z] )((?:[A-Z][a-z]{2,} ){0,2}[A-Z][a-z]{3,})(?![\w'-])")
-MIN_PREFIX_WORDS = 6
 
 
-def cloze_candidates(passage: Passage) -> list[tuple[str, str, str]]:
-    """(kind, sentence prefix, answer): the answer occurs once in the passage, after >= 6 words."""
-    out: list[tuple[str, str, str]] = []
-    title_words = set(passage.title.lower().split())
-    for sentence in split_sentences(passage.text):
-        if not 6 <= len(sentence.split()) <= 45:
-            continue
-        for kind, pattern in (("year", YEAR), ("name", NAME)):
-            for m in pattern.finditer(sentence):
-                answer = m.group(1)
-                if passage.text.count(answer) != 1 or sentence.count(answer) != 1:
-                    continue
-                if kind == "name" and set(answer.lower().split()) & title_words:
-                    continue
-                prefix = sentence[:m.start(1)].rstrip()
-                if len(prefix.split()) < MIN_PREFIX_WORDS:
-                    continue
-                out.append((kind, prefix, answer))
-    return out
-
-
-def cloze_question(kind: str, prefix: str) -> str:
-    return f'Which {"year" if kind == "year" else "name"} comes next in this sentence from the documents: "{prefix} ..."?'
+def year_question(passage: Passage) -> tuple[str, str, int] | None:
+    """(question, answer, answer offset) when the passage mentions exactly one year, else None."""
+    years = list(YEAR.finditer(passage.text))
+    if len(years) != 1 or passage.text.count(years[0].group(1)) != 1:
+        return None
+    m = years[0]
+    return f'Which year is mentioned in the document about "{passage.title}"?', m.group(1), m.start(1)
 
 
 def _distractors(pool: tuple[Passage, ...], exclude: Passage, answer: str, rng) -> Iterator[dict[str, Any]]:
@@ -52,7 +32,7 @@ def _distractors(pool: tuple[Passage, ...], exclude: Passage, answer: str, rng) 
     rng.shuffle(order)
     for i in order:
         p = pool[i]
-        if p.title == exclude.title or answer.lower() in p.text.lower():
+        if p.title == exclude.title or answer in p.text:
             continue
         yield {"doc_id": f"wiki:{p.title}", "title": p.title, "text": p.text}
 
@@ -70,19 +50,18 @@ def build_real_mdqa(cfg: dict[str, Any], split: str, n_examples: int, seed: int,
         if len(records) >= n_examples:
             break
         passage = pool[i]
-        candidates = cloze_candidates(passage)
-        if not candidates:
+        qa = year_question(passage)
+        if qa is None:
             continue
-        years = [c for c in candidates if c[0] == "year"]
-        kind, prefix, answer = rng.choice(years if years and rng.random() < cfg["year_fraction"] else candidates)
-        question = cloze_question(kind, prefix)
+        question, answer, offset = qa
         gold = {"doc_id": f"wiki:{passage.title}", "title": passage.title, "text": passage.text}
         chosen = fitter.fit(gold, _distractors(pool, passage, answer, rng), question, cfg["target_tokens"], cfg["max_documents"])
         documents, g = place_gold(chosen, cfg["gold_position"], rng)
         records.append(make_record(
             task="mdqa", split=split, needle="real", haystack="real", seed=seed, index=len(records),
-            documents=documents, gold_index=g, question=question, answers=[answer],
-            answer_start=passage.text.index(answer), extra={"question_kind": kind, "target_tokens": cfg["target_tokens"]}))
+            documents=documents, gold_index=g, question=question, answers=[answer], answer_start=offset,
+            extra={"target_tokens": cfg["target_tokens"]}))
     if len(records) < n_examples:
-        raise ValueError(f"real MDQA {split}: only {len(records)} of {n_examples} examples could be built from the pool")
+        raise ValueError(f"real MDQA {split}: only {len(records)} of {n_examples} examples could be built from "
+                         f"the {len(pool)} passages of the pool (tasks.mdqa.n_{split} too large?)")
     return records
