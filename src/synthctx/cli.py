@@ -141,6 +141,11 @@ def cmd_head_sets(a: argparse.Namespace) -> None:
         r = ref["modes"][mode]
         comp = head_set_comparison(np.asarray(c["scores"], dtype=float), np.asarray(r["scores"], dtype=float),
                                    a.config["threshold"], a.config["top_k"])
+        if not c["n_scored"] or not r["n_scored"]:  # no scored example: the head set is undefined, not empty
+            nan = float("nan")
+            for rule in ("threshold", "top_k"):
+                comp[rule].update(recall=nan, precision=nan, jaccard=nan)
+            comp["cosine"] = nan
         modes[mode] = {**comp, "n_scored": c["n_scored"], "reference_n_scored": r["n_scored"]}
     out = {"condition": cand["condition"], "reference": ref["condition"], "head_kind": cand["head_kind"],
            "is_reference": cand["condition"] == ref["condition"], "modes": modes}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# A one-node SLURM cluster for the cluster-path test: partitions `cpu` (default) and `gpu`, two fake GPUs.
+#   cluster.sh install   apt-get the Debian packages when missing (root only; no-op otherwise)
+#   cluster.sh start DIR write /etc/slurm/{slurm,gres}.conf, start munged, slurmctld, slurmd; PIDs in DIR
+#   cluster.sh stop DIR  stop the daemons this script started (by PID), nothing else
+# No accounting: Snakemake must be run with --slurm-status-command squeue.
+set -euo pipefail
+
+install() {
+  if command -v slurmctld >/dev/null && command -v munged >/dev/null && command -v sbatch >/dev/null; then
+    return 0
+  fi
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "cluster.sh: SLURM is not installed and cannot be installed here (needs root and apt-get)" >&2
+    return 0
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge >/dev/null
+}
+
+start() {
+  local dir=$1 host cpus mem
+  mkdir -p "$dir" /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/munge
+  host=$(hostname -s)
+  cpus=$(nproc)
+  mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
+  cat > /etc/slurm/slurm.conf <<CONF
+ClusterName=synthctx-test
+SlurmctldHost=$host
+AuthType=auth/munge
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+GresTypes=gpu
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+MinJobAge=3600
+ReturnToService=2
+SlurmctldPidFile=$dir/slurmctld.pid
+SlurmdPidFile=$dir/slurmd.pid
+SlurmctldLogFile=$dir/slurmctld.log
+SlurmdLogFile=$dir/slurmd.log
+StateSaveLocation=/var/spool/slurmctld
+SlurmdSpoolDir=/var/spool/slurmd
+SlurmUser=root
+NodeName=$host CPUs=$cpus RealMemory=$mem Gres=gpu:2 State=UNKNOWN
+PartitionName=cpu Nodes=$host Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=$host Default=NO MaxTime=INFINITE State=UP
+CONF
+  echo "NodeName=$host Name=gpu File=/dev/tty[0-1]" > /etc/slurm/gres.conf
+  if [ ! -s /etc/munge/munge.key ]; then
+    mkdir -p /etc/munge
+    dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key status=none
+  fi
+  chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
+  chmod 400 /etc/munge/munge.key
+  su -s /bin/sh munge -c "munged --pid-file=$dir/munged.pid" 2>/dev/null || munged --force --pid-file="$dir/munged.pid"
+  slurmctld
+  slurmd
+  for _ in $(seq 1 60); do
+    if sinfo -h -o '%T' 2>/dev/null | grep -q idle; then
+      sinfo
+      return 0
+    fi
+    sleep 1
+  done
+  echo "cluster.sh: the node never became idle" >&2
+  sinfo -N -l >&2 || true
+  tail -n 20 "$dir"/slurm*.log >&2 || true
+  return 1
+}
+
+stop() {
+  local dir=$1 pidfile
+  for pidfile in "$dir/slurmd.pid" "$dir/slurmctld.pid" "$dir/munged.pid"; do
+    if [ -s "$pidfile" ]; then
+      kill "$(cat "$pidfile")" 2>/dev/null || true
+    fi
+  done
+  sleep 1
+}
+
+case "${1:-}" in
+  install) install ;;
+  start) start "$2" ;;
+  stop) stop "$2" ;;
+  *) echo "usage: $0 install | start DIR | stop DIR" >&2; exit 2 ;;
+esac

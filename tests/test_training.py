@@ -1,0 +1,115 @@
+"""Training survives preemption: a run stopped midway and resumed ends with the same weights."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from synthctx.data.synthetic import build_synthetic
+from synthctx.records import write_jsonl_atomic
+
+REPO = Path(__file__).resolve().parents[1]
+STEPS = 8
+
+
+def train_cfg(**over) -> dict:
+    cfg = {"method": "lora", "dtype": "float32", "attn_implementation": "sdpa",
+           "lora": {"r": 2, "alpha": 4, "dropout": 0.0, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]},
+           "context_extension": {"rope_theta": None, "max_position_embeddings": None},
+           "learning_rate": 0.01, "max_steps": STEPS, "batch_size": 2, "gradient_accumulation_steps": 1,
+           "warmup_steps": 0, "log_every": 1, "checkpoint_every": 2, "max_length": 512, "gradient_checkpointing": False}
+    cfg.update(over)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def train_file(tmp_path_factory, tokenizer, synthetic_cfg) -> Path:
+    path = tmp_path_factory.mktemp("data") / "train.jsonl"
+    write_jsonl_atomic(path, build_synthetic("mdqa", "low", "low", {**synthetic_cfg, "target_tokens": 200}, 8, 0, tokenizer))
+    return path
+
+
+def train_cmd(model_dir: Path, data: Path, out: Path, ckpt: Path, cfg: dict) -> list[str]:
+    return [sys.executable, "-m", "synthctx", "train", "--config", json.dumps(cfg), "--threads", "1",
+            "--task", "mdqa", "--needle", "low", "--haystack", "low", "--model", "tiny", "--seed", "0",
+            "--model-dir", str(model_dir), "--data", str(data), "--out", str(out), "--checkpoint-dir", str(ckpt)]
+
+
+def env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(REPO / "src"), "HF_HUB_OFFLINE": "1"}
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(path / "adapter_model.safetensors")
+
+
+def wait_for_checkpoint(ckpt: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    start = time.time()
+    while not any(ckpt.glob("checkpoint-*")):
+        assert proc.poll() is None, "training ended before its first checkpoint"
+        assert time.time() - start < timeout, "no checkpoint appeared"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_interrupted_training_resumes_to_the_same_adapter(tmp_path, tiny_model_dir, train_file, how):
+    cfg = train_cfg()
+    ref_out, ref_ckpt = tmp_path / "ref", tmp_path / "ref_ckpt"
+    ref = subprocess.run(train_cmd(tiny_model_dir, train_file, ref_out, ref_ckpt, cfg), env=env(),
+                         capture_output=True, text=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    assert not ref_ckpt.exists(), "checkpoints are removed once the output is written"
+
+    out, ckpt = tmp_path / "out", tmp_path / "ckpt"
+    proc = subprocess.Popen(train_cmd(tiny_model_dir, train_file, out, ckpt, cfg), env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for_checkpoint(ckpt, proc)
+    proc.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGKILL)
+    log = proc.communicate(timeout=120)[0]
+    assert proc.returncode != 0, "an interrupted run must not report success"
+    assert not out.exists(), "no output from an interrupted run"
+    if how == "sigterm":
+        assert proc.returncode == 143 and "stopped by SIGTERM at step" in log
+        assert f"step {STEPS}/{STEPS}" not in log
+
+    resumed = subprocess.run(train_cmd(tiny_model_dir, train_file, out, ckpt, cfg), env=env(),
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from the last checkpoint" in resumed.stdout
+    a, b = weights(ref_out), weights(out)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
+    assert any(a[k].abs().sum() > 0 for k in a if "lora_B" in k), "training moved the adapter"
+
+
+def test_qlora_trains_a_4bit_base_on_cpu(tmp_path, tiny_model_dir, train_file):
+    pytest.importorskip("bitsandbytes")
+    cfg = train_cfg(method="qlora", dtype="bfloat16", max_steps=2, checkpoint_every=10)
+    run = subprocess.run(train_cmd(tiny_model_dir, train_file, tmp_path / "out", tmp_path / "ckpt", cfg), env=env(),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    meta = json.loads((tmp_path / "out" / "adapter_model.safetensors.meta.json").read_text())
+    assert meta["training"]["method"] == "qlora" and meta["training"]["quantized_linear_layers"] > 0
+    assert (tmp_path / "out" / "adapter_config.json").is_file()
+
+
+def test_context_extension_reaches_training_and_scoring(tmp_path, tiny_model_dir, train_file):
+    from synthctx.model_io import load_model
+
+    cfg = train_cfg(max_steps=1, checkpoint_every=10, context_extension={"rope_theta": 123456.0,
+                                                                          "max_position_embeddings": 4096})
+    run = subprocess.run(train_cmd(tiny_model_dir, train_file, tmp_path / "out", tmp_path / "ckpt", cfg), env=env(),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    model = load_model(tiny_model_dir, "float32", tmp_path / "out")
+    assert model.config.rope_parameters["rope_theta"] == 123456.0
+    assert model.config.max_position_embeddings == 4096
