@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 
 from synthctx.data.synthetic import build_synthetic
 from synthctx.records import write_jsonl_atomic
+from synthctx.train import COMPLETE_MARKER
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 8
@@ -53,20 +54,25 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
 
 def wait_for_checkpoint(ckpt: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
     start = time.time()
-    while not any(ckpt.glob("checkpoint-*")):
+    while not any(ckpt.glob(f"checkpoint-*/{COMPLETE_MARKER}")):
         assert proc.poll() is None, "training ended before its first checkpoint"
         assert time.time() - start < timeout, "no checkpoint appeared"
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
-def test_interrupted_training_resumes_to_the_same_adapter(tmp_path, tiny_model_dir, train_file, how):
-    cfg = train_cfg()
-    ref_out, ref_ckpt = tmp_path / "ref", tmp_path / "ref_ckpt"
-    ref = subprocess.run(train_cmd(tiny_model_dir, train_file, ref_out, ref_ckpt, cfg), env=env(),
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, tiny_model_dir, train_file) -> Path:
+    root = tmp_path_factory.mktemp("uninterrupted")
+    ref = subprocess.run(train_cmd(tiny_model_dir, train_file, root / "out", root / "ckpt", train_cfg()), env=env(),
                          capture_output=True, text=True, timeout=300)
     assert ref.returncode == 0, ref.stderr[-3000:]
-    assert not ref_ckpt.exists(), "checkpoints are removed once the output is written"
+    assert not (root / "ckpt").exists(), "checkpoints are removed once the output is written"
+    return root / "out"
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_interrupted_training_resumes_to_the_same_adapter(tmp_path, tiny_model_dir, train_file, uninterrupted, how):
+    cfg = train_cfg()
 
     out, ckpt = tmp_path / "out", tmp_path / "ckpt"
     proc = subprocess.Popen(train_cmd(tiny_model_dir, train_file, out, ckpt, cfg), env=env(),
@@ -84,7 +90,7 @@ def test_interrupted_training_resumes_to_the_same_adapter(tmp_path, tiny_model_d
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming from the last checkpoint" in resumed.stdout
-    a, b = weights(ref_out), weights(out)
+    a, b = weights(uninterrupted), weights(out)
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)

@@ -45,10 +45,18 @@ def cmd_real_data(a: argparse.Namespace) -> None:
     from synthctx.records import write_jsonl_atomic
 
     tokenizer = load_tokenizer(a.model_dir)
-    records = build_real_mdqa(a.config, a.split, a.n, a.seed, tokenizer)
+    kind = a.config["source"]["kind"]
+    dropped = 0
+    if kind == "embedded":
+        records = build_real_mdqa(a.config, a.split, a.n, a.seed, tokenizer)
+    else:
+        from synthctx.data.mdqa_files import build_mdqa_from_files
+
+        records, dropped = build_mdqa_from_files(a.config, a.split, a.n, a.seed, tokenizer)
     n = write_jsonl_atomic(a.out, records)
     write_metadata(a.out, stage="real-data", config_slice=a.config,
-                   extra={"split": a.split, "seed": a.seed, "n_records": n, "source": "embedded wikipedia cloze"})
+                   extra={"split": a.split, "seed": a.seed, "n_records": n, "source_kind": kind,
+                          "dropped_unalignable": dropped})
     print(f"wrote {n} real {a.split} records to {a.out}", flush=True)
 
 
@@ -74,20 +82,25 @@ def cmd_train(a: argparse.Namespace) -> None:
     _threads(a.threads)
     records = list(read_jsonl(a.data))
     log = fine_tune(a.model_dir, records, a.config, a.seed, a.out, a.checkpoint_dir)
-    write_metadata(a.out / "adapter_model.safetensors", stage="train", config_slice=a.config, with_device=True,
-                   extra={"condition": _condition(a), "seed": a.seed, "training": log, "method": "lora"})
+    main_file = "model.safetensors" if a.config["method"] == "full" else "adapter_model.safetensors"
+    write_metadata(a.out / main_file, stage="train", config_slice=a.config, with_device=True,
+                   extra={"condition": _condition(a), "seed": a.seed, "training": log})
 
 
 def _load_scored_model(a: argparse.Namespace, dtype: str):
     from synthctx.model_io import load_model, load_tokenizer
 
-    return load_model(a.model_dir, dtype, a.adapter), load_tokenizer(a.model_dir)
+    return load_model(a.model_dir, dtype, a.weights), load_tokenizer(a.model_dir)
 
 
 def _weights(a: argparse.Namespace) -> str:
     from synthctx.model_io import adapter_handling
 
-    return "base model" if a.adapter is None else f"LoRA {adapter_handling(a.config['dtype'])}"
+    if a.weights is None:
+        return "base model"
+    if (a.weights / "config.json").is_file():
+        return "fully fine-tuned weights"
+    return f"LoRA {adapter_handling(a.config['dtype'])}"
 
 
 def cmd_evaluate(a: argparse.Namespace) -> None:
@@ -243,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
                             ("score-heads", cmd_score_heads, "retrieval score of every head")):
         p = stage(name, fn, help_, condition=True)
         p.add_argument("--model-dir", type=Path, required=True)
-        p.add_argument("--adapter", type=Path, default=None)
+        p.add_argument("--weights", type=Path, default=None)
         p.add_argument("--data", type=Path, required=True)
         if name == "evaluate":
             p.add_argument("--predictions", type=Path, required=True)

@@ -91,20 +91,49 @@ def load_tokenizer(model_dir: Path):
     return tok
 
 
+def context_extension(cfg: dict[str, Any]) -> dict[str, Any]:
+    ext = cfg.get("context_extension") or {}
+    return {k: v for k, v in ext.items() if v is not None}
+
+
+def apply_context_extension(config, extension: dict[str, Any]) -> None:
+    """Raise RoPE's base θ (and the position limit) so the model is fine-tuned for longer contexts."""
+    if "rope_theta" in extension:
+        rope = dict(getattr(config, "rope_parameters", None) or {"rope_type": "default"})
+        rope["rope_theta"] = float(extension["rope_theta"])
+        config.rope_parameters = rope
+        if hasattr(config, "rope_theta"):
+            config.rope_theta = float(extension["rope_theta"])
+    if "max_position_embeddings" in extension:
+        config.max_position_embeddings = int(extension["max_position_embeddings"])
+
+
+
 def adapter_handling(dtype: str) -> str:
     """Merging a small LoRA update into bf16/fp16 weights rounds most of it away, so only fp32 merges."""
     return "merged into float32 weights" if dtype == "float32" else f"unmerged (float32 adapter over {dtype} base)"
 
 
-def load_model(model_dir: Path, dtype: str, adapter_dir: Path | None = None, attn_implementation: str = "sdpa"):
-    """Base model at `dtype`, with a LoRA adapter applied as `adapter_handling(dtype)` says."""
-    from transformers import AutoModelForCausalLM
+def load_model(model_dir: Path, dtype: str, weights_dir: Path | None = None, attn_implementation: str = "sdpa"):
+    """The base model at `dtype` (never 4-bit), with fine-tuned weights from `weights_dir` if given:
+    a LoRA adapter applied as `adapter_handling(dtype)` says, or a fully fine-tuned model; and the
+    context extension (RoPE θ) the weights were trained with."""
+    import json
 
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=DTYPES[dtype], attn_implementation=attn_implementation)
-    if adapter_dir is not None:
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    source = model_dir
+    if weights_dir is not None and (weights_dir / "config.json").is_file():
+        source = weights_dir  # full fine-tuning wrote a whole model
+    config = AutoConfig.from_pretrained(source)
+    if weights_dir is not None and (weights_dir / "context_extension.json").is_file():
+        apply_context_extension(config, json.loads((weights_dir / "context_extension.json").read_text()))
+    model = AutoModelForCausalLM.from_pretrained(source, config=config, dtype=DTYPES[dtype],
+                                                 attn_implementation=attn_implementation)
+    if weights_dir is not None and (weights_dir / "adapter_config.json").is_file():
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter_dir)
+        model = PeftModel.from_pretrained(model, weights_dir)
         if dtype == "float32":
             model = model.merge_and_unload()
     model.eval()

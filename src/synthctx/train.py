@@ -1,19 +1,38 @@
-"""LoRA fine-tuning on the attention projections, loss on the answer tokens only (HF Trainer + peft).
+"""Fine-tuning on the training set of one condition: LoRA on the attention projections (default),
+QLoRA (4-bit NF4 base via bitsandbytes) or full fine-tuning; loss on the answer tokens only.
 
-Checkpoints go to a folder outside the rule's outputs, so a killed or requeued job resumes from the
-last one instead of starting over; the adapter is written under a temporary name and renamed.
+Preemption-safe: checkpoints go to a folder outside the rule's outputs, a retried or requeued job
+resumes from the last one, and SIGTERM (SLURM preemption or time limit) saves a checkpoint at the
+end of the current step and exits non-zero without writing the output. The output is written under a
+temporary name and renamed, so a killed job never leaves a half-written one.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
-import sys
+import signal
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from synthctx.prompting import encode
+
+PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, what schedulers expect from a job that stopped on SIGTERM
+COMPLETE_MARKER = "synthctx-checkpoint-complete"
+
+
+def last_complete_checkpoint(checkpoint_dir: Path) -> Path | None:
+    """The newest checkpoint that was fully written; half-written ones (a kill mid-save) are removed."""
+    complete = []
+    for path in checkpoint_dir.glob("checkpoint-*"):
+        if (path / COMPLETE_MARKER).is_file():
+            complete.append(path)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+    return max(complete, key=lambda p: int(p.name.rsplit("-", 1)[-1]), default=None)
 
 
 class AnswerOnlyDataset(torch.utils.data.Dataset):
@@ -50,24 +69,33 @@ def pad_batch(pad_id: int):
     return collate
 
 
-def fine_tune(model_dir: Path, records: list[dict[str, Any]], cfg: dict[str, Any], seed: int,
-              adapter_dir: Path, checkpoint_dir: Path) -> dict[str, Any]:
-    """Train a LoRA adapter; returns the training log for provenance."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+def answer_only_loss(model, batch: dict[str, torch.Tensor], num_items: int | torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy on the labelled (answer) tokens, computing logits only at the positions that
+    predict them: the LM head over a long context is most of the logits memory and a share of FLOPs."""
+    labels = batch.pop("labels")
+    targets = labels[:, 1:]
+    keep = (targets != -100).any(dim=0).nonzero().squeeze(-1)  # positions t whose logits predict token t+1
+    logits = model(**batch, use_cache=False, logits_to_keep=keep).logits
+    picked = targets[:, keep]
+    total = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), picked.reshape(-1),
+                            ignore_index=-100, reduction="sum")
+    denominator = num_items if num_items is not None else (picked != -100).sum()
+    return total / denominator
 
-    from synthctx.model_io import load_model, load_tokenizer
 
-    torch.set_flush_denormal(True)  # CPU steps slow down 3-4x on denormals once the loss gets small
-    set_seed(seed)
-    tokenizer = load_tokenizer(model_dir)
-    model = load_model(model_dir, cfg["dtype"])
-    model.config.use_cache = False
-    lora = cfg["lora"]
-    model = get_peft_model(model, LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
-                                             target_modules=list(lora["target_modules"]), task_type="CAUSAL_LM"))
-    dataset = AnswerOnlyDataset(tokenizer, records, cfg["max_length"])
-    history: list[dict[str, float]] = []
+def _trainer_class():
+    from transformers import Trainer
+
+    class AnswerOnlyTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss = answer_only_loss(model, inputs, num_items_in_batch)
+            return (loss, None) if return_outputs else loss
+
+    return AnswerOnlyTrainer
+
+
+def _callbacks(history: list[dict[str, float]]):
+    from transformers import TrainerCallback
 
     class Progress(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kw):
@@ -75,27 +103,109 @@ def fine_tune(model_dir: Path, records: list[dict[str, Any]], cfg: dict[str, Any
                 history.append({"step": state.global_step, "loss": float(logs["loss"])})
                 print(f"step {state.global_step}/{state.max_steps} loss {logs['loss']:.4f}", flush=True)
 
+    class MarkComplete(TrainerCallback):
+        """Trainer calls on_save after a checkpoint is on disk: only then does it count for resuming."""
+
+        def on_save(self, args, state, control, **kw):
+            (Path(args.output_dir) / f"checkpoint-{state.global_step}" / COMPLETE_MARKER).touch()
+
+    class StopOnSigterm(TrainerCallback):
+        """Checkpoint and stop at the end of the current step once SIGTERM arrived."""
+
+        def __init__(self):
+            self.requested = False
+            signal.signal(signal.SIGTERM, self._request)
+
+        def _request(self, signum, frame):
+            self.requested = True
+            print("SIGTERM received: checkpointing at the end of this step", flush=True)
+
+        def on_step_end(self, args, state, control, **kw):
+            if self.requested:
+                control.should_save = True
+                control.should_training_stop = True
+
+    return Progress(), MarkComplete(), StopOnSigterm()
+
+
+def _load_for_training(model_dir: Path, cfg: dict[str, Any]):
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    from synthctx.model_io import DTYPES
+
+    kwargs: dict[str, Any] = {"dtype": DTYPES[cfg["dtype"]], "attn_implementation": cfg["attn_implementation"]}
+    if cfg["method"] == "qlora":
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=DTYPES[cfg["dtype"]])
+    from synthctx.model_io import apply_context_extension, context_extension
+
+    extension = context_extension(cfg)
+    if extension:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(model_dir)
+        apply_context_extension(config, extension)
+        kwargs["config"] = config
+    model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+    model.config.use_cache = False
+    return model
+
+
+def fine_tune(model_dir: Path, records: list[dict[str, Any]], cfg: dict[str, Any], seed: int,
+              out_dir: Path, checkpoint_dir: Path) -> dict[str, Any]:
+    """Train and write the fine-tuned weights (a LoRA adapter, or the full model) to `out_dir`."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import TrainingArguments, set_seed
+
+    from synthctx.model_io import context_extension, load_tokenizer
+
+    torch.set_flush_denormal(True)  # CPU steps slow down 3-4x on denormals once the loss gets small
+    set_seed(seed)
+    tokenizer = load_tokenizer(model_dir)
+    model = _load_for_training(model_dir, cfg)
+    quantized = sum(1 for m in model.modules() if type(m).__name__ == "Linear4bit")
+    if cfg["method"] == "qlora":
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg["gradient_checkpointing"])
+    if cfg["method"] in ("lora", "qlora"):
+        lora = cfg["lora"]
+        model = get_peft_model(model, LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
+                                                 target_modules=list(lora["target_modules"]), task_type="CAUSAL_LM"))
+    dataset = AnswerOnlyDataset(tokenizer, records, cfg["max_length"])
+    history: list[dict[str, float]] = []
+    progress, mark, stop = _callbacks(history)
     args = TrainingArguments(
         output_dir=str(checkpoint_dir), max_steps=cfg["max_steps"], per_device_train_batch_size=cfg["batch_size"],
         gradient_accumulation_steps=cfg["gradient_accumulation_steps"], learning_rate=cfg["learning_rate"],
         warmup_steps=cfg["warmup_steps"], lr_scheduler_type="linear", weight_decay=0.0,
-        logging_steps=cfg["log_every"], save_steps=cfg["checkpoint_every"], save_total_limit=1,
+        logging_steps=cfg["log_every"], save_steps=cfg["checkpoint_every"], save_total_limit=2,
         seed=seed, data_seed=seed, report_to=[], disable_tqdm=True, dataloader_num_workers=0,
         remove_unused_columns=False, use_cpu=not torch.cuda.is_available(),
+        bf16=cfg["dtype"] == "bfloat16" and torch.cuda.is_available(),
         gradient_checkpointing=cfg["gradient_checkpointing"],
     )
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=pad_batch(tokenizer.pad_token_id),
-                      callbacks=[Progress()])
-    resume = any(checkpoint_dir.glob("checkpoint-*"))
+    trainer = _trainer_class()(model=model, args=args, train_dataset=dataset,
+                               data_collator=pad_batch(tokenizer.pad_token_id), callbacks=[progress, mark, stop])
+    resume = last_complete_checkpoint(checkpoint_dir) if checkpoint_dir.exists() else None
     if resume:
-        print(f"resuming from the last checkpoint in {checkpoint_dir}", flush=True)
-    trainer.train(resume_from_checkpoint=resume or None)
-    tmp = adapter_dir.with_name(adapter_dir.name + ".tmp")
+        print(f"resuming from the last checkpoint: {resume}", flush=True)
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    if stop.requested:
+        print(f"stopped by SIGTERM at step {trainer.state.global_step}; rerun to resume", flush=True)
+        raise SystemExit(PREEMPTED_EXIT_CODE)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    if adapter_dir.exists():
-        shutil.rmtree(adapter_dir)
-    os.replace(tmp, adapter_dir)
+    if cfg["method"] == "full":
+        model.save_pretrained(tmp, safe_serialization=True)
+    else:
+        model.save_pretrained(tmp)
+    (tmp / "context_extension.json").write_text(json.dumps(context_extension(cfg), sort_keys=True) + "\n")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    return {"history": history, "resumed": resume, "n_examples": len(dataset),
+    return {"history": history, "resumed_from_step": int(resume.name.rsplit("-", 1)[-1]) if resume else None,
+            "n_examples": len(dataset), "method": cfg["method"],
+            "context_extension": context_extension(cfg), "steps": trainer.state.global_step,
+            "quantized_linear_layers": quantized,
             "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}

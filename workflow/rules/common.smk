@@ -83,7 +83,17 @@ def data_slice(task):
 
 
 def real_data_slice(wc):
-    return as_json(data_slice(wc.task))
+    return as_json({**data_slice(wc.task), "source": config["tasks"][wc.task]["real_data"]})
+
+
+def real_data_files(split):
+    """The official data files of a task's real split, when config points at files (else none)."""
+
+    def files(wc):
+        source = config["tasks"][wc.task]["real_data"]
+        return [source[split]] if source["kind"] == "files" else []
+
+    return files
 
 
 def synthetic_slice(wc):
@@ -113,15 +123,15 @@ def train_data(wc):
     return f"results/data/{wc.task}/{wc.needle}/{wc.haystack}/{wc.model}/{wc.seed}/train.jsonl"
 
 
-def adapter(wc):
-    """The LoRA adapter of a condition; the baseline has none."""
+def weights(wc):
+    """The fine-tuned weights of a condition (LoRA adapter or full model); the baseline has none."""
     if wc.needle == "base":
         return []
-    return f"results/train/{wc.task}/{wc.needle}/{wc.haystack}/{wc.model}/{wc.seed}/adapter"
+    return f"results/train/{wc.task}/{wc.needle}/{wc.haystack}/{wc.model}/{wc.seed}/weights"
 
 
-def adapter_arg(input):
-    return f"--adapter {input.adapter}" if input.get("adapter") else ""
+def weights_arg(input):
+    return f"--weights {input.weights}" if input.get("weights") else ""
 
 
 def reference_scores(wc):

@@ -20,6 +20,7 @@ rule prepare_model:
 rule real_test_data:
     input:
         model="resources/models/{model}",
+        files=real_data_files("test"),
     output:
         "results/data/{task}/test/{model}/test.jsonl",
     log:
@@ -28,7 +29,7 @@ rule real_test_data:
         cfg=real_data_slice,
         n=lambda wc: config["tasks"][wc.task]["n_test"],
         seed=config["data_seed"],
-        code=code_digest("synthctx.data.real_mdqa"),
+        code=code_digest("synthctx.data.real_mdqa", "synthctx.data.mdqa_files", "synthctx.model_io"),
     conda:
         "../../envs/study.yaml"
     shell:
@@ -39,6 +40,7 @@ rule real_test_data:
 rule real_train_data:
     input:
         model="resources/models/{model}",
+        files=real_data_files("train"),
     output:
         "results/data/{task}/real/real/{model}/{seed}/train.jsonl",
     log:
@@ -46,7 +48,7 @@ rule real_train_data:
     params:
         cfg=real_data_slice,
         n=lambda wc: config["tasks"][wc.task]["n_train"],
-        code=code_digest("synthctx.data.real_mdqa"),
+        code=code_digest("synthctx.data.real_mdqa", "synthctx.data.mdqa_files", "synthctx.model_io"),
     conda:
         "../../envs/study.yaml"
     shell:
@@ -67,7 +69,7 @@ rule synthetic_train_data:
     params:
         cfg=synthetic_slice,
         n=lambda wc: config["tasks"][wc.task]["n_train"],
-        code=code_digest("synthctx.data.synthetic"),
+        code=code_digest("synthctx.data.synthetic", "synthctx.model_io"),
     conda:
         "../../envs/study.yaml"
     shell:

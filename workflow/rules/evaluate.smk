@@ -4,7 +4,7 @@
 rule evaluate:
     input:
         model="resources/models/{model}",
-        adapter=adapter,
+        weights=weights,
         data="results/data/{task}/test/{model}/test.jsonl",
     output:
         predictions=f"results/eval/{COND}/predictions.jsonl",
@@ -15,9 +15,9 @@ rule evaluate:
         f"benchmarks/eval/{COND}.tsv"
     params:
         cfg=section("evaluate"),
-        adapter=lambda wc, input: adapter_arg(input),
-        code=code_digest("synthctx.evaluate"),
-    threads: 2
+        weights=lambda wc, input: weights_arg(input),
+        code=code_digest("synthctx.evaluate", "synthctx.model_io"),
+    threads: 1
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 30 * attempt,
@@ -27,5 +27,5 @@ rule evaluate:
     shell:
         "python -m synthctx evaluate --config {params.cfg:q} --threads {threads} --task {wildcards.task} "
         "--needle {wildcards.needle} --haystack {wildcards.haystack} --model {wildcards.model} "
-        "--seed {wildcards.seed} --model-dir {input.model} {params.adapter} --data {input.data} "
+        "--seed {wildcards.seed} --model-dir {input.model} {params.weights} --data {input.data} "
         "--predictions {output.predictions} --summary {output.summary} > {log} 2>&1"

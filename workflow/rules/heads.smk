@@ -5,7 +5,7 @@
 rule score_heads:
     input:
         model="resources/models/{model}",
-        adapter=adapter,
+        weights=weights,
         data="results/data/{task}/test/{model}/test.jsonl",
         predictions=f"results/eval/{COND}/predictions.jsonl",
     output:
@@ -16,9 +16,9 @@ rule score_heads:
         f"benchmarks/heads/{COND}.tsv"
     params:
         cfg=section("heads"),
-        adapter=lambda wc, input: adapter_arg(input),
-        code=code_digest("synthctx.heads.scoring"),
-    threads: 2
+        weights=lambda wc, input: weights_arg(input),
+        code=code_digest("synthctx.heads.scoring", "synthctx.model_io"),
+    threads: 1
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 30 * attempt,
@@ -28,7 +28,7 @@ rule score_heads:
     shell:
         "python -m synthctx score-heads --config {params.cfg:q} --threads {threads} --task {wildcards.task} "
         "--needle {wildcards.needle} --haystack {wildcards.haystack} --model {wildcards.model} "
-        "--seed {wildcards.seed} --model-dir {input.model} {params.adapter} --data {input.data} "
+        "--seed {wildcards.seed} --model-dir {input.model} {params.weights} --data {input.data} "
         "--predictions {input.predictions} --out {output} > {log} 2>&1"
 
 

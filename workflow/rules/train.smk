@@ -7,7 +7,7 @@ rule fine_tune:
         model="resources/models/{model}",
         data=train_data,
     output:
-        directory(f"results/train/{COND}/adapter"),
+        directory(f"results/train/{COND}/weights"),
     log:
         f"logs/train/{COND}.log",
     benchmark:
@@ -15,8 +15,8 @@ rule fine_tune:
     params:
         cfg=section("train"),
         checkpoints=f"resources/checkpoints/{COND}",
-        code=code_digest("synthctx.train"),
-    threads: 2
+        code=code_digest("synthctx.train", "synthctx.model_io"),
+    threads: 1
     resources:
         mem_mb=lambda wc, attempt: 6000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
