@@ -28,6 +28,8 @@ study: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) --report results/report.html
 
 test: setup
+	# the cluster test needs a real SLURM: install the Debian packages when running as root (else it skips)
+	bash tests/slurm/cluster.sh install
 	PATH="$(CURDIR)/$(BIN):$$PATH" python -m pytest -q -p no:cacheprovider
 
 lint: setup
