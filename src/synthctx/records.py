@@ -102,3 +102,31 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 def rng_for(*parts: Any) -> random.Random:
     """A generator seeded by a readable key: data are a pure function of (config, seed)."""
     return random.Random(":".join(str(p) for p in parts))
+
+
+def build_context_spans(documents: list[dict[str, Any]],
+                        doc_spans: dict[str, list[tuple[int, int, int]]]) -> tuple[str, dict[str, list[list[int]]]]:
+    """Join documents and map spans given as (document index, start, end) inside a document's text
+    to [start, end) in the context; every role's spans stay in the order given."""
+    starts: list[int] = []
+    parts: list[str] = []
+    pos = 0
+    for i, doc in enumerate(documents):
+        rendered = render_document(i, doc["title"], doc["text"])
+        starts.append(pos + text_offset_in_rendered(i, doc["title"]))
+        parts.append(rendered)
+        pos += len(rendered) + len(DOC_SEPARATOR)
+    context = DOC_SEPARATOR.join(parts)
+    spans: dict[str, list[list[int]]] = {}
+    for role, items in doc_spans.items():
+        spans[role] = []
+        for d, s, e in items:
+            if not 0 <= s < e <= len(documents[d]["text"]):
+                raise ValueError(f"span {role} [{s}, {e}) outside document {documents[d]['doc_id']}")
+            spans[role].append([starts[d] + s, starts[d] + e])
+    return context, spans
+
+
+def document_span(documents: list[dict[str, Any]], index: int) -> tuple[int, int, int]:
+    """The whole text of document `index`, as a (document, start, end) span."""
+    return (index, 0, len(documents[index]["text"]))
