@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
+from collections.abc import Collection, Iterable
 
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(?:a|an|the)\b")
@@ -72,3 +73,30 @@ def rouge1_recall(prediction: str, gold: str) -> float:
     if not ref:
         return 0.0
     return _overlap(pred, ref) / len(ref)
+
+
+_CITATION_LABEL = re.compile(r"(?<![A-Za-z0-9])([A-Za-z])0*(\d+)(?![A-Za-z0-9])")
+
+
+def parse_citations(text: str, valid_labels: Collection[str] | None = None) -> list[str]:
+    """Citation labels (a letter and a number, e.g. D12) in a free-form answer, in order of first
+    mention; written as "D12" whatever the case or leading zeros, so "[d012]" cites D12."""
+    labels: list[str] = []
+    for m in _CITATION_LABEL.finditer(text):
+        label = m.group(1).upper() + m.group(2)
+        if label not in labels and (valid_labels is None or label in valid_labels):
+            labels.append(label)
+    return labels
+
+
+def citation_prf(predicted: Iterable[str], gold: Iterable[str]) -> dict[str, float]:
+    """Citation precision, recall and F1 over sets of labels (a repeated citation counts once).
+    Both empty: all 1.0; only one empty: all 0.0."""
+    pred, ref = set(predicted), set(gold)
+    if not pred and not ref:
+        return {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    hits = len(pred & ref)
+    if hits == 0:
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    precision, recall = hits / len(pred), hits / len(ref)
+    return {"precision": precision, "recall": recall, "f1": 2 * precision * recall / (precision + recall)}
