@@ -20,7 +20,8 @@ from typing import Any, Iterable, Iterator
 from synthctx.data.assembly import LengthFitter, place_gold
 from synthctx.data.mdqa_files import RecordError, iter_raw
 from synthctx.data.real_mdqa import year_question
-from synthctx.data.synthetic import CITIES, _render, haystack_stream, insert_needle, invented_name, symbol
+from synthctx.data.synthetic import (CITIES, haystack_without, insert_needle, invented_name,
+                                     render_units, symbol)
 from synthctx.data.wikipedia import Passage, load_passages, summaries_path
 from synthctx.prompting import count_tokens
 from synthctx.records import build_context_spans, document_span, rng_for
@@ -428,13 +429,7 @@ def _clean_stream(level: str, cfg: dict[str, Any], rng: random.Random, pool, str
     """Haystack documents mentioning none of the chain's strings, no wiki passage twice. Symbols are
     matched exactly (an upper-case code inside an ordinary word is no mention), words in any case."""
     pattern = re.compile("|".join(re.escape(s) for s in strings), re.IGNORECASE if fold_case else 0)
-    seen: set[str] = set()
-    for doc in haystack_stream(level, cfg, rng, pool):
-        if doc.get("id") in seen or pattern.search(doc["title"] + "\n" + _render(doc)):
-            continue
-        if "id" in doc:
-            seen.add(doc["id"])
-        yield doc
+    return haystack_without(level, cfg, rng, pool, lambda text: bool(pattern.search(text)))
 
 
 def build_synthetic_musique(needle_level: str, haystack_level: str, cfg: dict[str, Any], n_examples: int,
@@ -468,7 +463,7 @@ def build_synthetic_musique(needle_level: str, haystack_level: str, cfg: dict[st
         if any(everything.count(s) != n for s, n in expected):
             continue  # an entity also occurs by chance elsewhere in the chain's documents: draw again
         distractors = fill(fitter, hop_docs, ({"doc_id": d.get("id", f"synthetic:{i}:{k}"), "title": d["title"],
-                                               "text": _render(d)} for k, d in enumerate(stream)),
+                                               "text": render_units(d)} for k, d in enumerate(stream)),
                            needle["question"], cfg["target_tokens"], cfg["max_documents"])
         answer = steps[-1]["answer"]
         records.append(assemble(

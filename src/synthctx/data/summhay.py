@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator
 from synthctx.data.assembly import LengthFitter, gold_index
 from synthctx.data.mdqa_files import RecordError
 from synthctx.data.real_mdqa import YEAR
-from synthctx.data.synthetic import CITIES, haystack_stream, insert_needle, invented_name, symbol
+from synthctx.data.synthetic import CITIES, haystack_without, insert_needle, invented_name, render_units, symbol
 from synthctx.data.wikipedia import Passage, load_passages, split_sentences, summaries_path
 from synthctx.metrics import normalize_answer
 from synthctx.prompting import count_tokens
@@ -464,23 +464,11 @@ def make_insight(level: str, cfg: dict[str, Any], k: int, rng: random.Random) ->
             "markers": [key, value]}
 
 
-def _plain_text(doc: dict[str, Any]) -> str:
-    left, right = doc["wrap"]
-    return left + doc["joiner"].join(doc["units"]) + right
-
-
 def clean_haystack(level: str, cfg: dict[str, Any], rng: random.Random, pool,
                    markers: list[str]) -> Iterator[dict[str, Any]]:
     """Haystack documents whose title and text hold no marker of the insight, each Wikipedia passage at
     most once."""
-    seen: set[str] = set()
-    for doc in haystack_stream(level, cfg, rng, pool):
-        text = doc["title"] + "\n" + _plain_text(doc)
-        if any(m in text for m in markers) or doc.get("id") in seen:
-            continue
-        if "id" in doc:
-            seen.add(doc["id"])
-        yield doc
+    return haystack_without(level, cfg, rng, pool, lambda text: any(m in text for m in markers))
 
 
 def build_synthetic_summhay(needle_level: str, haystack_level: str, cfg: dict[str, Any], n_examples: int,
@@ -510,7 +498,7 @@ def build_synthetic_summhay(needle_level: str, haystack_level: str, cfg: dict[st
             golds.append(labelled_document(f"synthetic:{i}:gold{j}", base["title"], labels[j], text))
             offsets.append(body_offset(labels[j]) + offset)
         distractors = (labelled_document(d.get("id", f"synthetic:{i}:{n}"), d["title"], labels[k + n],
-                                         _plain_text(d)) for n, d in enumerate(stream))
+                                         render_units(d)) for n, d in enumerate(stream))
         question = CITATION_QUESTION.format(insight=insight["statement"])
         chosen = fit_with_golds(fitter, golds, distractors, question, cfg["target_tokens"], cfg["max_documents"])
         if chosen is None:

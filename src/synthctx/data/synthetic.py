@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import string
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from synthctx.data.assembly import LengthFitter, place_gold
 from synthctx.data.wikipedia import load_passages, split_sentences, summaries_path
@@ -102,7 +102,8 @@ def _dict_doc(cfg: dict[str, Any], rng: random.Random, name: str | None = None) 
     return {"title": name or symbol(rng, n), "units": units, "joiner": ", ", "wrap": ("{", "}")}
 
 
-def _render(doc: dict[str, Any]) -> str:
+def render_units(doc: dict[str, Any]) -> str:
+    """A haystack document's text: its units joined and wrapped."""
     left, right = doc["wrap"]
     return left + doc["joiner"].join(doc["units"]) + right
 
@@ -117,6 +118,18 @@ def haystack_stream(level: str, cfg: dict[str, Any], rng: random.Random, pool) -
             yield _filler_doc(cfg, rng)
         else:
             yield _dict_doc(cfg, rng)
+
+
+def haystack_without(level: str, cfg: dict[str, Any], rng: random.Random, pool,
+                     mentions: Callable[[str], bool]) -> Iterator[dict[str, Any]]:
+    """Haystack documents whose title and text do not `mentions` the needle, each passage at most once."""
+    seen: set[str] = set()
+    for doc in haystack_stream(level, cfg, rng, pool):
+        if doc.get("id") in seen or mentions(doc["title"] + "\n" + render_units(doc)):
+            continue
+        if "id" in doc:
+            seen.add(doc["id"])
+        yield doc
 
 
 def insert_needle(doc: dict[str, Any], needle: dict[str, Any], as_unit: bool, rng: random.Random) -> tuple[str, int]:
@@ -147,7 +160,7 @@ def build_synthetic(task: str, needle_level: str, haystack_level: str, cfg: dict
         needle = make_needle(needle_level, cfg["needle"], rng)
         answer = needle["answer"]
         stream = (d for d in haystack_stream(haystack_level, cfg["haystack"], rng, pool)
-                  if answer not in _render(d) and (needle["container"] is None or d["title"] != needle["container"]))
+                  if answer not in render_units(d) and (needle["container"] is None or d["title"] != needle["container"]))
         gold = next(stream)
         if haystack_level == "symbolic" and needle_level == "symbolic":
             gold["title"] = needle["container"]
@@ -156,7 +169,7 @@ def build_synthetic(task: str, needle_level: str, haystack_level: str, cfg: dict
             continue
         i = len(records)
         gold_doc = {"doc_id": f"synthetic:{i}:gold", "title": gold["title"], "text": text}
-        distractors = ({"doc_id": d.get("id", f"synthetic:{i}:{k}"), "title": d["title"], "text": _render(d)}
+        distractors = ({"doc_id": d.get("id", f"synthetic:{i}:{k}"), "title": d["title"], "text": render_units(d)}
                        for k, d in enumerate(stream))
         chosen = fitter.fit(gold_doc, distractors, needle["question"], cfg["target_tokens"], cfg["max_documents"])
         documents, g = place_gold(chosen, cfg["gold_position"], rng)
