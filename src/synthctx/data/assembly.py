@@ -27,18 +27,21 @@ class LengthFitter:
             template_overhead = count_tokens(tokenizer, probe)
         self.overhead = template_overhead
 
-    def doc_tokens(self, doc: dict[str, Any]) -> int:
-        return count_tokens(self.tokenizer, render_document(0, doc["title"], doc["text"])) + 1
+    def doc_tokens(self, doc: dict[str, Any], index: int = 0) -> int:
+        """Tokens of a rendered document (header numbered as the index-th) plus its separator."""
+        return count_tokens(self.tokenizer, render_document(index, doc["title"], doc["text"])) + 1
 
-    def fit(self, gold: dict[str, Any], distractors: Iterable[dict[str, Any]], question: str,
+    def fit(self, required: list[dict[str, Any]], distractors: Iterable[dict[str, Any]], question: str,
             target_tokens: int, max_documents: int) -> list[dict[str, Any]]:
-        """Gold first, then distractors while the prompt stays within target_tokens."""
-        total = self.overhead + count_tokens(self.tokenizer, question) + self.doc_tokens(gold)
-        chosen = [gold]
+        """The required documents (always kept), then distractors in order while the prompt stays
+        within target_tokens and max_documents."""
+        total = self.overhead + count_tokens(self.tokenizer, question) + \
+            sum(self.doc_tokens(d, i) for i, d in enumerate(required))
+        chosen = list(required)
         for doc in distractors:
             if len(chosen) >= max_documents:
                 break
-            cost = self.doc_tokens(doc)
+            cost = self.doc_tokens(doc, len(chosen))
             if total + cost > target_tokens:
                 break
             chosen.append(doc)

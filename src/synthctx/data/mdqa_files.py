@@ -105,7 +105,7 @@ def build_mdqa_from_files(cfg: dict[str, Any], split: str, n_examples: int, seed
             continue
         answer, offset = found
         distractors = docs[:g] + docs[g + 1:]
-        chosen = fitter.fit(docs[g], iter(distractors), raw["question"], cfg["target_tokens"], cfg["max_documents"])
+        chosen = fitter.fit([docs[g]], iter(distractors), raw["question"], cfg["target_tokens"], cfg["max_documents"])
         documents, gi = place_gold(chosen, cfg["gold_position"], rng)
         answers = [answer] + [a for a in raw["answers"] if a != answer]
         records.append(make_record(task="mdqa", split=split, needle="real", haystack="real", seed=seed,

@@ -23,7 +23,6 @@ from synthctx.data.real_mdqa import year_question
 from synthctx.data.synthetic import (CITIES, haystack_without, insert_needle, invented_name,
                                      render_units, symbol)
 from synthctx.data.wikipedia import Passage, load_passages, summaries_path
-from synthctx.prompting import count_tokens
 from synthctx.records import build_context_spans, document_span, rng_for
 
 TASK = "musique"
@@ -78,17 +77,7 @@ def mentions_any(strings: Iterable[str]) -> re.Pattern | None:
 def fill(fitter: LengthFitter, required: list[dict[str, Any]], candidates: Iterable[dict[str, Any]],
          question: str, target_tokens: int, max_documents: int) -> list[dict[str, Any]]:
     """The candidates that fit beside the required documents (always kept), in order, until one does not."""
-    total = fitter.overhead + count_tokens(fitter.tokenizer, question) + sum(fitter.doc_tokens(d) for d in required)
-    chosen: list[dict[str, Any]] = []
-    for doc in candidates:
-        if len(required) + len(chosen) >= max_documents:
-            break
-        cost = fitter.doc_tokens(doc)
-        if total + cost > target_tokens:
-            break
-        chosen.append(doc)
-        total += cost
-    return chosen
+    return fitter.fit(required, candidates, question, target_tokens, max_documents)[len(required):]
 
 
 def interleave(first: list[Any], second: list[Any], rng: random.Random) -> list[Any]:

@@ -55,7 +55,7 @@ def build_real_mdqa(cfg: dict[str, Any], split: str, n_examples: int, seed: int,
             continue
         question, answer, offset = qa
         gold = {"doc_id": f"wiki:{passage.title}", "title": passage.title, "text": passage.text}
-        chosen = fitter.fit(gold, _distractors(pool, passage, answer, rng), question, cfg["target_tokens"], cfg["max_documents"])
+        chosen = fitter.fit([gold], _distractors(pool, passage, answer, rng), question, cfg["target_tokens"], cfg["max_documents"])
         documents, g = place_gold(chosen, cfg["gold_position"], rng)
         records.append(make_record(
             task="mdqa", split=split, needle="real", haystack="real", seed=seed, index=len(records),

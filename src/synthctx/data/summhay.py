@@ -95,26 +95,17 @@ def align_insight(text: str, insight: str) -> tuple[int, int, float]:
 
 def gold_prompt_tokens(fitter: LengthFitter, golds: list[dict[str, Any]], question: str) -> int:
     """Prompt length with the gold documents only."""
-    return fitter.overhead + count_tokens(fitter.tokenizer, question) + sum(fitter.doc_tokens(d) for d in golds)
+    return fitter.overhead + count_tokens(fitter.tokenizer, question) + \
+        sum(fitter.doc_tokens(d, i) for i, d in enumerate(golds))
 
 
 def fit_with_golds(fitter: LengthFitter, golds: list[dict[str, Any]], distractors: Iterable[dict[str, Any]],
                    question: str, target_tokens: int, max_documents: int) -> list[dict[str, Any]] | None:
     """Every gold document, then distractors while the prompt stays within target_tokens; None when the
     gold documents alone do not fit."""
-    total = gold_prompt_tokens(fitter, golds, question)
-    if total > target_tokens or len(golds) > max_documents:
+    if gold_prompt_tokens(fitter, golds, question) > target_tokens or len(golds) > max_documents:
         return None
-    chosen = list(golds)
-    for doc in distractors:
-        if len(chosen) >= max_documents:
-            break
-        cost = fitter.doc_tokens(doc)
-        if total + cost > target_tokens:
-            break
-        chosen.append(doc)
-        total += cost
-    return chosen
+    return fitter.fit(golds, distractors, question, target_tokens, max_documents)
 
 
 def place_golds(golds: list[dict[str, Any]], distractors: list[dict[str, Any]], rule: str | int,

@@ -171,7 +171,7 @@ def build_synthetic(task: str, needle_level: str, haystack_level: str, cfg: dict
         gold_doc = {"doc_id": f"synthetic:{i}:gold", "title": gold["title"], "text": text}
         distractors = ({"doc_id": d.get("id", f"synthetic:{i}:{k}"), "title": d["title"], "text": render_units(d)}
                        for k, d in enumerate(stream))
-        chosen = fitter.fit(gold_doc, distractors, needle["question"], cfg["target_tokens"], cfg["max_documents"])
+        chosen = fitter.fit([gold_doc], distractors, needle["question"], cfg["target_tokens"], cfg["max_documents"])
         documents, g = place_gold(chosen, cfg["gold_position"], rng)
         records.append(make_record(
             task=task, split="train", needle=needle_level, haystack=haystack_level, seed=seed, index=i,
