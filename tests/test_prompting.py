@@ -20,6 +20,9 @@ def test_spans_map_to_the_answer_tokens(tokenizer, synthetic_cfg):
     assert tokenizer.decode(enc.input_ids[enc.answer_positions[-1] + 1:]).startswith("<|im_end|>")
     gold = enc.span_positions["gold_document"]
     assert set(enc.span_positions["answer"]) <= set(gold)
+    first, end = enc.context_range
+    assert first <= min(gold) and max(gold) < end <= enc.prompt_length
+    assert tokenizer.decode(enc.input_ids[first:end]).strip() == rec["context"].strip()
 
 
 def test_prompt_only_encoding_matches_the_prefix(tokenizer, synthetic_cfg):

@@ -60,3 +60,20 @@ def test_scores_are_fractions(tiny_model_dir, tokenizer, synthetic_cfg, argmax_o
     recs = build_synthetic("mdqa", "high", "low", {**synthetic_cfg, "target_tokens": 200}, 2, 1, tokenizer)
     scores = np.asarray(score_heads(model, tokenizer, recs, {}, "teacher_forced", argmax_over)["scores"])
     assert scores.shape == (2, 4) and (scores >= 0).all() and (scores <= 1).all()
+
+
+def test_context_mode_restricts_the_argmax_to_the_documents(tiny_model_dir, tokenizer, synthetic_cfg):
+    """argmax_over=context equals eager's argmax taken over the document tokens only."""
+    model = load_model(tiny_model_dir, "float32")
+    recs = build_synthetic("mdqa", "low", "low", {**synthetic_cfg, "target_tokens": 400, "gold_position": "last"},
+                           2, 0, tokenizer)
+    result = score_heads(model, tokenizer, recs, {}, "teacher_forced", "context")
+    expected = np.zeros((2, 4))
+    for rec in recs:
+        enc = encode(tokenizer, rec, rec["answers"][0])
+        assert enc.context_range[0] < min(enc.span_positions["gold_document"]), "documents before the gold one count"
+        queries = [p - 1 for p in enc.answer_positions]
+        argmax = eager_reference_argmax(model, torch.tensor([enc.input_ids]), queries, key_range=enc.context_range)
+        needle = enc.span_positions["answer"]
+        expected += retrieval_hits(argmax.numpy(), enc.input_ids, enc.answer_positions, needle) / len(needle)
+    np.testing.assert_allclose(np.asarray(result["scores"]), expected / 2)

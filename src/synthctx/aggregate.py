@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +67,3 @@ def correlation_rows(table: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
 def read_json(paths: list[Path]) -> list[dict[str, Any]]:
     return [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
 
-
-def finite_or_none(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x

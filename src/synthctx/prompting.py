@@ -29,6 +29,7 @@ class Encoded:
     prompt_length: int          # tokens before the first answer token
     answer_positions: list[int]  # positions of the answer's tokens (end-of-turn excluded)
     span_positions: dict[str, list[int]]  # span role -> token positions in input_ids
+    context_range: tuple[int, int]  # [first, last + 1) token positions of the documents
 
 
 def _tokens_covering(offsets: list[tuple[int, int]], start: int, end: int) -> list[int]:
@@ -60,6 +61,8 @@ def encode(tokenizer, record: dict[str, Any], answer: str | None) -> Encoded:
     context_start = prompt.find(record["context"])
     if context_start < 0 or prompt.find(record["context"], context_start + 1) >= 0:
         raise ValueError(f"record {record['id']}: context not found exactly once in the templated prompt")
+    covered_context = _tokens_covering(offsets, context_start, context_start + len(record["context"]))
+    context_range = (covered_context[0], covered_context[-1] + 1)
     span_positions: dict[str, list[int]] = {}
     for role, spans in record["spans"].items():
         positions: list[int] = []
@@ -71,7 +74,7 @@ def encode(tokenizer, record: dict[str, Any], answer: str | None) -> Encoded:
                 raise ValueError(f"record {record['id']}: span {role} [{s}, {e}) covers no token")
             positions.extend(covered)
         span_positions[role] = sorted(set(positions))
-    return Encoded(list(ids), prompt_length, answer_positions, span_positions)
+    return Encoded(list(ids), prompt_length, answer_positions, span_positions, context_range)
 
 
 def count_tokens(tokenizer, text: str) -> int:

@@ -61,10 +61,7 @@ def score_heads(model, tokenizer, records: list[dict[str, Any]], predictions: di
             input_ids = enc.input_ids + list(pred["generated_ids"])
             answer_positions = list(range(enc.prompt_length, len(input_ids)))
         needle = enc.span_positions[span_role]
-        key_range = None
-        if argmax_over == "context":
-            doc_positions = [p for ps in enc.span_positions.values() for p in ps]
-            key_range = (min(doc_positions), enc.prompt_length)
+        key_range = enc.context_range if argmax_over == "context" else None
         total += score_example(model, input_ids, answer_positions, needle, key_range)
         scored.append(rec["id"])
         if i % 10 == 0 or i == len(records):
