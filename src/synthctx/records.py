@@ -1,8 +1,8 @@
 """The one record schema every task and variant uses, and how a record becomes a context.
 
 A record holds its documents, the rendered context, and exact character spans into that context:
-`answer` (the needle occurrence of the gold answer) and `gold_document`. Later stages are
-task-agnostic because they only read these fields.
+`answer` (the needle occurrence of the gold answer), `gold_document` (its text) and, for multi-hop and
+citation tasks, `insight`. Later stages are task-agnostic because they only read these fields.
 """
 from __future__ import annotations
 
@@ -24,32 +24,15 @@ def text_offset_in_rendered(index: int, title: str) -> int:
     return len(render_document(index, title, ""))
 
 
-def build_context(documents: list[dict[str, Any]], gold_index: int, answer_start: int, answer: str) -> tuple[str, dict]:
-    """Join documents; `answer_start` is the answer's offset inside the gold document's text."""
-    gold_text = documents[gold_index]["text"]
-    if gold_text[answer_start:answer_start + len(answer)] != answer:
-        raise ValueError(f"answer {answer!r} not at offset {answer_start} of gold document {documents[gold_index]['doc_id']}")
-    parts: list[str] = []
-    pos = 0
-    spans: dict[str, list[list[int]]] = {}
-    for i, doc in enumerate(documents):
-        rendered = render_document(i, doc["title"], doc["text"])
-        if i == gold_index:
-            spans["gold_document"] = [[pos, pos + len(rendered)]]
-            a = pos + text_offset_in_rendered(i, doc["title"]) + answer_start
-            spans["answer"] = [[a, a + len(answer)]]
-        parts.append(rendered)
-        pos += len(rendered) + len(DOC_SEPARATOR)
-    context = DOC_SEPARATOR.join(parts)
-    s, e = spans["answer"][0]
-    assert context[s:e] == answer
-    return context, spans
-
-
 def make_record(*, task: str, split: str, needle: str, haystack: str, seed: int, index: int,
                 documents: list[dict[str, Any]], gold_index: int, question: str, answers: list[str],
                 answer_start: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    context, spans = build_context(documents, gold_index, answer_start, answers[0])
+    answer = answers[0]
+    if documents[gold_index]["text"][answer_start:answer_start + len(answer)] != answer:
+        raise ValueError(f"answer {answer!r} not at offset {answer_start} of gold document {documents[gold_index]['doc_id']}")
+    context, spans = build_context_spans(documents, {
+        "answer": [(gold_index, answer_start, answer_start + len(answer))],
+        "gold_document": [document_span(documents, gold_index)]})
     return {
         "id": f"{task}-{needle}-{haystack}-{split}-s{seed}-{index:05d}",
         "task": task,
