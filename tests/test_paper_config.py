@@ -5,25 +5,32 @@ import yaml
 
 from workflow_helpers import copy_workflow, planned_jobs, snakemake
 
-SEEDS, MODELS, VARIANTS = 3, 2, 5
-CONDITIONS = (1 + VARIANTS + 1) * MODELS * SEEDS  # real + synthetic variants + baseline
+SEEDS, MODELS, VARIANTS, TASKS = 3, 2, 5, 3
+# real + real (limited) + synthetic variants + baseline, per task x model x seed
+CONDITIONS = (1 + 1 + VARIANTS + 1) * TASKS * MODELS * SEEDS
 
 
 def test_paper_grid_job_counts(tmp_path):
     work = copy_workflow(tmp_path / "wf")
     paper = yaml.safe_load((work / "config/paper.yaml").read_text())
-    for split in ("train", "test"):  # the official files are the user's download; the DAG only needs paths
-        path = work / paper["tasks"]["mdqa"]["real_data"][split]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
+    assert paper["grid"]["tasks"] == ["mdqa", "musique", "summhay"]
+    for task in paper["grid"]["tasks"]:  # the official files are the user's download; the DAG only needs paths
+        for split in ("train", "test"):
+            path = work / paper["tasks"][task]["real_data"][split]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if task == "summhay":
+                path.mkdir(exist_ok=True)  # a folder of topic files
+            else:
+                path.touch()
     dry = snakemake(work, "-n", "--configfile", "config/paper.yaml", timeout=120)
     assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
     assert planned_jobs(dry.stdout) == {
         "prepare_model": MODELS,
-        "real_test_data": MODELS,
-        "real_train_data": MODELS * SEEDS,
-        "synthetic_train_data": VARIANTS * MODELS * SEEDS,
-        "fine_tune": (1 + VARIANTS) * MODELS * SEEDS,
+        "real_test_data": TASKS * MODELS,
+        "real_train_data": TASKS * MODELS * SEEDS,
+        "real_limited_train_data": TASKS * MODELS * SEEDS,
+        "synthetic_train_data": TASKS * VARIANTS * MODELS * SEEDS,
+        "fine_tune": TASKS * (2 + VARIANTS) * MODELS * SEEDS,
         "evaluate": CONDITIONS,
         "score_heads": CONDITIONS,
         "head_sets": CONDITIONS,

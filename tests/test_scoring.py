@@ -7,7 +7,9 @@ import torch
 
 from synthctx.data.synthetic import build_synthetic
 from synthctx.heads.capture import eager_reference_argmax
-from synthctx.heads.scoring import retrieval_hits, score_heads
+from synthctx.data.musique import build_synthetic_musique
+from synthctx.data.summhay import build_synthetic_summhay
+from synthctx.heads.scoring import insight_hits, retrieval_hits, score_heads
 from synthctx.model_io import load_model
 from synthctx.prompting import encode
 
@@ -29,7 +31,9 @@ def test_teacher_forced_scores_match_an_eager_computation(tiny_model_dir, tokeni
     """End to end on a tiny random model: scores from SDPA capture equal scores from eager attentions."""
     model = load_model(tiny_model_dir, "float32")
     recs = build_synthetic("mdqa", "symbolic", "symbolic", {**synthetic_cfg, "target_tokens": 200}, 3, 0, tokenizer)
-    result = score_heads(model, tokenizer, recs, {}, "teacher_forced", "all")
+    kinds = score_heads(model, tokenizer, recs, {}, "teacher_forced", "all")
+    assert set(kinds) == {"retrieval"}, "MDQA records have no insight spans"
+    result = kinds["retrieval"]
     assert result["n_scored"] == 3 and result["mode"] == "teacher_forced"
     expected = np.zeros((2, 4))
     for rec in recs:
@@ -47,10 +51,10 @@ def test_generate_mode_scores_only_correct_answers(tiny_model_dir, tokenizer, sy
     right = tokenizer(recs[0]["answers"][0], add_special_tokens=False)["input_ids"]
     predictions = {recs[0]["id"]: {"prediction": recs[0]["answers"][0], "generated_ids": right},
                    recs[1]["id"]: {"prediction": "nothing of the sort", "generated_ids": [42, 43]}}
-    result = score_heads(model, tokenizer, recs, predictions, "generate", "all")
+    result = score_heads(model, tokenizer, recs, predictions, "generate", "all")["retrieval"]
     assert result["scored_ids"] == [recs[0]["id"]]
     assert result["success_gate"] == "rouge1_recall > 0.5"
-    none = score_heads(model, tokenizer, recs[1:], predictions, "generate", "all")
+    none = score_heads(model, tokenizer, recs[1:], predictions, "generate", "all")["retrieval"]
     assert none["n_scored"] == 0 and np.isnan(np.asarray(none["scores"])).all()
 
 
@@ -58,7 +62,7 @@ def test_generate_mode_scores_only_correct_answers(tiny_model_dir, tokenizer, sy
 def test_scores_are_fractions(tiny_model_dir, tokenizer, synthetic_cfg, argmax_over):
     model = load_model(tiny_model_dir, "float32")
     recs = build_synthetic("mdqa", "high", "low", {**synthetic_cfg, "target_tokens": 200}, 2, 1, tokenizer)
-    scores = np.asarray(score_heads(model, tokenizer, recs, {}, "teacher_forced", argmax_over)["scores"])
+    scores = np.asarray(score_heads(model, tokenizer, recs, {}, "teacher_forced", argmax_over)["retrieval"]["scores"])
     assert scores.shape == (2, 4) and (scores >= 0).all() and (scores <= 1).all()
 
 
@@ -67,7 +71,7 @@ def test_context_mode_restricts_the_argmax_to_the_documents(tiny_model_dir, toke
     model = load_model(tiny_model_dir, "float32")
     recs = build_synthetic("mdqa", "low", "low", {**synthetic_cfg, "target_tokens": 400, "gold_position": "last"},
                            2, 0, tokenizer)
-    result = score_heads(model, tokenizer, recs, {}, "teacher_forced", "context")
+    result = score_heads(model, tokenizer, recs, {}, "teacher_forced", "context")["retrieval"]
     expected = np.zeros((2, 4))
     for rec in recs:
         enc = encode(tokenizer, rec, rec["answers"][0])
@@ -77,3 +81,37 @@ def test_context_mode_restricts_the_argmax_to_the_documents(tiny_model_dir, toke
         needle = enc.span_positions["answer"]
         expected += retrieval_hits(argmax.numpy(), enc.input_ids, enc.answer_positions, needle) / len(needle)
     np.testing.assert_allclose(np.asarray(result["scores"]), expected / 2)
+
+
+def test_insight_hits_need_no_token_match():
+    #                 0  1  2  3  4  5
+    argmax = np.array([[[1, 2, 5]], [[0, 3, 3]]])   # (layers 2, heads 1, answer steps 3)
+    assert insight_hits(argmax, 6, [2, 3]).tolist() == [[1], [2]]
+
+
+@pytest.mark.parametrize("task", ["musique", "summhay"])
+@pytest.mark.parametrize("normalization", ["answer_steps", "span_tokens"])
+def test_insight_scores_match_an_eager_computation(tiny_model_dir, tokenizer, synthetic_cfg, task, normalization):
+    """Insight heads from the same capture as retrieval heads equal an eager computation of the definition."""
+    model = load_model(tiny_model_dir, "float32")
+    cfg = {**synthetic_cfg, "target_tokens": 300, "max_documents": 6}
+    if task == "musique":
+        recs = build_synthetic_musique("low", "low", {**cfg, "needle": {**cfg["needle"], "hops": 2}}, 2, 0, tokenizer)
+    else:
+        recs = build_synthetic_summhay("symbolic", "low", {**cfg, "needle": {**cfg["needle"], "min_gold": 2,
+                                                                          "max_gold": 2}}, 2, 0, tokenizer)
+    kinds = score_heads(model, tokenizer, recs, {}, "teacher_forced", "all", normalization)
+    assert set(kinds) == {"retrieval", "insight"}
+    assert kinds["insight"]["normalization"] == normalization
+    expected = np.zeros((2, 4))
+    for rec in recs:
+        enc = encode(tokenizer, rec, rec["answers"][0])
+        queries = [p - 1 for p in enc.answer_positions]
+        argmax = eager_reference_argmax(model, torch.tensor([enc.input_ids]), queries).numpy()
+        span = set(enc.span_positions["insight"])
+        assert span and not span & set(enc.span_positions["answer"]), "insights are not the answer"
+        hits = np.isin(argmax, list(span)).sum(axis=-1)
+        expected += hits / (len(queries) if normalization == "answer_steps" else len(span))
+    np.testing.assert_allclose(np.asarray(kinds["insight"]["scores"]), expected / 2)
+    if normalization == "answer_steps":
+        assert (expected / 2 <= 1).all()

@@ -25,25 +25,46 @@ def finished_run(tmp_path_factory):
     return work, cfg
 
 
+CONDITIONS = {
+    "mdqa": ("real/real", "real/limited", "low/low", "symbolic/symbolic", "base/base"),
+    "musique": ("real/real", "real/limited", "high/low", "base/base"),
+    "summhay": ("real/real", "real/limited", "symbolic/low", "base/base"),
+}
+
+
 def test_every_stage_produced_its_outputs(finished_run):
     work, _ = finished_run
     res = work / "results"
-    for cond in ("real/real", "low/low", "symbolic/symbolic", "base/base"):
-        summary = json.loads((res / f"eval/mdqa/{cond}/tiny/0/summary.json").read_text())
-        assert summary["n_examples"] == 4 and 0.0 <= summary["f1"] <= 1.0
-        scores = json.loads((res / f"heads/mdqa/{cond}/tiny/0/scores.json").read_text())
-        assert set(scores["modes"]) == {"teacher_forced", "generate"}
-        assert len(scores["modes"]["teacher_forced"]["scores"]) == 2  # layers
-        assert len(scores["modes"]["teacher_forced"]["scores"][0]) == 4  # query heads
-        assert scores["modes"]["teacher_forced"]["n_scored"] == 4
-        assert (res / f"head_sets/mdqa/{cond}/tiny/0/comparison.json").is_file()
-        meta = json.loads((res / f"eval/mdqa/{cond}/tiny/0/summary.json.meta.json").read_text())
-        assert meta["config_hash"] and meta["versions"]["torch"]
-    assert not (res / "train/mdqa/base").exists(), "the baseline is never fine-tuned"
+    for task, conditions in CONDITIONS.items():
+        kinds = {"retrieval"} if task == "mdqa" else {"retrieval", "insight"}
+        for cond in conditions:
+            summary = json.loads((res / f"eval/{task}/{cond}/tiny/0/summary.json").read_text())
+            assert summary["n_examples"] == 4 and 0.0 <= summary["f1"] <= 1.0
+            assert ("citation_precision" in summary) == (task == "summhay"), summary
+            scores = json.loads((res / f"heads/{task}/{cond}/tiny/0/scores.json").read_text())
+            assert set(scores["head_kinds"]) == kinds
+            for kind in kinds:
+                modes = scores["head_kinds"][kind]["modes"]
+                assert set(modes) == {"teacher_forced", "generate"}
+                assert len(modes["teacher_forced"]["scores"]) == 2  # layers
+                assert len(modes["teacher_forced"]["scores"][0]) == 4  # query heads
+                assert modes["teacher_forced"]["n_scored"] == 4
+            comparison = json.loads((res / f"head_sets/{task}/{cond}/tiny/0/comparison.json").read_text())
+            assert set(comparison["head_kinds"]) == kinds
+            meta = json.loads((res / f"eval/{task}/{cond}/tiny/0/summary.json.meta.json").read_text())
+            assert meta["config_hash"] and meta["versions"]["torch"]
+        real = (res / f"data/{task}/real/real/tiny/0/train.jsonl").read_text().splitlines()
+        limited = (res / f"data/{task}/real/limited/tiny/0/train.jsonl").read_text().splitlines()
+        assert len(real) == 4 and limited == real[:2], "real (limited) is the real set cut to n_train"
+        assert not (res / f"train/{task}/base").exists(), "the baseline is never fine-tuned"
     table = (res / "aggregate/conditions.csv").read_text().splitlines()
-    assert len(table) == 1 + 4 * 2 * 2  # header + conditions x modes x set rules
-    assert (res / "aggregate/correlations.csv").is_file()
-    for fig in ("f1_by_condition.png", "head_scores_teacher_forced.png", "recall_vs_f1_generate.png"):
+    # header + conditions x head kinds x modes x set rules
+    assert len(table) == 1 + (5 * 1 + 4 * 2 + 4 * 2) * 2 * 2
+    assert any(",real (limited)," in row for row in table)
+    correlations = (res / "aggregate/correlations.csv").read_text()
+    assert "summhay,tiny,0,insight" in correlations and "musique,tiny,0,retrieval" in correlations
+    for fig in ("f1_by_condition.png", "head_scores_retrieval_teacher_forced.png",
+                "head_scores_insight_generate.png", "recall_vs_f1_generate.png"):
         assert (res / "figures" / fig).stat().st_size > 1000
     log = (work / "logs/train/mdqa/real/real/tiny/0.log").read_text()
     assert "step 2/2 loss" in log
@@ -81,4 +102,4 @@ def test_editing_a_module_reruns_exactly_the_rules_that_use_it(finished_run):
     finally:
         module.write_text(original)
     assert dry.returncode == 0, dry.stderr[-3000:]
-    assert planned_jobs(dry.stdout) == {"head_sets": 4, **{r: 1 for r in DOWNSTREAM}}
+    assert planned_jobs(dry.stdout) == {"head_sets": 13, **{r: 1 for r in DOWNSTREAM}}

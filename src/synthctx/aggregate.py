@@ -13,6 +13,8 @@ CONDITION_KEYS = ("task", "needle", "haystack", "model", "seed")
 
 
 def condition_label(needle: str, haystack: str) -> str:
+    if needle == "real" and haystack == "limited":
+        return "real (limited)"
     if needle == haystack and needle in ("real", "symbolic"):
         return needle
     if needle == "base":
@@ -20,8 +22,12 @@ def condition_label(needle: str, haystack: str) -> str:
     return f"{needle}/{haystack}"
 
 
+# Evaluation metrics copied into every row; a task without one (SummHay has no substring EM) leaves it empty.
+METRICS = ("f1", "substring_em", "citation_precision", "citation_recall", "support_f1")
+
+
 def condition_rows(summaries: list[dict[str, Any]], comparisons: list[dict[str, Any]]) -> pl.DataFrame:
-    """Long table: one row per condition x scoring mode x head-set rule."""
+    """Long table: one row per condition x head kind x scoring mode x head-set rule."""
     f1 = {tuple(s["condition"][k] for k in CONDITION_KEYS): s for s in summaries}
     rows = []
     for comp in comparisons:
@@ -29,22 +35,27 @@ def condition_rows(summaries: list[dict[str, Any]], comparisons: list[dict[str, 
         if key not in f1:
             raise ValueError(f"no evaluation summary for condition {dict(zip(CONDITION_KEYS, key))}")
         s = f1[key]
-        for mode, by_rule in comp["modes"].items():
-            for rule in ("threshold", "top_k"):
-                r = by_rule[rule]
-                rows.append({**comp["condition"], "condition": condition_label(key[1], key[2]),
-                             "is_reference": comp["is_reference"], "head_kind": comp["head_kind"],
-                             "scoring_mode": mode, "set_rule": rule, "f1": s["f1"], "substring_em": s["substring_em"],
-                             "n_test": s["n_examples"], "recall": r["recall"], "precision": r["precision"],
-                             "jaccard": r["jaccard"], "n_heads": r["n_candidate"], "n_reference_heads": r["n_reference"],
-                             "cosine": by_rule["cosine"], "n_scored": by_rule["n_scored"]})
-    return pl.DataFrame(rows).sort(["task", "model", "seed", "head_kind", "scoring_mode", "set_rule", "condition"])
+        for kind, by_mode in comp["head_kinds"].items():
+            for mode, by_rule in by_mode["modes"].items():
+                for rule in ("threshold", "top_k"):
+                    r = by_rule[rule]
+                    rows.append({**comp["condition"], "condition": condition_label(key[1], key[2]),
+                                 "is_reference": comp["is_reference"], "head_kind": kind,
+                                 "scoring_mode": mode, "set_rule": rule,
+                                 **{m: float(s[m]) if m in s else None for m in METRICS},
+                                 "metric": s["metric"], "n_test": s["n_examples"], "recall": r["recall"],
+                                 "precision": r["precision"], "jaccard": r["jaccard"], "n_heads": r["n_candidate"],
+                                 "n_reference_heads": r["n_reference"], "cosine": by_rule["cosine"],
+                                 "n_scored": by_rule["n_scored"]})
+    return pl.DataFrame(rows, infer_schema_length=None).sort(
+        ["task", "model", "seed", "head_kind", "scoring_mode", "set_rule", "condition"])
 
 
 def correlation_rows(table: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
     """Recall vs F1 across conditions, per task x model x seed x head kind x mode x set rule.
 
-    The reference (real-data) condition is left out: its recall is 1 by construction."""
+    The reference (real-data) condition is left out: its recall is 1 by construction. Real (limited)
+    stays in: it is a training set like the synthetic ones, only real."""
     rows = []
     pool = table.filter(~pl.col("is_reference"))
     if not cfg["include_baseline"]:

@@ -39,29 +39,36 @@ def cmd_prepare_model(a: argparse.Namespace) -> None:
 
 
 def cmd_real_data(a: argparse.Namespace) -> None:
-    from synthctx.data.real_mdqa import build_real_mdqa
+    from synthctx.data.tasks import build_real
     from synthctx.model_io import load_tokenizer
     from synthctx.provenance import write_metadata
     from synthctx.records import write_jsonl_atomic
 
     tokenizer = load_tokenizer(a.model_dir)
-    kind = a.config["source"]["kind"]
-    dropped = 0
-    if kind == "embedded":
-        records = build_real_mdqa(a.config, a.split, a.n, a.seed, tokenizer)
-    else:
-        from synthctx.data.mdqa_files import build_mdqa_from_files
-
-        records, dropped = build_mdqa_from_files(a.config, a.split, a.n, a.seed, tokenizer)
+    records, dropped = build_real(a.task, a.config, a.split, a.n, a.seed, tokenizer)
     n = write_jsonl_atomic(a.out, records)
     write_metadata(a.out, stage="real-data", config_slice=a.config,
-                   extra={"split": a.split, "seed": a.seed, "n_records": n, "source_kind": kind,
-                          "dropped_unalignable": dropped})
-    print(f"wrote {n} real {a.split} records to {a.out}", flush=True)
+                   extra={"task": a.task, "split": a.split, "seed": a.seed, "n_records": n,
+                          "source_kind": a.config["source"]["kind"], "dropped": dropped})
+    print(f"wrote {n} real {a.task} {a.split} records to {a.out} ({dropped} source items dropped)", flush=True)
+
+
+def cmd_limit_data(a: argparse.Namespace) -> None:
+    """Real (limited): the first n records of the real training set, the size of a synthetic set."""
+    from synthctx.provenance import write_metadata
+    from synthctx.records import read_jsonl, write_jsonl_atomic
+
+    records = list(read_jsonl(a.data))
+    if len(records) < a.n:
+        raise ValueError(f"{a.data}: {len(records)} records, cannot keep {a.n}")
+    n = write_jsonl_atomic(a.out, records[:a.n])
+    write_metadata(a.out, stage="limit-data", config_slice={"n": a.n},
+                   extra={"source": str(a.data), "n_source_records": len(records), "n_records": n})
+    print(f"kept the first {n} of {len(records)} real training records in {a.out}", flush=True)
 
 
 def cmd_synthetic_data(a: argparse.Namespace) -> None:
-    from synthctx.data.synthetic import build_synthetic
+    from synthctx.data.tasks import build_synthetic
     from synthctx.model_io import load_tokenizer
     from synthctx.provenance import write_metadata
     from synthctx.records import write_jsonl_atomic
@@ -70,8 +77,8 @@ def cmd_synthetic_data(a: argparse.Namespace) -> None:
     records = build_synthetic(a.task, a.needle, a.haystack, a.config, a.n, a.seed, tokenizer)
     n = write_jsonl_atomic(a.out, records)
     write_metadata(a.out, stage="synthetic-data", config_slice=a.config,
-                   extra={"needle": a.needle, "haystack": a.haystack, "seed": a.seed, "n_records": n})
-    print(f"wrote {n} synthetic ({a.needle}, {a.haystack}) records to {a.out}", flush=True)
+                   extra={"task": a.task, "needle": a.needle, "haystack": a.haystack, "seed": a.seed, "n_records": n})
+    print(f"wrote {n} synthetic {a.task} ({a.needle}, {a.haystack}) records to {a.out}", flush=True)
 
 
 def cmd_train(a: argparse.Namespace) -> None:
@@ -117,11 +124,12 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     write_json_atomic(a.summary, summary)
     write_metadata(a.summary, stage="evaluate", config_slice=a.config, with_device=True,
                    extra={"condition": _condition(a), "attention": "sdpa"})
-    print(f"F1 {summary['f1']:.3f}  substring EM {summary['substring_em']:.3f}", flush=True)
+    print(" ".join(f"{k} {summary[k]:.3f}" for k in ("f1", "substring_em", "citation_precision", "citation_recall",
+                                                     "support_f1") if k in summary), flush=True)
 
 
 def cmd_score_heads(a: argparse.Namespace) -> None:
-    from synthctx.heads.scoring import score_heads
+    from synthctx.heads.scoring import DEFINITIONS, score_heads
     from synthctx.provenance import write_metadata
     from synthctx.records import read_jsonl, write_json_atomic
 
@@ -129,15 +137,18 @@ def cmd_score_heads(a: argparse.Namespace) -> None:
     model, tokenizer = _load_scored_model(a, a.config["dtype"])
     records = list(read_jsonl(a.data))
     predictions = {p["id"]: p for p in read_jsonl(a.predictions)}
-    modes = {m: score_heads(model, tokenizer, records, predictions, m, a.config["argmax_over"]) for m in a.config["modes"]}
-    out = {"condition": _condition(a), "head_kind": "retrieval", "modes": modes, "dtype": a.config["dtype"],
-           "weights": _weights(a),
-           "n_layers": model.config.num_hidden_layers, "n_heads": model.config.num_attention_heads,
-           "definition": "Wu et al. 2024 retrieval score: hit when argmax key in needle span and token copied; "
-                         "example score hits/|S|; mean over scored examples; per query head"}
+    norm = a.config["insight_normalization"]
+    by_mode = {m: score_heads(model, tokenizer, records, predictions, m, a.config["argmax_over"], norm)
+               for m in a.config["modes"]}
+    kinds = {kind: {"definition": DEFINITIONS[kind].format(norm=norm),
+                    "modes": {m: res[kind] for m, res in by_mode.items()}}
+             for kind in next(iter(by_mode.values()))}
+    out = {"condition": _condition(a), "head_kinds": kinds, "dtype": a.config["dtype"], "weights": _weights(a),
+           "n_layers": model.config.num_hidden_layers, "n_heads": model.config.num_attention_heads}
     write_json_atomic(a.out, out)
     write_metadata(a.out, stage="score-heads", config_slice=a.config, with_device=True,
-                   extra={"condition": _condition(a), "attention": "sdpa + argmax capture (no full attention)"})
+                   extra={"condition": _condition(a), "head_kinds": sorted(kinds),
+                          "attention": "sdpa + argmax capture (no full attention)"})
 
 
 def cmd_head_sets(a: argparse.Namespace) -> None:
@@ -149,19 +160,25 @@ def cmd_head_sets(a: argparse.Namespace) -> None:
 
     cand = json.loads(a.scores.read_text())
     ref = json.loads(a.reference.read_text())
-    modes = {}
-    for mode, c in cand["modes"].items():
-        r = ref["modes"][mode]
-        comp = head_set_comparison(np.asarray(c["scores"], dtype=float), np.asarray(r["scores"], dtype=float),
-                                   a.config["threshold"], a.config["top_k"])
-        if not c["n_scored"] or not r["n_scored"]:  # no scored example: the head set is undefined, not empty
-            nan = float("nan")
-            for rule in ("threshold", "top_k"):
-                comp[rule].update(recall=nan, precision=nan, jaccard=nan)
-            comp["cosine"] = nan
-        modes[mode] = {**comp, "n_scored": c["n_scored"], "reference_n_scored": r["n_scored"]}
-    out = {"condition": cand["condition"], "reference": ref["condition"], "head_kind": cand["head_kind"],
-           "is_reference": cand["condition"] == ref["condition"], "modes": modes}
+    if set(cand["head_kinds"]) != set(ref["head_kinds"]):
+        raise ValueError(f"{a.scores} has head kinds {sorted(cand['head_kinds'])}, the reference {a.reference} "
+                         f"{sorted(ref['head_kinds'])}")
+    kinds = {}
+    for kind, c_kind in cand["head_kinds"].items():
+        modes = {}
+        for mode, c in c_kind["modes"].items():
+            r = ref["head_kinds"][kind]["modes"][mode]
+            comp = head_set_comparison(np.asarray(c["scores"], dtype=float), np.asarray(r["scores"], dtype=float),
+                                       a.config["threshold"], a.config["top_k"])
+            if not c["n_scored"] or not r["n_scored"]:  # no scored example: the head set is undefined, not empty
+                nan = float("nan")
+                for rule in ("threshold", "top_k"):
+                    comp[rule].update(recall=nan, precision=nan, jaccard=nan)
+                comp["cosine"] = nan
+            modes[mode] = {**comp, "n_scored": c["n_scored"], "reference_n_scored": r["n_scored"]}
+        kinds[kind] = {"modes": modes}
+    out = {"condition": cand["condition"], "reference": ref["condition"], "head_kinds": kinds,
+           "is_reference": cand["condition"] == ref["condition"]}
     write_json_atomic(a.out, out)
     write_metadata(a.out, stage="head-sets", config_slice=a.config)
 
@@ -177,7 +194,7 @@ def cmd_aggregate(a: argparse.Namespace) -> None:
     tmp.replace(a.out)
     write_metadata(a.out, stage="aggregate", config_slice={"n_summaries": len(a.summaries)})
     print(table.filter((table["scoring_mode"] == "teacher_forced") & (table["set_rule"] == "threshold"))
-          .select("task", "condition", "seed", "f1", "substring_em", "recall", "cosine"), flush=True)
+          .select("task", "head_kind", "condition", "seed", "f1", "recall", "cosine"), flush=True)
 
 
 def cmd_correlate(a: argparse.Namespace) -> None:
@@ -191,7 +208,7 @@ def cmd_correlate(a: argparse.Namespace) -> None:
     rows.write_csv(tmp)
     tmp.replace(a.out)
     write_metadata(a.out, stage="correlate", config_slice=a.config)
-    print(rows.filter(pl.col("x") == "recall").select("task", "scoring_mode", "set_rule", "method", "n", "estimate",
+    print(rows.filter(pl.col("x") == "recall").select("task", "head_kind", "scoring_mode", "set_rule", "method", "n", "estimate",
                                                       "ci_low", "ci_high", "p_permutation"), flush=True)
 
 
@@ -205,7 +222,8 @@ def cmd_figures(a: argparse.Namespace) -> None:
     figures.f1_by_condition(table, a.out_dir / "f1_by_condition.png")
     scores = read_json(a.scores)
     for mode in a.config["modes"]:
-        figures.score_heatmaps(scores, mode, a.out_dir / f"head_scores_{mode}.png")
+        for kind in a.config["head_kinds"]:
+            figures.score_heatmaps(scores, kind, mode, a.out_dir / f"head_scores_{kind}_{mode}.png")
         figures.recall_vs_f1(table, corr, mode, "threshold", a.out_dir / f"recall_vs_f1_{mode}.png")
 
 
@@ -235,10 +253,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True)
     p = stage("real-data", cmd_real_data, "build the real task's split")
+    p.add_argument("--task", required=True)
     p.add_argument("--model-dir", type=Path, required=True)
     p.add_argument("--split", choices=("train", "test"), required=True)
     p.add_argument("--n", type=int, required=True)
     p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p = stage("limit-data", cmd_limit_data, "cut the real training set to a synthetic set's size")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--n", type=int, required=True)
     p.add_argument("--out", type=Path, required=True)
     p = stage("synthetic-data", cmd_synthetic_data, "build one synthetic variant's training set")
     for k in ("task", "needle", "haystack"):
@@ -253,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--checkpoint-dir", type=Path, required=True)
     for name, fn, help_ in (("evaluate", cmd_evaluate, "answer the real test split"),
-                            ("score-heads", cmd_score_heads, "retrieval score of every head")):
+                            ("score-heads", cmd_score_heads, "retrieval and insight scores of every head")):
         p = stage(name, fn, help_, condition=True)
         p.add_argument("--model-dir", type=Path, required=True)
         p.add_argument("--weights", type=Path, default=None)

@@ -49,8 +49,13 @@ def module_closure(module: str) -> list[Path]:
     return sorted(set(seen.values()))
 
 
-def code_digest(*modules: str) -> str:
+def code_digest(*modules: str, shallow: tuple[str, ...] = ()) -> str:
+    """Hash of the modules and everything they import; `shallow` modules count without their imports
+    (a dispatcher whose branches belong to other rules' digests)."""
     h = hashlib.sha256()
-    for path in sorted({p for m in modules for p in module_closure(m)}):
+    files = {p for m in modules for p in module_closure(m)} | {_module_file(m) for m in shallow}
+    if None in files:
+        raise ValueError(f"no module file for one of {shallow}")
+    for path in sorted(files):
         h.update(path.relative_to(SRC).as_posix().encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]

@@ -54,6 +54,10 @@ def _explain(err: ValidationError) -> tuple[list[Any], str]:
         extra = sorted(k for k in err.instance if k not in allowed)
         if extra:
             return path + [extra[0]], f"unknown key {'.'.join(map(str, path + [extra[0]]))!r}"
+    if err.validator == "unevaluatedProperties" and isinstance(err.instance, dict):
+        extra = sorted(k for k in err.instance if repr(k) in err.message)
+        if extra:
+            return path + [extra[0]], f"unknown key {'.'.join(map(str, path + [extra[0]]))!r}"
     key = ".".join(map(str, path)) or "<top level>"
     return path, f"key {key!r}: {err.message}"
 

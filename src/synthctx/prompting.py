@@ -12,10 +12,19 @@ INSTRUCTION = (
     "Answer the question using the documents below. Reply with the answer only: "
     "a short phrase taken from the documents."
 )
+# SummHay Citation answers with document labels, not a phrase.
+CITATION_INSTRUCTION = (
+    "Answer the question using the documents below. Reply with the answer only: "
+    "the labels of the documents, separated by commas."
+)
+
+
+def instruction(record: dict[str, Any]) -> str:
+    return CITATION_INSTRUCTION if record.get("task") == "summhay" else INSTRUCTION
 
 
 def user_message(record: dict[str, Any]) -> str:
-    return f"{INSTRUCTION}\n\n{record['context']}\n\nQuestion: {record['question']}"
+    return f"{instruction(record)}\n\n{record['context']}\n\nQuestion: {record['question']}"
 
 
 def prompt_text(tokenizer, record: dict[str, Any]) -> str:

@@ -54,7 +54,7 @@ rule figures:
             category="Figures",
         ),
         heatmaps=report(
-            expand("results/figures/head_scores_{mode}.png", mode=config["heads"]["modes"]),
+            expand("results/figures/head_scores_{kind}_{mode}.png", kind=HEAD_KINDS, mode=config["heads"]["modes"]),
             caption="../report/heatmaps.rst",
             category="Figures",
         ),
@@ -66,7 +66,7 @@ rule figures:
     log:
         "logs/figures/figures.log",
     params:
-        cfg=lambda wc: as_json({"modes": config["heads"]["modes"]}),
+        cfg=lambda wc: as_json({"modes": config["heads"]["modes"], "head_kinds": HEAD_KINDS}),
         code=code_digest("synthctx.figures"),
     conda:
         "../../envs/study.yaml"

@@ -34,6 +34,7 @@ def conditions(task):
     """(needle, haystack) pairs of a task: real data, the synthetic variants, the baseline."""
     t = config["tasks"][task]
     out = [("real", "real")] if t["real"] else []
+    out += [("real", "limited")] if t["real_limited"] else []
     out += [tuple(v) for v in t["variants"]]
     if t["baseline"]:
         out.append(("base", "base"))
@@ -58,12 +59,29 @@ def _alternatives(values):
 wildcard_constraints:
     task=_alternatives(TASKS),
     needle=_alternatives(["real", "base"] + LEVELS),
-    haystack=_alternatives(["real", "base"] + LEVELS),
+    haystack=_alternatives(["real", "limited", "base"] + LEVELS),
     model=_alternatives(MODELS),
     seed=_alternatives(SEEDS),
 
 
 COND = "{task}/{needle}/{haystack}/{model}/{seed}"
+
+# Each task's own data settings and data code: a change to one task re-runs only that task's data.
+TASK_DATA_KEYS = {"mdqa": (), "musique": ("hops",), "summhay": ("min_gold", "max_gold")}
+TASK_DATA_CODE = {
+    "mdqa": code_digest("synthctx.data.real_mdqa", "synthctx.data.mdqa_files", "synthctx.data.synthetic",
+                        "synthctx.model_io", shallow=("synthctx.data.tasks",)),
+    "musique": code_digest("synthctx.data.musique", "synthctx.model_io", shallow=("synthctx.data.tasks",)),
+    "summhay": code_digest("synthctx.data.summhay", "synthctx.model_io", shallow=("synthctx.data.tasks",)),
+}
+
+
+# Retrieval heads for every task; insight heads where the task has insights (MuSiQue bridges, SummHay insights).
+HEAD_KINDS = ["retrieval"] + (["insight"] if set(TASKS) & {"musique", "summhay"} else [])
+
+
+def data_code(wc):
+    return TASK_DATA_CODE[wc.task]
 
 
 def as_json(obj):
@@ -77,8 +95,8 @@ def data_slice(task):
     t = config["tasks"][task]
     return {
         "text_package": config["text"]["package"],
-        "max_passage_words": config["text"]["max_passage_words"],
-        **{k: t[k] for k in ("target_tokens", "max_documents", "gold_position")},
+        "max_passage_words": t.get("max_passage_words", config["text"]["max_passage_words"]),
+        **{k: t[k] for k in ("target_tokens", "max_documents", "gold_position", *TASK_DATA_KEYS[task]) if k in t},
     }
 
 
@@ -106,6 +124,11 @@ def synthetic_slice(wc):
     )
 
 
+def evaluate_slice(wc):
+    t = config["tasks"][wc.task]
+    return as_json({**config["evaluate"], "max_new_tokens": t.get("max_new_tokens", config["evaluate"]["max_new_tokens"])})
+
+
 def model_slice(wc):
     return as_json(config["models"][wc.model])
 
@@ -118,8 +141,6 @@ def section(name):
 
 
 def train_data(wc):
-    if wc.needle == "real":
-        return f"results/data/{wc.task}/real/real/{wc.model}/{wc.seed}/train.jsonl"
     return f"results/data/{wc.task}/{wc.needle}/{wc.haystack}/{wc.model}/{wc.seed}/train.jsonl"
 
 

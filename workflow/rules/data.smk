@@ -29,11 +29,11 @@ rule real_test_data:
         cfg=real_data_slice,
         n=lambda wc: config["tasks"][wc.task]["n_test"],
         seed=config["data_seed"],
-        code=code_digest("synthctx.data.real_mdqa", "synthctx.data.mdqa_files", "synthctx.model_io"),
+        code=data_code,
     conda:
         "../../envs/study.yaml"
     shell:
-        "python -m synthctx real-data --config {params.cfg:q} --model-dir {input.model} --split test "
+        "python -m synthctx real-data --config {params.cfg:q} --task {wildcards.task} --model-dir {input.model} --split test "
         "--n {params.n} --seed {params.seed} --out {output} > {log} 2>&1"
 
 
@@ -47,13 +47,29 @@ rule real_train_data:
         "logs/data/{task}/real/real/{model}/{seed}.log",
     params:
         cfg=real_data_slice,
-        n=lambda wc: config["tasks"][wc.task]["n_train"],
-        code=code_digest("synthctx.data.real_mdqa", "synthctx.data.mdqa_files", "synthctx.model_io"),
+        n=lambda wc: config["tasks"][wc.task]["n_train_real"],
+        code=data_code,
     conda:
         "../../envs/study.yaml"
     shell:
-        "python -m synthctx real-data --config {params.cfg:q} --model-dir {input.model} --split train "
+        "python -m synthctx real-data --config {params.cfg:q} --task {wildcards.task} --model-dir {input.model} --split train "
         "--n {params.n} --seed {wildcards.seed} --out {output} > {log} 2>&1"
+
+
+rule real_limited_train_data:
+    input:
+        "results/data/{task}/real/real/{model}/{seed}/train.jsonl",
+    output:
+        "results/data/{task}/real/limited/{model}/{seed}/train.jsonl",
+    log:
+        "logs/data/{task}/real/limited/{model}/{seed}.log",
+    params:
+        n=lambda wc: config["tasks"][wc.task]["n_train"],
+        code=code_digest("synthctx.records"),
+    conda:
+        "../../envs/study.yaml"
+    shell:
+        "python -m synthctx limit-data --data {input} --n {params.n} --out {output} > {log} 2>&1"
 
 
 rule synthetic_train_data:
@@ -69,7 +85,7 @@ rule synthetic_train_data:
     params:
         cfg=synthetic_slice,
         n=lambda wc: config["tasks"][wc.task]["n_train"],
-        code=code_digest("synthctx.data.synthetic", "synthctx.model_io"),
+        code=data_code,
     conda:
         "../../envs/study.yaml"
     shell:

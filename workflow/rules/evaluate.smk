@@ -14,7 +14,7 @@ rule evaluate:
     benchmark:
         f"benchmarks/eval/{COND}.tsv"
     params:
-        cfg=section("evaluate"),
+        cfg=evaluate_slice,
         weights=lambda wc, input: weights_arg(input),
         code=code_digest("synthctx.evaluate", "synthctx.model_io"),
     threads: 1

@@ -1,10 +1,13 @@
-"""Retrieval score of every attention head (Wu et al. 2024), in teacher-forced or generate mode.
+"""Retrieval and insight scores of every attention head, in teacher-forced or generate mode.
 
 At answer step t the query is the position that predicts y_t; head (l, h) scores a hit when its
 argmax key i* lies in the needle span S and input_ids[i*] == y_t (a copy-paste event). Example score
 = hits / |S|; head score = mean over scored examples. Generate mode scores the model's own greedy
 answer and only examples it answers correctly (ROUGE-1 recall > 0.5); teacher-forced mode feeds the
 gold answer and scores every example. Argmax over all causal keys (as Wu et al.) or the context only.
+Insight score (STUDY.md): same argmax, a hit when i* lies in an insight span (MuSiQue's bridge entities,
+SummHay's insight sentences), no token match; normalised by the number of answer steps (default, a share
+in [0, 1]) or by the insight span's length (|S| as in the retrieval score; recorded either way).
 """
 from __future__ import annotations
 
@@ -33,20 +36,48 @@ def retrieval_hits(argmax: np.ndarray, input_ids: list[int], answer_positions: l
     return (in_span & copied).sum(axis=-1)
 
 
-def score_example(model, input_ids: list[int], answer_positions: list[int], needle_positions: list[int],
-                  key_range: tuple[int, int] | None) -> np.ndarray:
-    """hits / |S| for every head, from one SDPA forward that captures only the answer rows."""
+def insight_hits(argmax: np.ndarray, length: int, insight_positions: list[int]) -> np.ndarray:
+    """Hit counts per (layer, head) when the argmax key lies in an insight span; no token match."""
+    span = np.zeros(length, dtype=bool)
+    span[insight_positions] = True
+    return span[argmax].sum(axis=-1)
+
+
+def example_argmax(model, input_ids: list[int], answer_positions: list[int],
+                   key_range: tuple[int, int] | None) -> np.ndarray:
+    """argmax[l, h, t]: the key each head attends to most when predicting answer token t (one SDPA forward
+    that captures only the answer rows)."""
     queries = [p - 1 for p in answer_positions]
     ids = torch.tensor([input_ids], device=model.device)
-    argmax = capture_argmax(model, ids, queries, key_range=key_range).cpu().numpy()
+    return capture_argmax(model, ids, queries, key_range=key_range).cpu().numpy()
+
+
+def score_example(model, input_ids: list[int], answer_positions: list[int], needle_positions: list[int],
+                  key_range: tuple[int, int] | None) -> np.ndarray:
+    """Retrieval score hits / |S| of every head on one example."""
+    argmax = example_argmax(model, input_ids, answer_positions, key_range)
     return retrieval_hits(argmax, input_ids, answer_positions, needle_positions) / len(needle_positions)
 
 
+DEFINITIONS = {
+    "retrieval": "Wu et al. 2024: hit when the argmax key is in the answer span S and its token is the one generated; "
+                 "example score hits/|S|; mean over scored examples; per query head",
+    "insight": "hit when the argmax key is in an insight span (bridge entity / insight sentence), no token match; "
+               "example score hits/{norm}; mean over scored examples; per query head",
+}
+INSIGHT_NORMALIZATIONS = ("answer_steps", "span_tokens")
+
+
 def score_heads(model, tokenizer, records: list[dict[str, Any]], predictions: dict[str, dict], mode: str,
-                argmax_over: str, span_role: str = "answer") -> dict[str, Any]:
-    """Head scores (n_layers, n_heads) averaged over the scored examples, with which were scored."""
+                argmax_over: str, insight_normalization: str = "answer_steps") -> dict[str, dict[str, Any]]:
+    """Head scores (n_layers, n_heads) per head kind, averaged over the scored examples, with which were
+    scored. Retrieval scores always; insight scores when every record has insight spans (MuSiQue, SummHay).
+    Both kinds come from the same captured argmax, one forward per example."""
+    if insight_normalization not in INSIGHT_NORMALIZATIONS:
+        raise ValueError(f"insight_normalization must be one of {INSIGHT_NORMALIZATIONS}, not {insight_normalization!r}")
     n_layers, n_heads = model.config.num_hidden_layers, model.config.num_attention_heads
-    total = np.zeros((n_layers, n_heads))
+    kinds = ["retrieval"] + (["insight"] if records and all(r["spans"].get("insight") for r in records) else [])
+    totals = {k: np.zeros((n_layers, n_heads)) for k in kinds}
     scored: list[str] = []
     start = time.time()
     for i, rec in enumerate(records, 1):
@@ -60,13 +91,23 @@ def score_heads(model, tokenizer, records: list[dict[str, Any]], predictions: di
             enc = encode(tokenizer, rec, None)
             input_ids = enc.input_ids + list(pred["generated_ids"])
             answer_positions = list(range(enc.prompt_length, len(input_ids)))
-        needle = enc.span_positions[span_role]
         key_range = enc.context_range if argmax_over == "context" else None
-        total += score_example(model, input_ids, answer_positions, needle, key_range)
+        argmax = example_argmax(model, input_ids, answer_positions, key_range)
+        needle = enc.span_positions["answer"]
+        totals["retrieval"] += retrieval_hits(argmax, input_ids, answer_positions, needle) / len(needle)
+        if "insight" in totals:
+            insight = enc.span_positions["insight"]
+            norm = len(answer_positions) if insight_normalization == "answer_steps" else len(insight)
+            totals["insight"] += insight_hits(argmax, len(input_ids), insight) / norm
         scored.append(rec["id"])
         if i % 10 == 0 or i == len(records):
             print(f"{mode}: scored {len(scored)} of {i}/{len(records)} examples ({time.time() - start:.0f} s)", flush=True)
-    scores = total / len(scored) if scored else np.full((n_layers, n_heads), np.nan)
-    return {"mode": mode, "scores": scores.tolist(), "n_scored": len(scored), "n_examples": len(records),
-            "scored_ids": scored, "argmax_over": argmax_over, "span": span_role,
-            "success_gate": "rouge1_recall > 0.5" if mode == "generate" else None}
+    out = {}
+    for kind, total in totals.items():
+        scores = total / len(scored) if scored else np.full((n_layers, n_heads), np.nan)
+        out[kind] = {"mode": mode, "scores": scores.tolist(), "n_scored": len(scored), "n_examples": len(records),
+                     "scored_ids": scored, "argmax_over": argmax_over,
+                     "span": "answer" if kind == "retrieval" else "insight",
+                     "normalization": "answer_span_tokens" if kind == "retrieval" else insight_normalization,
+                     "success_gate": "rouge1_recall > 0.5" if mode == "generate" else None}
+    return out

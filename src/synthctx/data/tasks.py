@@ -1,0 +1,51 @@
+"""Which builder makes which task's data: one entry per task, so the CLI and the workflow stay task-agnostic.
+
+Every builder returns records of the one schema in `synthctx.records`; the real builders from files also
+return how many source items they dropped (unalignable answers or insights, golds too long to fit).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+TASKS = ("mdqa", "musique", "summhay")
+
+
+def build_real(task: str, cfg: dict[str, Any], split: str, n: int, seed: int,
+               tokenizer) -> tuple[list[dict[str, Any]], int]:
+    """Real records of `task` from the source in cfg["source"] (embedded, files or hub)."""
+    kind = cfg["source"]["kind"]
+    if task == "mdqa":
+        if kind == "embedded":
+            from synthctx.data.real_mdqa import build_real_mdqa
+            return build_real_mdqa(cfg, split, n, seed, tokenizer), 0
+        from synthctx.data.mdqa_files import build_mdqa_from_files
+        return build_mdqa_from_files(cfg, split, n, seed, tokenizer)
+    if task == "musique":
+        from synthctx.data import musique
+        if kind == "embedded":
+            return musique.build_real_musique(cfg, split, n, seed, tokenizer), 0
+        return musique.build_musique_from_files(cfg, split, n, seed, tokenizer)
+    if task == "summhay":
+        from synthctx.data import summhay
+        if kind == "embedded":
+            return summhay.build_real_summhay(cfg, split, n, seed, tokenizer), 0
+        return summhay.build_summhay_from_files(cfg, split, n, seed, tokenizer)
+    raise ValueError(f"unknown task {task!r} (one of {', '.join(TASKS)})")
+
+
+def build_synthetic(task: str, needle: str, haystack: str, cfg: dict[str, Any], n: int, seed: int,
+                    tokenizer) -> list[dict[str, Any]]:
+    """Synthetic training records of one (needle, haystack) variant. Task-level needle settings
+    (MuSiQue's `hops`, SummHay's `min_gold`/`max_gold`) join the needle slice here."""
+    task_needle = {k: cfg[k] for k in ("hops", "min_gold", "max_gold") if k in cfg}
+    cfg = {**cfg, "needle": {**cfg["needle"], **task_needle}}
+    if task == "mdqa":
+        from synthctx.data.synthetic import build_synthetic as build
+        return build(task, needle, haystack, cfg, n, seed, tokenizer)
+    if task == "musique":
+        from synthctx.data.musique import build_synthetic_musique
+        return build_synthetic_musique(needle, haystack, cfg, n, seed, tokenizer)
+    if task == "summhay":
+        from synthctx.data.summhay import build_synthetic_summhay
+        return build_synthetic_summhay(needle, haystack, cfg, n, seed, tokenizer)
+    raise ValueError(f"unknown task {task!r} (one of {', '.join(TASKS)})")
