@@ -45,7 +45,7 @@ def test_unknown_key_is_named_with_file_and_line(tmp_path):
 
 
 def test_ill_typed_key_is_named_with_file_and_line(tmp_path):
-    cfg, path = _with(tmp_path, lambda t: t.replace("    n_test: 32", "    n_test: many"))
+    cfg, path = _with(tmp_path, lambda t: t.replace("    n_test: 24", "    n_test: many"))
     with pytest.raises(ConfigError) as err:
         check_config(cfg, SCHEMA, [path])
     msg = str(err.value)
@@ -72,3 +72,19 @@ def test_snakemake_refuses_a_bad_config_before_planning_and_writes_nothing(tmp_p
     assert f"{bad}:2: key 'train.learning_rate'" in out
     assert "Building DAG" not in out
     assert not (work / "results").exists() and not (work / "resources").exists()
+
+
+def test_a_task_only_takes_its_own_keys(tmp_path):
+    """MuSiQue's `hops` under MDQA is an unknown key, named with its line; MuSiQue without it fails too."""
+    cfg, path = _with(tmp_path, lambda t: t.replace("    n_train_real: 48 ", "    hops: 2\n    n_train_real: 48 ", 1))
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg, SCHEMA, [path])
+    msg = str(err.value)
+    assert "unknown key 'tasks.mdqa.hops'" in msg
+    assert f"{path}:{_line_of(path, 'hops: 2')}" in msg
+    cfg, path = _with(tmp_path, lambda t: t.replace("    hops: 2 ", "    # hops: 2 "))
+    with pytest.raises(ConfigError, match=r"'tasks.musique'.*'hops' is a required property"):
+        check_config(cfg, SCHEMA, [path])
+    cfg, path = _with(tmp_path, lambda t: t.replace("    max_gold: 3", "    max_gold: 0"))
+    with pytest.raises(ConfigError, match=r"'tasks.summhay.max_gold'"):
+        check_config(cfg, SCHEMA, [path])
