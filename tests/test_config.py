@@ -88,3 +88,13 @@ def test_a_task_only_takes_its_own_keys(tmp_path):
     cfg, path = _with(tmp_path, lambda t: t.replace("    max_gold: 3", "    max_gold: 0"))
     with pytest.raises(ConfigError, match=r"'tasks.summhay.max_gold'"):
         check_config(cfg, SCHEMA, [path])
+
+
+def test_constraints_between_keys(tmp_path):
+    cfg, path = _with(tmp_path, lambda t: t.replace("    min_gold: 2 ", "    min_gold: 4 "))
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg, SCHEMA, [path])
+    assert f"{path}:{_line_of(path, 'max_gold:')}: key 'tasks.summhay.max_gold': need min_gold (4)" in str(err.value)
+    cfg, path = _with(tmp_path, lambda t: t.replace("    n_train: 24 ", "    n_train: 96 ", 1))
+    with pytest.raises(ConfigError, match=r"'tasks.mdqa.n_train': 96 is more than n_train_real \(48\)"):
+        check_config(cfg, SCHEMA, [path])

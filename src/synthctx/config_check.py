@@ -62,6 +62,21 @@ def _explain(err: ValidationError) -> tuple[list[Any], str]:
     return path, f"key {key!r}: {err.message}"
 
 
+def _cross_field_problems(config: dict[str, Any], config_files: list[Path]) -> list[str]:
+    """Constraints between keys that a JSON schema cannot state."""
+    problems = []
+    for name, task in config["tasks"].items():
+        if task["n_train"] > task["n_train_real"]:
+            problems.append(f"{locate(config_files, ['tasks', name, 'n_train'])}: key 'tasks.{name}.n_train': "
+                            f"{task['n_train']} is more than n_train_real ({task['n_train_real']}): real (limited) "
+                            f"is a cut of the real training set")
+        if "min_gold" in task and not task["min_gold"] <= task["max_gold"] <= task["max_documents"]:
+            problems.append(f"{locate(config_files, ['tasks', name, 'max_gold'])}: key 'tasks.{name}.max_gold': "
+                            f"need min_gold ({task['min_gold']}) <= max_gold ({task['max_gold']}) <= "
+                            f"max_documents ({task['max_documents']})")
+    return problems
+
+
 def check_config(config: dict[str, Any], schema: dict[str, Any], config_files: list[Path]) -> None:
     """Raise ConfigError listing every problem as 'file:line: key ...: message'."""
     problems = []
@@ -74,5 +89,7 @@ def check_config(config: dict[str, Any], schema: dict[str, Any], config_files: l
                 if name not in config[table]:
                     problems.append(f"{locate(config_files, ['grid', axis, i])}: key 'grid.{axis}[{i}]': "
                                     f"{name!r} is not defined under '{table}'")
+    if not problems:
+        problems += _cross_field_problems(config, config_files)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
