@@ -1,0 +1,48 @@
+"""The long table and the correlations keep head kinds apart and treat real (limited) as a condition."""
+from __future__ import annotations
+
+import math
+
+import polars as pl
+
+from synthctx.aggregate import condition_label, condition_rows, correlation_rows
+
+CFG = {"n_bootstrap": 200, "n_permutations": 200, "confidence": 0.9, "seed": 0, "include_baseline": True}
+CONDITIONS = [("real", "real"), ("real", "limited"), ("high", "high"), ("low", "low"), ("symbolic", "symbolic"),
+              ("base", "base")]
+
+
+def _cond(needle, haystack):
+    return {"task": "summhay", "needle": needle, "haystack": haystack, "model": "m", "seed": 0}
+
+
+def _comparison(needle, haystack, recall):
+    rule = {"recall": recall, "precision": 0.5, "jaccard": 0.3, "n_candidate": 4, "n_reference": 4}
+    mode = {"threshold": rule, "top_k": rule, "cosine": 0.9, "n_scored": 5}
+    return {"condition": _cond(needle, haystack), "is_reference": (needle, haystack) == ("real", "real"),
+            "head_kinds": {"retrieval": {"modes": {"teacher_forced": mode}},
+                           "insight": {"modes": {"teacher_forced": {**mode, "threshold": {**rule, "recall": 1 - recall},
+                                                                    "top_k": {**rule, "recall": 1 - recall}}}}}}
+
+
+def test_rows_per_head_kind_with_the_task_metrics():
+    f1s = [0.9, 0.7, 0.5, 0.4, 0.2, 0.0]
+    summaries = [{"condition": _cond(n, h), "f1": f, "citation_precision": f, "citation_recall": f,
+                  "metric": "citation F1", "n_examples": 20} for (n, h), f in zip(CONDITIONS, f1s)]
+    recalls = [1.0, 0.8, 0.6, 0.5, 0.3, 0.1]
+    table = condition_rows(summaries, [_comparison(n, h, r) for (n, h), r in zip(CONDITIONS, recalls)])
+    assert table.height == 6 * 2 * 2
+    assert set(table["head_kind"]) == {"retrieval", "insight"}
+    assert table["substring_em"].null_count() == table.height, "SummHay has no substring EM"
+    assert "real (limited)" in set(table["condition"])
+    corr = correlation_rows(table, CFG)
+    rho = corr.filter((pl.col("x") == "recall") & (pl.col("method") == "spearman") & (pl.col("set_rule") == "threshold"))
+    by_kind = {r["head_kind"]: r for r in rho.iter_rows(named=True)}
+    assert by_kind["retrieval"]["n"] == 5 and "real (limited)" in by_kind["retrieval"]["conditions"]
+    assert "real," not in by_kind["retrieval"]["conditions"] + ",", "the reference is excluded"
+    assert math.isclose(by_kind["retrieval"]["estimate"], 1.0) and math.isclose(by_kind["insight"]["estimate"], -1.0)
+
+
+def test_condition_labels():
+    assert [condition_label(n, h) for n, h in CONDITIONS] == [
+        "real", "real (limited)", "high/high", "low/low", "symbolic", "baseline"]
