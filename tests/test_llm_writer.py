@@ -46,9 +46,8 @@ def no_proxy(monkeypatch):
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
 
 
-@pytest.fixture
-def stub(request) -> Stub:
-    state = Stub()
+def serve(state: Stub) -> Callable[[], None]:
+    """Start a stub chat-completions server on loopback for `state` (sets state.url); returns stop()."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
@@ -75,8 +74,14 @@ def stub(request) -> Stub:
         server.server_close()
         thread.join(timeout=5)
 
-    request.addfinalizer(stop)
     state.url = f"http://127.0.0.1:{server.server_address[1]}/v1/"
+    return stop
+
+
+@pytest.fixture
+def stub(request) -> Stub:
+    state = Stub()
+    request.addfinalizer(serve(state))
     return state
 
 

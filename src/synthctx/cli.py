@@ -68,17 +68,27 @@ def cmd_limit_data(a: argparse.Namespace) -> None:
 
 
 def cmd_synthetic_data(a: argparse.Namespace) -> None:
+    """The LLM writer, when the slice has one, is built here once and handed down, so the builders
+    never read backends or credentials from config themselves."""
+    from synthctx.data.llm_writer import writer_from_config
     from synthctx.data.tasks import build_synthetic
     from synthctx.model_io import load_tokenizer
     from synthctx.provenance import write_metadata
     from synthctx.records import write_jsonl_atomic
 
     tokenizer = load_tokenizer(a.model_dir)
-    records = build_synthetic(a.task, a.needle, a.haystack, a.config, a.n, a.seed, tokenizer)
+    writer = None
+    if a.config.get("writer"):
+        section = a.config["writer"]
+        writer = writer_from_config({k: v for k, v in section.items() if k not in ("cache_dir", "use_for")},
+                                    section["cache_dir"])
+    records = build_synthetic(a.task, a.needle, a.haystack, a.config, a.n, a.seed, tokenizer, writer=writer)
     n = write_jsonl_atomic(a.out, records)
     write_metadata(a.out, stage="synthetic-data", config_slice=a.config,
-                   extra={"task": a.task, "needle": a.needle, "haystack": a.haystack, "seed": a.seed, "n_records": n})
-    print(f"wrote {n} synthetic {a.task} ({a.needle}, {a.haystack}) records to {a.out}", flush=True)
+                   extra={"task": a.task, "needle": a.needle, "haystack": a.haystack, "seed": a.seed, "n_records": n,
+                          "writer": writer.identity() if writer else "none"})
+    cache = f" (LLM writer: {writer.hits} cached texts, {writer.misses} written)" if writer else ""
+    print(f"wrote {n} synthetic {a.task} ({a.needle}, {a.haystack}) records to {a.out}{cache}", flush=True)
 
 
 def cmd_train(a: argparse.Namespace) -> None:

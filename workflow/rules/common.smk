@@ -10,6 +10,7 @@ import yaml
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from synthctx.code_digest import code_digest  # noqa: E402  (stdlib only: keeps the scheduler light)
 from synthctx.config_check import check_config  # noqa: E402
+from synthctx.data.tasks import writer_slice  # noqa: E402  (stdlib only, like the two above)
 from synthctx.job_environment import prepare_job_environment  # noqa: E402
 
 from snakemake.utils import validate
@@ -115,13 +116,19 @@ def real_data_files(split):
 
 
 def synthetic_slice(wc):
-    return as_json(
-        {
-            **data_slice(wc.task),
-            "needle": config["needle"][wc.needle],
-            "haystack": config["haystack"][wc.haystack],
-        }
-    )
+    """The LLM writer's section joins the slice only where it writes this variant's text (a high needle
+    or haystack listed in writer.use_for), so turning it on re-runs only those variants and `backend:
+    none` leaves every slice as it was. Its cache (writer.cache_dir) is not an output: like
+    resources/checkpoints it survives failed jobs and is shared by all of them."""
+    out = {
+        **data_slice(wc.task),
+        "needle": config["needle"][wc.needle],
+        "haystack": config["haystack"][wc.haystack],
+    }
+    writer = writer_slice(config["writer"], wc.task, wc.needle, wc.haystack)
+    if writer:
+        out["writer"] = writer
+    return as_json(out)
 
 
 def evaluate_slice(wc):

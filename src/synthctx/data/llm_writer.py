@@ -306,6 +306,17 @@ def needle_problem(raw: str, entity: str, value: str) -> str | None:
     return None
 
 
+def value_offset(sentence: str, entity: str, value: str) -> int:
+    """Where `value` stands in a valid needle sentence: the whole-word occurrence that is not part of
+    `entity` (counted as needle_problem counts), so "Lyon" is not found inside "Lyonnais"."""
+    covered = [m.span() for m in re.finditer(r"(?<!\w)" + re.escape(entity) + r"(?!\w)", sentence)] \
+        if len(entity) > len(value) else []
+    for m in re.finditer(r"(?<!\w)" + re.escape(value) + r"(?!\w)", sentence):
+        if not any(s <= m.start() and m.end() <= e for s, e in covered):
+            return m.start()
+    raise ValueError(f"{value!r} does not occur as a whole word in {sentence!r}")
+
+
 def needle_sentence(writer: TextWriter, relation_phrase: str, entity: str, value: str, seed: int,
                     attempts: int = 5) -> str:
     """A natural sentence stating the fact; invalid outputs are retried with seed+1, seed+2, ..."""

@@ -5,7 +5,8 @@ Three sources, one record schema (task "musique"):
   length with paragraphs of other records that hold none of this record's hop answers;
 - an embedded miniature from the offline Wikipedia text: passage A mentions the title of passage B,
   and B mentions one year (bridge = B's title inside A, answer = the year inside B);
-- synthetic chains of relations on the needle/haystack realism axes, one hop per document.
+- synthetic chains of relations on the needle/haystack realism axes, one hop per document (with an
+  LLM writer configured, high needles and high haystacks are written by it, see synthetic.py).
 Spans: `answer` (the final answer in the last hop's document), `insight` (each earlier hop's answer in
 its own document), `gold_document` (every supporting document's text).
 """
@@ -18,10 +19,11 @@ from itertools import chain
 from typing import Any, Iterable, Iterator
 
 from synthctx.data.assembly import LengthFitter, place_gold
+from synthctx.data.llm_writer import TextWriter
 from synthctx.data.mdqa_files import RecordError, iter_raw
 from synthctx.data.real_mdqa import year_question
 from synthctx.data.synthetic import (CITIES, haystack_without, insert_needle, invented_name,
-                                     render_units, symbol)
+                                     render_units, symbol, writer_for, written_needle)
 from synthctx.data.wikipedia import Passage, load_passages, summaries_path
 from synthctx.records import build_context_spans, document_span, rng_for
 
@@ -51,6 +53,8 @@ HIGH_HOP_QUESTIONS = ["Where did {subject} die?", "In which country does {subjec
                       "What is the currency of {subject}?"]
 HIGH_QUESTIONS = {2: "In which country did {start} die?", 3: "What currency is used in the country where {start} died?"}
 LOW_PHRASES = ["place of death", "country", "currency"]
+# The relation of each hop as the LLM writer is asked to state it ("{value} is the {phrase} of {subject}").
+WRITER_PHRASES = ["place of death", "country it lies in", "currency"]
 
 
 # ---------------------------------------------------------------- shared assembly
@@ -376,9 +380,11 @@ def _distinct_symbols(rng: random.Random, length: int, n: int) -> list[str]:
     return out
 
 
-def make_chain(level: str, cfg: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+def make_chain(level: str, cfg: dict[str, Any], rng: random.Random, writer: TextWriter | None = None) -> dict[str, Any]:
     """A chain of `cfg["hops"]` relations, one needle per hop: the value found at one hop is the
-    subject (or key) of the next. Returns the question, the start entity and the per-hop needles."""
+    subject (or key) of the next. Returns the question, the start entity and the per-hop needles.
+
+    With a writer (level high only), each hop's sentence is the LLM's, with the answer's offset in it."""
     hops = cfg["hops"]
     if hops not in HOP_COUNTS:
         raise ValueError(f"needle.hops must be one of {HOP_COUNTS}, not {hops!r}")
@@ -400,6 +406,11 @@ def make_chain(level: str, cfg: dict[str, Any], rng: random.Random) -> dict[str,
                                                           year=rng.randrange(1820, 2000)) for i in range(hops)]
         hop_questions = [HIGH_HOP_QUESTIONS[i].format(subject=subjects[i]) for i in range(hops)]
         question = HIGH_QUESTIONS[hops].format(start=subjects[0])
+        if writer is not None:
+            written = [written_needle(writer, WRITER_PHRASES[i], subjects[i], values[i], rng) for i in range(hops)]
+            steps = [{"unit": f"'{s}'", "sentence": s, "answer": v, "container": None, "question": q, "answer_offset": at}
+                     for (s, at), v, q in zip(written, values, hop_questions)]
+            return {"question": question, "start": subjects[0], "steps": steps}
     elif level == "low":
         symbols = _distinct_symbols(rng, cfg["symbol_length"], hops + 1)
         subjects, values = symbols[:-1], symbols[1:]
@@ -414,19 +425,22 @@ def make_chain(level: str, cfg: dict[str, Any], rng: random.Random) -> dict[str,
 
 
 def _clean_stream(level: str, cfg: dict[str, Any], rng: random.Random, pool, strings: list[str],
-                  fold_case: bool) -> Iterator[dict[str, Any]]:
+                  fold_case: bool, writer: TextWriter | None = None, words: int = 0) -> Iterator[dict[str, Any]]:
     """Haystack documents mentioning none of the chain's strings, no wiki passage twice. Symbols are
     matched exactly (an upper-case code inside an ordinary word is no mention), words in any case."""
     pattern = re.compile("|".join(re.escape(s) for s in strings), re.IGNORECASE if fold_case else 0)
-    return haystack_without(level, cfg, rng, pool, lambda text: bool(pattern.search(text)))
+    return haystack_without(level, cfg, rng, pool, lambda text: bool(pattern.search(text)), writer, words)
 
 
 def build_synthetic_musique(needle_level: str, haystack_level: str, cfg: dict[str, Any], n_examples: int,
-                            seed: int, tokenizer) -> list[dict[str, Any]]:
-    """Synthetic multi-hop training records; `cfg` as synthetic.build_synthetic's, with `needle.hops`.
+                            seed: int, tokenizer, writer: TextWriter | None = None) -> list[dict[str, Any]]:
+    """Synthetic multi-hop training records; `cfg` (and `writer`) as synthetic.build_synthetic's, with
+    `needle.hops`.
 
     Each hop's sentence goes into its own haystack document; the final answer occurs once in the
     context, each bridge twice (as its hop's answer and as the next hop's subject)."""
+    needle_writer = writer_for("needle", needle_level, cfg, writer)
+    haystack_writer = writer_for("haystack", haystack_level, cfg, writer)
     pool = load_passages(str(summaries_path(cfg["text_package"])), cfg["max_passage_words"])["synthetic"] \
         if haystack_level == "high" else ()
     rng = rng_for(TASK, needle_level, haystack_level, "train", seed)
@@ -434,10 +448,11 @@ def build_synthetic_musique(needle_level: str, haystack_level: str, cfg: dict[st
     as_unit = haystack_level == "symbolic"
     records: list[dict[str, Any]] = []
     while len(records) < n_examples:
-        needle = make_chain(needle_level, cfg["needle"], rng)
+        needle = make_chain(needle_level, cfg["needle"], rng, needle_writer)
         steps = needle["steps"]
         strings = [needle["start"]] + [s["answer"] for s in steps] + [s["container"] for s in steps if s["container"]]
-        stream = _clean_stream(haystack_level, cfg["haystack"], rng, pool, strings, needle_level == "high")
+        stream = _clean_stream(haystack_level, cfg["haystack"], rng, pool, strings, needle_level == "high",
+                               haystack_writer, cfg["max_passage_words"])
         i = len(records)
         hop_docs, offsets = [], []
         for k, step in enumerate(steps):

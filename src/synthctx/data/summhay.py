@@ -6,7 +6,9 @@ brackets), `gold_document` = each gold document's text, `insight` = the insight 
 gold document. Three sources share one record layout: the official topic JSON files (Laban et al.
 2024), an embedded miniature built from offline Wikipedia text, and synthetic needles on the three
 realism levels. Gold depth: `gold_position` places the first gold document; the others follow at
-evenly spread positions, wrapping round the context.
+evenly spread positions, wrapping round the context. With an LLM writer configured, high haystacks
+are written by it (see synthetic.py); insights (the needles) stay template-based, since each must be
+phrased differently in every gold document and still be aligned to its statement.
 """
 from __future__ import annotations
 
@@ -18,9 +20,11 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from synthctx.data.assembly import LengthFitter, gold_index
+from synthctx.data.llm_writer import TextWriter
 from synthctx.data.mdqa_files import RecordError
 from synthctx.data.real_mdqa import YEAR
-from synthctx.data.synthetic import CITIES, haystack_without, insert_needle, invented_name, render_units, symbol
+from synthctx.data.synthetic import (CITIES, haystack_without, insert_needle, invented_name, render_units, symbol,
+                                     writer_for)
 from synthctx.data.wikipedia import Passage, load_passages, split_sentences, summaries_path
 from synthctx.metrics import normalize_answer
 from synthctx.prompting import count_tokens
@@ -455,17 +459,19 @@ def make_insight(level: str, cfg: dict[str, Any], k: int, rng: random.Random) ->
             "markers": [key, value]}
 
 
-def clean_haystack(level: str, cfg: dict[str, Any], rng: random.Random, pool,
-                   markers: list[str]) -> Iterator[dict[str, Any]]:
+def clean_haystack(level: str, cfg: dict[str, Any], rng: random.Random, pool, markers: list[str],
+                   writer: TextWriter | None = None, words: int = 0) -> Iterator[dict[str, Any]]:
     """Haystack documents whose title and text hold no marker of the insight, each Wikipedia passage at
     most once."""
-    return haystack_without(level, cfg, rng, pool, lambda text: any(m in text for m in markers))
+    return haystack_without(level, cfg, rng, pool, lambda text: any(m in text for m in markers), writer, words)
 
 
 def build_synthetic_summhay(needle_level: str, haystack_level: str, cfg: dict[str, Any], n_examples: int,
-                            seed: int, tokenizer) -> list[dict[str, Any]]:
+                            seed: int, tokenizer, writer: TextWriter | None = None) -> list[dict[str, Any]]:
     """Synthetic citation training data: one insight inserted into k (min_gold..max_gold) documents of
-    a haystack; `cfg` as synthetic.build_synthetic's, with min_gold and max_gold in the needle slice."""
+    a haystack; `cfg` (and `writer`) as synthetic.build_synthetic's, with min_gold and max_gold in the
+    needle slice. The writer, if any, writes high haystacks only: insights stay template-based."""
+    haystack_writer = writer_for("haystack", haystack_level, cfg, writer)
     pool = load_passages(str(summaries_path(cfg["text_package"])), cfg["max_passage_words"])["synthetic"] \
         if haystack_level == "high" else ()
     if cfg["needle"]["max_gold"] > cfg["max_documents"]:
@@ -479,7 +485,8 @@ def build_synthetic_summhay(needle_level: str, haystack_level: str, cfg: dict[st
         k = rng.randint(cfg["needle"]["min_gold"], cfg["needle"]["max_gold"])
         insight = make_insight(needle_level, cfg["needle"], k, rng)
         labels = draw_labels(rng, cfg["max_documents"])
-        stream = clean_haystack(haystack_level, cfg["haystack"], rng, pool, insight["markers"])
+        stream = clean_haystack(haystack_level, cfg["haystack"], rng, pool, insight["markers"], haystack_writer,
+                                cfg["max_passage_words"])
         golds: list[dict[str, Any]] = []
         offsets: list[int] = []
         for j in range(k):
