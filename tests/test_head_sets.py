@@ -54,8 +54,15 @@ def test_top_k_heads_tie_break_by_layer_then_head() -> None:
     assert top_k_heads(ties_in_one_layer, 2) == {(0, 1), (0, 2)}
 
 
+def test_top_k_heads_never_selects_a_head_without_hits() -> None:
+    """Zero-score heads would otherwise fill the set in (layer, head) order, identically for every model."""
+    mostly_zero = np.array([[0.0, 0.0, 0.02], [0.0, 0.01, 0.0]])
+    assert top_k_heads(mostly_zero, 4) == {(0, 2), (1, 1)}
+    assert top_k_heads(np.zeros((2, 3)), 3) == set()
+
+
 def test_top_k_heads_never_selects_nan() -> None:
-    scores = np.array([[np.nan, 0.1], [np.nan, -1.0]])
+    scores = np.array([[np.nan, 0.1], [np.nan, 0.05]])
     assert top_k_heads(scores, 1) == {(0, 1)}
     assert top_k_heads(scores, 5) == {(0, 1), (1, 1)}
 

@@ -26,14 +26,15 @@ def heads_above(scores: np.ndarray, threshold: float) -> set[Head]:
 
 
 def top_k_heads(scores: np.ndarray, k: int) -> set[Head]:
-    """The k highest-scoring heads, ties broken by (layer, head) ascending;
-    NaN heads are skipped, so fewer than k may be returned."""
+    """The k highest-scoring heads, ties broken by (layer, head) ascending. Heads scoring 0 (never a hit)
+    or NaN are skipped, so fewer than k may be returned: otherwise a kind with almost no hits would fill
+    its top k with the first zero-score heads in (layer, head) order, the same for every model."""
     if k < 0:
         raise ValueError(f"k must be non-negative, got {k}")
     arr = _as_score_matrix(scores)
     flat = arr.ravel()  # C order: index = layer * n_heads + head
     order = np.argsort(-flat, kind="stable")
-    order = order[~np.isnan(flat[order])][:k]
+    order = order[flat[order] > 0][:k]
     n_heads = arr.shape[1]
     return {(int(i // n_heads), int(i % n_heads)) for i in order}
 
