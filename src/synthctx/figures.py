@@ -60,8 +60,8 @@ def score_heatmaps(scores: list[dict[str, Any]], kind: str, mode: str, path: Pat
 
 def recall_vs_f1(table: pl.DataFrame, correlations: pl.DataFrame, mode: str, rule: str, path: Path) -> None:
     """Head recall against the real-data model vs real-task F1: one panel per head kind x task."""
-    part = (table.filter((pl.col("scoring_mode") == mode) & (pl.col("set_rule") == rule))
-            .with_columns(pl.col("recall", "f1").cast(pl.Float64).fill_nan(None))
+    rows = table.filter((pl.col("scoring_mode") == mode) & (pl.col("set_rule") == rule))
+    part = (rows.with_columns(pl.col("recall", "f1").cast(pl.Float64).fill_nan(None))
             .drop_nulls(["recall", "f1"]).to_pandas())
     if part.empty:  # e.g. generate mode when no model answered any example correctly
         fig, ax = plt.subplots(figsize=(5, 3))
@@ -76,6 +76,15 @@ def recall_vs_f1(table: pl.DataFrame, correlations: pl.DataFrame, mode: str, rul
         sub = correlations.filter((pl.col("task") == task) & (pl.col("scoring_mode") == mode) & (pl.col("set_rule") == rule)
                                   & (pl.col("x") == "recall") & (pl.col("method") == "spearman")
                                   & (pl.col("head_kind") == kind))
+        scored = rows.filter((pl.col("task") == task) & (pl.col("head_kind") == kind))
+        if not scored.height:
+            why = f"{task} has no {kind} spans: not scored"
+        elif scored.filter(pl.col("is_reference"))["n_reference_heads"].max() == 0:
+            why = f"the real-data model has no {kind} head\n(none above the threshold): recall undefined"
+        else:
+            why = ""
+        if why:
+            ax.text(0.5, 0.5, why, ha="center", va="center", fontsize=8, transform=ax.transAxes)
         if sub.height:
             r = sub.row(0, named=True)
             ax.set_title(f"{task}, {kind} heads: Spearman {r['estimate']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}],"
