@@ -103,3 +103,22 @@ def test_editing_a_module_reruns_exactly_the_rules_that_use_it(finished_run):
         module.write_text(original)
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert planned_jobs(dry.stdout) == {"head_sets": 13, **{r: 1 for r in DOWNSTREAM}}
+
+
+def test_editing_one_tasks_data_code_reruns_only_that_task(finished_run):
+    """Data digests are per task: an edit to the SummHay builder leaves MDQA and MuSiQue alone."""
+    work, cfg = finished_run
+    module = work / "src/synthctx/data/summhay.py"
+    original = module.read_text()
+    module.write_text(original + "\n# an edit\n")
+    try:
+        dry = snakemake(work, "-n", "--configfile", str(cfg))
+    finally:
+        module.write_text(original)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    # SummHay in tiny.yaml: real, real (limited), one synthetic variant, baseline
+    assert planned_jobs(dry.stdout) == {"real_test_data": 1, "real_train_data": 1, "real_limited_train_data": 1,
+                                        "synthetic_train_data": 1, "fine_tune": 3, "evaluate": 4, "score_heads": 4,
+                                        "head_sets": 4, **{r: 1 for r in DOWNSTREAM}}
+    for rule in ("real_test_data", "fine_tune", "evaluate", "head_sets"):
+        assert all("task=summhay" in w for w in planned_wildcards(dry.stdout, rule)), rule
