@@ -115,3 +115,12 @@ def test_insight_scores_match_an_eager_computation(tiny_model_dir, tokenizer, sy
     np.testing.assert_allclose(np.asarray(kinds["insight"]["scores"]), expected / 2)
     if normalization == "answer_steps":
         assert (expected / 2 <= 1).all()
+
+
+def test_a_split_with_insights_on_some_records_only_is_an_error(tiny_model_dir, tokenizer, synthetic_cfg):
+    model = load_model(tiny_model_dir, "float32")
+    cfg = {**synthetic_cfg, "target_tokens": 300, "needle": {**synthetic_cfg["needle"], "hops": 2}}
+    recs = build_synthetic_musique("low", "low", cfg, 2, 0, tokenizer)
+    recs[1] = {**recs[1], "spans": {k: v for k, v in recs[1]["spans"].items() if k != "insight"}}
+    with pytest.raises(ValueError, match=f"record {recs[1]['id']} has no insight span"):
+        score_heads(model, tokenizer, recs, {}, "teacher_forced", "all")

@@ -76,7 +76,12 @@ def score_heads(model, tokenizer, records: list[dict[str, Any]], predictions: di
     if insight_normalization not in INSIGHT_NORMALIZATIONS:
         raise ValueError(f"insight_normalization must be one of {INSIGHT_NORMALIZATIONS}, not {insight_normalization!r}")
     n_layers, n_heads = model.config.num_hidden_layers, model.config.num_attention_heads
-    kinds = ["retrieval"] + (["insight"] if records and all(r["spans"].get("insight") for r in records) else [])
+    with_insight = [bool(r["spans"].get("insight")) for r in records]
+    if any(with_insight) and not all(with_insight):
+        missing = next(r["id"] for r, has in zip(records, with_insight) if not has)
+        raise ValueError(f"record {missing} has no insight span while others of the split have: insight scores "
+                         f"would average over a different set of examples than retrieval scores")
+    kinds = ["retrieval"] + (["insight"] if records and all(with_insight) else [])
     totals = {k: np.zeros((n_layers, n_heads)) for k in kinds}
     scored: list[str] = []
     start = time.time()
