@@ -255,9 +255,10 @@ def _smk_namespace(config: dict[str, Any]) -> dict[str, Any]:
     """The slice functions of workflow/rules/common.smk, taken from the file and run on `config`
     (plain Python: no Snakemake needed to see what a rule's params would be)."""
     text = (REPO / "workflow/rules/common.smk").read_text()
-    ns: dict[str, Any] = {"json": json, "config": config, "writer_slice": tasks.writer_slice}
-    assert "from synthctx.data.tasks import writer_slice" in text
-    for name in ("TASK_DATA_KEYS", "as_json", "data_slice", "synthetic_slice"):
+    ns: dict[str, Any] = {"json": json, "config": config, "writer_slice": tasks.writer_slice,
+                          "TASK_KEYS": tasks.TASK_KEYS}
+    assert re.search(r"^from synthctx\.data\.tasks import .*\bTASK_KEYS\b.*\bwriter_slice\b", text, re.M)
+    for name in ("as_json", "data_slice", "synthetic_slice"):
         m = re.search(rf"^(?:def {name}\(|{name} = ).*?(?=^\S)", text, re.S | re.M)
         assert m, name
         exec(m.group(0), ns)

@@ -76,7 +76,7 @@ def evaluate(model, tokenizer, records: list[dict[str, Any]], max_new_tokens: in
         text, ids = generate_answer(model, tokenizer, rec, max_new_tokens)
         metrics = score_prediction(rec, text)
         predictions.append({"id": rec["id"], "prediction": text, "generated_ids": ids, "answers": rec["answers"],
-                            "metrics": metrics, **metrics})
+                            "metrics": metrics})
         if i % 10 == 0 or i == len(records):
             print(f"evaluated {i}/{len(records)} examples ({time.time() - start:.0f} s)", flush=True)
     summary = {**summarise(tasks.pop(), predictions), "max_new_tokens": max_new_tokens, "decoding": "greedy"}

@@ -10,7 +10,7 @@ import yaml
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from synthctx.code_digest import code_digest  # noqa: E402  (stdlib only: keeps the scheduler light)
 from synthctx.config_check import check_config  # noqa: E402
-from synthctx.data.tasks import writer_slice  # noqa: E402  (stdlib only, like the two above)
+from synthctx.data.tasks import INSIGHT_TASKS, TASK_KEYS, writer_slice  # noqa: E402  (stdlib only, like the two above)
 from synthctx.job_environment import prepare_job_environment  # noqa: E402
 
 from snakemake.utils import validate
@@ -68,7 +68,6 @@ wildcard_constraints:
 COND = "{task}/{needle}/{haystack}/{model}/{seed}"
 
 # Each task's own data settings and data code: a change to one task re-runs only that task's data.
-TASK_DATA_KEYS = {"mdqa": (), "musique": ("hops",), "summhay": ("min_gold", "max_gold")}
 TASK_DATA_CODE = {
     "mdqa": code_digest("synthctx.data.real_mdqa", "synthctx.data.mdqa_files", "synthctx.data.synthetic",
                         "synthctx.model_io", shallow=("synthctx.data.tasks",)),
@@ -78,7 +77,7 @@ TASK_DATA_CODE = {
 
 
 # Retrieval heads for every task; insight heads where the task has insights (MuSiQue bridges, SummHay insights).
-HEAD_KINDS = ["retrieval"] + (["insight"] if set(TASKS) & {"musique", "summhay"} else [])
+HEAD_KINDS = ["retrieval"] + (["insight"] if set(TASKS) & set(INSIGHT_TASKS) else [])
 
 
 def data_code(wc):
@@ -97,7 +96,7 @@ def data_slice(task):
     return {
         "text_package": config["text"]["package"],
         "max_passage_words": t.get("max_passage_words", config["text"]["max_passage_words"]),
-        **{k: t[k] for k in ("target_tokens", "max_documents", "gold_position", *TASK_DATA_KEYS[task]) if k in t},
+        **{k: t[k] for k in ("target_tokens", "max_documents", "gold_position", *TASK_KEYS[task]) if k in t},
     }
 
 

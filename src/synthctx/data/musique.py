@@ -23,7 +23,7 @@ from synthctx.data.llm_writer import TextWriter
 from synthctx.data.mdqa_files import RecordError, iter_raw
 from synthctx.data.real_mdqa import year_question
 from synthctx.data.synthetic import (CITIES, haystack_without, insert_needle, invented_name,
-                                     render_units, symbol, writer_for, written_needle)
+                                     render_units, symbol, variant, written_needle)
 from synthctx.data.wikipedia import Passage, load_passages, summaries_path
 from synthctx.records import build_context_spans, document_span, rng_for
 
@@ -439,12 +439,8 @@ def build_synthetic_musique(needle_level: str, haystack_level: str, cfg: dict[st
 
     Each hop's sentence goes into its own haystack document; the final answer occurs once in the
     context, each bridge twice (as its hop's answer and as the next hop's subject)."""
-    needle_writer = writer_for("needle", needle_level, cfg, writer)
-    haystack_writer = writer_for("haystack", haystack_level, cfg, writer)
-    pool = load_passages(str(summaries_path(cfg["text_package"])), cfg["max_passage_words"])["synthetic"] \
-        if haystack_level == "high" else ()
-    rng = rng_for(TASK, needle_level, haystack_level, "train", seed)
-    fitter = LengthFitter(tokenizer)
+    v = variant(TASK, needle_level, haystack_level, cfg, seed, tokenizer, writer)
+    needle_writer, haystack_writer, pool, rng, fitter = v.needle_writer, v.haystack_writer, v.pool, v.rng, v.fitter
     as_unit = haystack_level == "symbolic"
     records: list[dict[str, Any]] = []
     while len(records) < n_examples:

@@ -24,7 +24,7 @@ from synthctx.data.llm_writer import TextWriter
 from synthctx.data.mdqa_files import RecordError
 from synthctx.data.real_mdqa import YEAR
 from synthctx.data.synthetic import (CITIES, haystack_without, insert_needle, invented_name, render_units, symbol,
-                                     writer_for)
+                                     variant)
 from synthctx.data.wikipedia import Passage, load_passages, split_sentences, summaries_path
 from synthctx.metrics import normalize_answer
 from synthctx.prompting import count_tokens
@@ -190,6 +190,13 @@ def check_topic(origin: str, topic: Any) -> None:
     def fail(field: str, why: str) -> None:
         raise RecordError(f"{origin}: field '{field}': {why}")
 
+    def unique_id(field: str, value: Any, seen: set[str], kind: str) -> None:
+        if not _is_id(value):
+            fail(field, "missing or not a non-empty string or integer")
+        if str(value) in seen:
+            fail(field, f"duplicate {kind} id {value!r}")
+        seen.add(str(value))
+
     if not isinstance(topic, dict):
         fail("(top level)", "a topic must be a JSON object")
     subtopics = topic.get("subtopics")
@@ -203,11 +210,7 @@ def check_topic(origin: str, topic: Any) -> None:
             where = f"subtopics[{i}].insights[{j}]"
             if not isinstance(ins, dict):
                 fail(where, "not an object")
-            if not _is_id(ins.get("insight_id")):
-                fail(f"{where}.insight_id", "missing or not a non-empty string or integer")
-            if str(ins["insight_id"]) in insight_ids:
-                fail(f"{where}.insight_id", f"duplicate insight id {ins['insight_id']!r}")
-            insight_ids.add(str(ins["insight_id"]))
+            unique_id(f"{where}.insight_id", ins.get("insight_id"), insight_ids, "insight")
             if not isinstance(ins.get("insight"), str) or not ins["insight"].strip():
                 fail(f"{where}.insight", "missing or not a non-empty string")
     documents = topic.get("documents")
@@ -217,11 +220,7 @@ def check_topic(origin: str, topic: Any) -> None:
     for i, doc in enumerate(documents):
         if not isinstance(doc, dict):
             fail(f"documents[{i}]", "not an object")
-        if not _is_id(doc.get("document_id")):
-            fail(f"documents[{i}].document_id", "missing or not a non-empty string or integer")
-        if str(doc["document_id"]) in document_ids:
-            fail(f"documents[{i}].document_id", f"duplicate document id {doc['document_id']!r}")
-        document_ids.add(str(doc["document_id"]))
+        unique_id(f"documents[{i}].document_id", doc.get("document_id"), document_ids, "document")
         if not isinstance(doc.get("document_text"), str) or not doc["document_text"].strip():
             fail(f"documents[{i}].document_text", "missing or not a non-empty string")
         included = doc.get("insights_included")
@@ -471,13 +470,10 @@ def build_synthetic_summhay(needle_level: str, haystack_level: str, cfg: dict[st
     """Synthetic citation training data: one insight inserted into k (min_gold..max_gold) documents of
     a haystack; `cfg` (and `writer`) as synthetic.build_synthetic's, with min_gold and max_gold in the
     needle slice. The writer, if any, writes high haystacks only: insights stay template-based."""
-    haystack_writer = writer_for("haystack", haystack_level, cfg, writer)
-    pool = load_passages(str(summaries_path(cfg["text_package"])), cfg["max_passage_words"])["synthetic"] \
-        if haystack_level == "high" else ()
     if cfg["needle"]["max_gold"] > cfg["max_documents"]:
         raise ValueError(f"needle.max_gold={cfg['needle']['max_gold']} exceeds max_documents={cfg['max_documents']}")
-    rng = rng_for(TASK, needle_level, haystack_level, "train", seed)
-    fitter = LengthFitter(tokenizer)
+    v = variant(TASK, needle_level, haystack_level, cfg, seed, tokenizer, writer)
+    haystack_writer, pool, rng, fitter = v.haystack_writer, v.pool, v.rng, v.fitter
     as_unit = haystack_level == "symbolic"
     records: list[dict[str, Any]] = []
     while len(records) < n_examples:

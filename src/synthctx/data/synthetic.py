@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import string
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from synthctx.data.assembly import LengthFitter, place_gold
@@ -199,17 +200,31 @@ def insert_needle(doc: dict[str, Any], needle: dict[str, Any], as_unit: bool, rn
     return text, offset
 
 
+@dataclass
+class Variant:
+    """What every synthetic builder starts from, for one (task, needle, haystack, seed)."""
+    needle_writer: TextWriter | None
+    haystack_writer: TextWriter | None
+    pool: tuple  # synthetic-pool passages for a high haystack, else empty
+    rng: random.Random
+    fitter: LengthFitter
+
+
+def variant(task: str, needle_level: str, haystack_level: str, cfg: dict[str, Any], seed: int, tokenizer,
+            writer: TextWriter | None) -> Variant:
+    pool = load_passages(str(summaries_path(cfg["text_package"])), cfg["max_passage_words"])["synthetic"] \
+        if haystack_level == "high" else ()
+    return Variant(writer_for("needle", needle_level, cfg, writer), writer_for("haystack", haystack_level, cfg, writer),
+                   pool, rng_for(task, needle_level, haystack_level, "train", seed), LengthFitter(tokenizer))
+
+
 def build_synthetic(task: str, needle_level: str, haystack_level: str, cfg: dict[str, Any], n_examples: int,
                     seed: int, tokenizer, writer: TextWriter | None = None) -> list[dict[str, Any]]:
     """`cfg` holds: text_package, max_passage_words, target_tokens, max_documents, gold_position, the
     needle and haystack slices for this variant (`needle`, `haystack`) and, when an LLM writes the high
     needle or haystack, `writer` (with `use_for`); `writer` is then the cached writer built from it."""
-    needle_writer = writer_for("needle", needle_level, cfg, writer)
-    haystack_writer = writer_for("haystack", haystack_level, cfg, writer)
-    pool = load_passages(str(summaries_path(cfg["text_package"])), cfg["max_passage_words"])["synthetic"] \
-        if haystack_level == "high" else ()
-    rng = rng_for(task, needle_level, haystack_level, "train", seed)
-    fitter = LengthFitter(tokenizer)
+    v = variant(task, needle_level, haystack_level, cfg, seed, tokenizer, writer)
+    needle_writer, haystack_writer, pool, rng, fitter = v.needle_writer, v.haystack_writer, v.pool, v.rng, v.fitter
     records = []
     while len(records) < n_examples:
         needle = make_needle(needle_level, cfg["needle"], rng, needle_writer)

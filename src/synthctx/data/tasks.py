@@ -11,6 +11,10 @@ if TYPE_CHECKING:  # the workflow imports this module at planning time: keep it 
     from synthctx.data.llm_writer import TextWriter
 
 TASKS = ("mdqa", "musique", "summhay")
+# Each task's own config keys beside the shared ones; they reach the data rules' slices and the needle.
+TASK_KEYS = {"mdqa": (), "musique": ("hops",), "summhay": ("min_gold", "max_gold")}
+# Tasks whose records carry insight spans (bridge entities, insight sentences): they get insight heads too.
+INSIGHT_TASKS = ("musique", "summhay")
 # What an LLM writer may write, per task: SummHay's insights stay template-based (each is phrased
 # differently in every gold document and must stay aligned to the statement the question quotes).
 WRITER_USES = {"mdqa": ("needle", "haystack"), "musique": ("needle", "haystack"), "summhay": ("haystack",)}
@@ -62,7 +66,9 @@ def build_synthetic(task: str, needle: str, haystack: str, cfg: dict[str, Any], 
     (MuSiQue's `hops`, SummHay's `min_gold`/`max_gold`) join the needle slice here. `writer` is the
     cached LLM writer built once from cfg["writer"] (by the caller, not here), or None; SummHay uses it
     for high haystacks only (its insights stay template-based)."""
-    task_needle = {k: cfg[k] for k in ("hops", "min_gold", "max_gold") if k in cfg}
+    if task not in TASK_KEYS:
+        raise ValueError(f"unknown task {task!r} (one of {', '.join(TASKS)})")
+    task_needle = {k: cfg[k] for k in TASK_KEYS[task] if k in cfg}
     cfg = {**cfg, "needle": {**cfg["needle"], **task_needle}}
     if task == "mdqa":
         from synthctx.data.synthetic import build_synthetic as build

@@ -52,13 +52,6 @@ def example_argmax(model, input_ids: list[int], answer_positions: list[int],
     return capture_argmax(model, ids, queries, key_range=key_range).cpu().numpy()
 
 
-def score_example(model, input_ids: list[int], answer_positions: list[int], needle_positions: list[int],
-                  key_range: tuple[int, int] | None) -> np.ndarray:
-    """Retrieval score hits / |S| of every head on one example."""
-    argmax = example_argmax(model, input_ids, answer_positions, key_range)
-    return retrieval_hits(argmax, input_ids, answer_positions, needle_positions) / len(needle_positions)
-
-
 DEFINITIONS = {
     "retrieval": "Wu et al. 2024: hit when the argmax key is in the answer span S and its token is the one generated; "
                  "example score hits/|S|; mean over scored examples; per query head",
