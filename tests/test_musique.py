@@ -8,14 +8,29 @@ from pathlib import Path
 
 import pytest
 
-from synthctx.data.mdqa_files import RecordError
-from synthctx.data.musique import build_musique_from_files, build_real_musique, build_synthetic_musique
+from synthctx.data.sources import RecordError
 from synthctx.prompting import encode
+from synthctx.tasks.musique import embedded, official, synthetic
 
 FIXTURE = Path(__file__).parent / "fixtures" / "musique_ans.jsonl"
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-samples"
 SAMPLES = sorted(SAMPLES_DIR.glob("*musique*")) if SAMPLES_DIR.exists() else []
 LEVELS = ("high", "low", "symbolic")
+
+
+build_musique_from_files = official.build
+
+
+def build_real_musique(cfg, split, n, seed, tokenizer):
+    records, dropped = embedded.build(cfg, split, n, seed, tokenizer)
+    assert dropped == 0, "the embedded builder never drops"
+    return records
+
+
+def build_synthetic_musique(needle, haystack, cfg, n, seed, tokenizer):
+    records, dropped = synthetic.build(needle, haystack, cfg, n, seed, tokenizer)
+    assert dropped == 0, "the synthetic builder never drops"
+    return records
 
 
 def files_cfg(path: Path, **over) -> dict:
@@ -144,9 +159,10 @@ def test_a_malformed_record_names_file_line_and_field(tmp_path, tokenizer, mutat
 
 
 @pytest.mark.parametrize("mutate,field", [
-    (lambda r: r["question_decomposition"][1].__setitem__("answer", "Nowhere Town"), "question_decomposition[1].answer"),
-    (lambda r: r.update(answer="pebbles", answer_aliases=[]) or r["question_decomposition"][2].__setitem__("answer", "pebbles"),
-     "answer"),
+    (lambda r: r["question_decomposition"][1].__setitem__("answer", "Nowhere Town"),
+     "question_decomposition[1].answer"),
+    (lambda r: r.update(answer="pebbles", answer_aliases=[])
+     or r["question_decomposition"][2].__setitem__("answer", "pebbles"), "answer"),
 ])
 def test_unalignable_hop_answer_is_an_error_unless_dropped(tmp_path, tokenizer, mutate, field):
     path = _write_mutated(tmp_path, 2, mutate)
@@ -209,7 +225,7 @@ def test_embedded_miniature_splits_are_disjoint(tokenizer, data_cfg):
 
 @pytest.fixture(scope="module")
 def musique_synthetic_cfg(synthetic_cfg) -> dict:
-    return {**synthetic_cfg, "target_tokens": 700, "needle": {"symbol_length": 4, "hops": 3}}
+    return {**synthetic_cfg, "target_tokens": 700, "needle": {"symbol_length": 4}, "hops": 3}
 
 
 @pytest.mark.parametrize("needle,haystack", list(itertools.product(LEVELS, LEVELS)))
@@ -231,7 +247,7 @@ def test_every_synthetic_variant_has_exact_spans_and_fits_length(tokenizer, musi
 
 @pytest.mark.parametrize("needle", LEVELS)
 def test_hops_are_configurable_and_levels_look_as_claimed(tokenizer, musique_synthetic_cfg, needle):
-    cfg = {**musique_synthetic_cfg, "needle": {"symbol_length": 4, "hops": 2}, "gold_position": "middle"}
+    cfg = {**musique_synthetic_cfg, "hops": 2, "gold_position": "middle"}
     rec, = build_synthetic_musique(needle, "low", cfg, 1, 0, tokenizer)
     check_record(rec, tokenizer)
     assert len(rec["hops"]) == 2 and len(rec["spans"]["insight"]) == 1
@@ -247,7 +263,7 @@ def test_hops_are_configurable_and_levels_look_as_claimed(tokenizer, musique_syn
         assert rec["question"].startswith("Look up the key ")
         assert f"'{first['answer']}': '{rec['answers'][0]}'" in rec["context"], "the value found is the next key"
     with pytest.raises(ValueError, match="hops"):
-        build_synthetic_musique(needle, "low", {**cfg, "needle": {"symbol_length": 4, "hops": 5}}, 1, 0, tokenizer)
+        build_synthetic_musique(needle, "low", {**cfg, "hops": 5}, 1, 0, tokenizer)
 
 
 def test_symbolic_chain_lives_in_named_dictionaries(tokenizer, musique_synthetic_cfg):

@@ -5,12 +5,17 @@ import copy
 
 import pytest
 
-from synthctx.data.synthetic import build_synthetic
 from synthctx.prompting import encode
+from synthctx.tasks.mdqa import synthetic
+
+
+def build_synthetic(needle, haystack, cfg, n, seed, tokenizer):
+    records, _ = synthetic.build(needle, haystack, cfg, n, seed, tokenizer)
+    return records
 
 
 def test_spans_map_to_the_answer_tokens(tokenizer, synthetic_cfg):
-    rec = build_synthetic("mdqa", "symbolic", "symbolic", synthetic_cfg, 1, 0, tokenizer)[0]
+    rec = build_synthetic("symbolic", "symbolic", synthetic_cfg, 1, 0, tokenizer)[0]
     enc = encode(tokenizer, rec, rec["answers"][0])
     needle_text = tokenizer.decode([enc.input_ids[p] for p in enc.span_positions["answer"]])
     assert needle_text.strip() == rec["answers"][0]
@@ -26,7 +31,7 @@ def test_spans_map_to_the_answer_tokens(tokenizer, synthetic_cfg):
 
 
 def test_prompt_only_encoding_matches_the_prefix(tokenizer, synthetic_cfg):
-    rec = build_synthetic("mdqa", "low", "low", synthetic_cfg, 1, 0, tokenizer)[0]
+    rec = build_synthetic("low", "low", synthetic_cfg, 1, 0, tokenizer)[0]
     with_answer = encode(tokenizer, rec, rec["answers"][0])
     prompt_only = encode(tokenizer, rec, None)
     assert prompt_only.input_ids == with_answer.input_ids[:with_answer.prompt_length]
@@ -34,7 +39,7 @@ def test_prompt_only_encoding_matches_the_prefix(tokenizer, synthetic_cfg):
 
 
 def test_a_span_outside_the_context_is_an_error(tokenizer, synthetic_cfg):
-    rec = copy.deepcopy(build_synthetic("mdqa", "low", "low", synthetic_cfg, 1, 0, tokenizer)[0])
+    rec = copy.deepcopy(build_synthetic("low", "low", synthetic_cfg, 1, 0, tokenizer)[0])
     n = len(rec["context"])
     rec["spans"]["answer"] = [[n + 5, n + 9]]
     with pytest.raises(ValueError, match="outside the context"):
@@ -42,7 +47,7 @@ def test_a_span_outside_the_context_is_an_error(tokenizer, synthetic_cfg):
 
 
 def test_a_span_no_token_covers_is_an_error(tokenizer, synthetic_cfg):
-    rec = copy.deepcopy(build_synthetic("mdqa", "low", "low", synthetic_cfg, 1, 0, tokenizer)[0])
+    rec = copy.deepcopy(build_synthetic("low", "low", synthetic_cfg, 1, 0, tokenizer)[0])
     s = rec["spans"]["answer"][0][0]
     rec["spans"]["answer"] = [[s, s]]  # empty span
     with pytest.raises(ValueError, match="outside the context|covers no token"):

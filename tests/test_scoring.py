@@ -5,13 +5,28 @@ import numpy as np
 import pytest
 import torch
 
-from synthctx.data.synthetic import build_synthetic
 from synthctx.heads.capture import eager_reference_argmax
-from synthctx.data.musique import build_synthetic_musique
-from synthctx.data.summhay import build_synthetic_summhay
 from synthctx.heads.scoring import insight_hits, retrieval_hits, score_heads
 from synthctx.model_io import load_model
 from synthctx.prompting import encode
+from synthctx.tasks.mdqa import synthetic as mdqa_synthetic
+from synthctx.tasks.musique import synthetic as musique_synthetic
+from synthctx.tasks.summhay import synthetic as summhay_synthetic
+
+
+def build_synthetic(needle, haystack, cfg, n, seed, tokenizer):
+    records, _ = mdqa_synthetic.build(needle, haystack, cfg, n, seed, tokenizer)
+    return records
+
+
+def build_synthetic_musique(needle, haystack, cfg, n, seed, tokenizer):
+    records, _ = musique_synthetic.build(needle, haystack, cfg, n, seed, tokenizer)
+    return records
+
+
+def build_synthetic_summhay(needle, haystack, cfg, n, seed, tokenizer):
+    records, _ = summhay_synthetic.build(needle, haystack, cfg, n, seed, tokenizer)
+    return records
 
 
 def test_hits_by_hand():
@@ -30,7 +45,7 @@ def test_hits_by_hand():
 def test_teacher_forced_scores_match_an_eager_computation(tiny_model_dir, tokenizer, synthetic_cfg):
     """End to end on a tiny random model: scores from SDPA capture equal scores from eager attentions."""
     model = load_model(tiny_model_dir, "float32")
-    recs = build_synthetic("mdqa", "symbolic", "symbolic", {**synthetic_cfg, "target_tokens": 200}, 3, 0, tokenizer)
+    recs = build_synthetic("symbolic", "symbolic", {**synthetic_cfg, "target_tokens": 200}, 3, 0, tokenizer)
     kinds = score_heads(model, tokenizer, recs, {}, "teacher_forced", "all")
     assert set(kinds) == {"retrieval"}, "MDQA records have no insight spans"
     result = kinds["retrieval"]
@@ -47,7 +62,7 @@ def test_teacher_forced_scores_match_an_eager_computation(tiny_model_dir, tokeni
 
 def test_generate_mode_scores_only_correct_answers(tiny_model_dir, tokenizer, synthetic_cfg):
     model = load_model(tiny_model_dir, "float32")
-    recs = build_synthetic("mdqa", "low", "low", {**synthetic_cfg, "target_tokens": 200}, 2, 0, tokenizer)
+    recs = build_synthetic("low", "low", {**synthetic_cfg, "target_tokens": 200}, 2, 0, tokenizer)
     right = tokenizer(recs[0]["answers"][0], add_special_tokens=False)["input_ids"]
     predictions = {recs[0]["id"]: {"prediction": recs[0]["answers"][0], "generated_ids": right},
                    recs[1]["id"]: {"prediction": "nothing of the sort", "generated_ids": [42, 43]}}
@@ -61,7 +76,7 @@ def test_generate_mode_scores_only_correct_answers(tiny_model_dir, tokenizer, sy
 @pytest.mark.parametrize("argmax_over", ["all", "context"])
 def test_scores_are_fractions(tiny_model_dir, tokenizer, synthetic_cfg, argmax_over):
     model = load_model(tiny_model_dir, "float32")
-    recs = build_synthetic("mdqa", "high", "low", {**synthetic_cfg, "target_tokens": 200}, 2, 1, tokenizer)
+    recs = build_synthetic("high", "low", {**synthetic_cfg, "target_tokens": 200}, 2, 1, tokenizer)
     scores = np.asarray(score_heads(model, tokenizer, recs, {}, "teacher_forced", argmax_over)["retrieval"]["scores"])
     assert scores.shape == (2, 4) and (scores >= 0).all() and (scores <= 1).all()
 
@@ -69,7 +84,7 @@ def test_scores_are_fractions(tiny_model_dir, tokenizer, synthetic_cfg, argmax_o
 def test_context_mode_restricts_the_argmax_to_the_documents(tiny_model_dir, tokenizer, synthetic_cfg):
     """argmax_over=context equals eager's argmax taken over the document tokens only."""
     model = load_model(tiny_model_dir, "float32")
-    recs = build_synthetic("mdqa", "low", "low", {**synthetic_cfg, "target_tokens": 400, "gold_position": "last"},
+    recs = build_synthetic("low", "low", {**synthetic_cfg, "target_tokens": 400, "gold_position": "last"},
                            2, 0, tokenizer)
     result = score_heads(model, tokenizer, recs, {}, "teacher_forced", "context")["retrieval"]
     expected = np.zeros((2, 4))
@@ -96,10 +111,9 @@ def test_insight_scores_match_an_eager_computation(tiny_model_dir, tokenizer, sy
     model = load_model(tiny_model_dir, "float32")
     cfg = {**synthetic_cfg, "target_tokens": 300, "max_documents": 6}
     if task == "musique":
-        recs = build_synthetic_musique("low", "low", {**cfg, "needle": {**cfg["needle"], "hops": 2}}, 2, 0, tokenizer)
+        recs = build_synthetic_musique("low", "low", {**cfg, "hops": 2}, 2, 0, tokenizer)
     else:
-        recs = build_synthetic_summhay("symbolic", "low", {**cfg, "needle": {**cfg["needle"], "min_gold": 2,
-                                                                          "max_gold": 2}}, 2, 0, tokenizer)
+        recs = build_synthetic_summhay("symbolic", "low", {**cfg, "min_gold": 2, "max_gold": 2}, 2, 0, tokenizer)
     kinds = score_heads(model, tokenizer, recs, {}, "teacher_forced", "all", normalization)
     assert set(kinds) == {"retrieval", "insight"}
     assert kinds["insight"]["normalization"] == normalization
@@ -119,7 +133,7 @@ def test_insight_scores_match_an_eager_computation(tiny_model_dir, tokenizer, sy
 
 def test_a_split_with_insights_on_some_records_only_is_an_error(tiny_model_dir, tokenizer, synthetic_cfg):
     model = load_model(tiny_model_dir, "float32")
-    cfg = {**synthetic_cfg, "target_tokens": 300, "needle": {**synthetic_cfg["needle"], "hops": 2}}
+    cfg = {**synthetic_cfg, "target_tokens": 300, "hops": 2}
     recs = build_synthetic_musique("low", "low", cfg, 2, 0, tokenizer)
     recs[1] = {**recs[1], "spans": {k: v for k, v in recs[1]["spans"].items() if k != "insight"}}
     with pytest.raises(ValueError, match=f"record {recs[1]['id']} has no insight span"):

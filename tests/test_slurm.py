@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slurm
 HERE = Path(__file__).parent
 CLUSTER = HERE / "slurm" / "cluster.sh"
 GPU_RULES = {"fine_tune", "evaluate", "score_heads"}
-TARGET = "results/heads/mdqa/real/real/tiny/0/scores.json"
+TARGET = "results/heads/mdqa/real/tiny/0/scores.json"
 
 
 def _available() -> bool:

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from synthctx.data.mdqa_files import RecordError
-from synthctx.data.summhay import (
-    build_real_summhay, build_summhay_from_files, build_synthetic_summhay, clean_haystack, place_golds,
-    topic_labels, year_distractors, year_holders,
-)
+from synthctx.data.sources import RecordError
 from synthctx.data.wikipedia import load_passages, summaries_path
 from synthctx.prompting import encode
+from synthctx.tasks.summhay import embedded, official, synthetic
+from synthctx.tasks.summhay.citations import place_golds
+from synthctx.tasks.summhay.embedded import year_distractors, year_holders
+from synthctx.tasks.summhay.official import topic_labels
+from synthctx.tasks.summhay.synthetic import clean_haystack
 
 FIXTURE = Path(__file__).parent / "fixtures" / "summhay_topic.json"
 LEVELS = ("high", "low", "symbolic")
@@ -27,9 +28,24 @@ EXPECTED = {"1": (["D3", "D7", "D6"], "420 million"), "2": (["D1", "D8"], "forty
             "5": (["D2", "D8"], "six minutes")}
 
 
+build_summhay_from_files = official.build
+
+
+def build_real_summhay(cfg, split, n, seed, tokenizer):
+    records, dropped = embedded.build(cfg, split, n, seed, tokenizer)
+    assert dropped == 0, "the embedded builder never drops"
+    return records
+
+
+def build_synthetic_summhay(needle, haystack, cfg, n, seed, tokenizer):
+    records, dropped = synthetic.build(needle, haystack, cfg, n, seed, tokenizer)
+    assert dropped == 0, "the synthetic builder never drops"
+    return records
+
+
 def files_cfg(path: Path, **over) -> dict:
     return {"source": {"kind": "files", "train": str(path), "test": str(path), "on_unalignable": "error"},
-            "target_tokens": 2000, "max_documents": 20, "gold_position": "first", **over}
+            "target_tokens": 2000, "max_documents": 20, "gold_position": "first", "min_insight_recall": 0.3, **over}
 
 
 def gold_positions(rec) -> list[int]:
@@ -243,7 +259,7 @@ def test_embedded_train_and_test_share_no_passage(tokenizer, summhay_cfg):
 @pytest.fixture(scope="module")
 def synthetic_summhay_cfg(synthetic_cfg) -> dict:
     """Room for three gold documents of every haystack level and a few distractors."""
-    return {**synthetic_cfg, "target_tokens": 700, "needle": {**synthetic_cfg["needle"], "min_gold": 2, "max_gold": 3}}
+    return {**synthetic_cfg, "target_tokens": 700, "min_gold": 2, "max_gold": 3}
 
 
 @pytest.mark.parametrize("needle,haystack", list(itertools.product(LEVELS, LEVELS)))

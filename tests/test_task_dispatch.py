@@ -5,9 +5,10 @@ import itertools
 
 import pytest
 
-from synthctx.data.tasks import TASKS, build_real, build_synthetic
 from synthctx.prompting import encode
+from synthctx.tasks import build_real, build_synthetic, names
 
+TASKS = ("mdqa", "musique", "summhay")
 LEVELS = ("high", "low", "symbolic")
 TASK_KEYS = {"mdqa": {}, "musique": {"hops": 3}, "summhay": {"min_gold": 2, "max_gold": 3}}
 
@@ -16,8 +17,8 @@ TASK_KEYS = {"mdqa": {}, "musique": {"hops": 3}, "summhay": {"min_gold": 2, "max
 @pytest.mark.parametrize("needle,haystack", list(itertools.product(LEVELS, LEVELS)))
 def test_every_cell_of_the_grid_builds_with_aligned_spans(task, needle, haystack, synthetic_cfg, tokenizer):
     cfg = {**synthetic_cfg, "target_tokens": 500, **TASK_KEYS[task]}
-    records = build_synthetic(task, needle, haystack, cfg, 2, 0, tokenizer)
-    assert len(records) == 2
+    records, dropped = build_synthetic(task, needle, haystack, cfg, 2, 0, tokenizer)
+    assert dropped == 0 and len(records) == 2
     for rec in records:
         assert rec["task"] == task and (rec["needle_realism"], rec["haystack_realism"]) == (needle, haystack)
         enc = encode(tokenizer, rec, rec["answers"][0])
@@ -44,6 +45,10 @@ def test_embedded_real_data_of_every_task(task, data_cfg, tokenizer):
     titles = {d["title"] for r in test for d in r["documents"]}
     assert not titles & {d["title"] for r in train for d in r["documents"]}, "train and test share no passage"
     assert build_real(task, cfg, "test", 3, 0, tokenizer)[0] == test, "a pure function of its inputs"
+
+
+def test_the_registry_lists_every_task():
+    assert names() == TASKS
 
 
 def test_an_unknown_task_is_named(synthetic_cfg, tokenizer):

@@ -3,7 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from synthctx.evaluate import cited_documents, score_prediction, summarise
+from synthctx import tasks
+from synthctx.evaluate import summarise
+from synthctx.tasks.musique import cited_documents
+
+
+def score_prediction(record: dict, text: str) -> dict:
+    return tasks.get(record["task"]).score(record, text)
 
 
 def _record(task: str, **extra) -> dict:

@@ -13,8 +13,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from synthctx.data.synthetic import build_synthetic
-from synthctx.records import write_jsonl_atomic
+from synthctx.outputs import write_jsonl_atomic
+from synthctx.tasks.mdqa.synthetic import build as build_synthetic
 from synthctx.train import COMPLETE_MARKER
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,14 +34,15 @@ def train_cfg(**over) -> dict:
 @pytest.fixture(scope="module")
 def train_file(tmp_path_factory, tokenizer, synthetic_cfg) -> Path:
     path = tmp_path_factory.mktemp("data") / "train.jsonl"
-    write_jsonl_atomic(path, build_synthetic("mdqa", "low", "low", {**synthetic_cfg, "target_tokens": 200}, 8, 0, tokenizer))
+    records, _ = build_synthetic("low", "low", {**synthetic_cfg, "target_tokens": 200}, 8, 0, tokenizer)
+    write_jsonl_atomic(path, records)
     return path
 
 
 def train_cmd(model_dir: Path, data: Path, out: Path, ckpt: Path, cfg: dict) -> list[str]:
     return [sys.executable, "-m", "synthctx", "train", "--config", json.dumps(cfg), "--threads", "1",
-            "--task", "mdqa", "--needle", "low", "--haystack", "low", "--model", "tiny", "--seed", "0",
-            "--model-dir", str(model_dir), "--data", str(data), "--out", str(out), "--checkpoint-dir", str(ckpt)]
+            "--task", "mdqa", "--data", "low-low", "--model", "tiny", "--seed", "0",
+            "--model-dir", str(model_dir), "--records", str(data), "--out", str(out), "--checkpoint-dir", str(ckpt)]
 
 
 def env() -> dict:

@@ -26,9 +26,9 @@ def finished_run(tmp_path_factory):
 
 
 CONDITIONS = {
-    "mdqa": ("real/real", "real/limited", "low/low", "symbolic/symbolic", "base/base"),
-    "musique": ("real/real", "real/limited", "high/low", "base/base"),
-    "summhay": ("real/real", "real/limited", "symbolic/low", "base/base"),
+    "mdqa": ("real", "real-limited", "low-low", "symbolic-symbolic", "none"),
+    "musique": ("real", "real-limited", "high-low", "none"),
+    "summhay": ("real", "real-limited", "symbolic-low", "none"),
 }
 
 
@@ -53,10 +53,10 @@ def test_every_stage_produced_its_outputs(finished_run):
             assert set(comparison["head_kinds"]) == kinds
             meta = json.loads((res / f"eval/{task}/{cond}/tiny/0/summary.json.meta.json").read_text())
             assert meta["config_hash"] and meta["versions"]["torch"]
-        real = (res / f"data/{task}/real/real/tiny/0/train.jsonl").read_text().splitlines()
-        limited = (res / f"data/{task}/real/limited/tiny/0/train.jsonl").read_text().splitlines()
+        real = (res / f"data/{task}/real/tiny/0/train.jsonl").read_text().splitlines()
+        limited = (res / f"data/{task}/real-limited/tiny/0/train.jsonl").read_text().splitlines()
         assert len(real) == 4 and limited == real[:2], "real (limited) is the real set cut to n_train"
-        assert not (res / f"train/{task}/base").exists(), "the baseline is never fine-tuned"
+        assert not (res / f"train/{task}/none").exists(), "the baseline is never fine-tuned"
     table = (res / "aggregate/conditions.csv").read_text().splitlines()
     # header + conditions x head kinds x modes x set rules
     assert len(table) == 1 + (5 * 1 + 4 * 2 + 4 * 2) * 2 * 2
@@ -66,9 +66,9 @@ def test_every_stage_produced_its_outputs(finished_run):
     for fig in ("f1_by_condition.png", "head_scores_retrieval_teacher_forced.png",
                 "head_scores_insight_generate.png", "recall_vs_f1_generate.png"):
         assert (res / "figures" / fig).stat().st_size > 1000
-    log = (work / "logs/train/mdqa/real/real/tiny/0.log").read_text()
+    log = (work / "logs/train/mdqa/real/tiny/0.log").read_text()
     assert "step 2/2 loss" in log
-    assert not (work / "resources/checkpoints/mdqa/real/real/tiny/0").exists()
+    assert not (work / "resources/checkpoints/mdqa/real/tiny/0").exists()
 
 
 def test_a_finished_run_plans_nothing(finished_run):
@@ -89,7 +89,7 @@ def test_changing_one_condition_reruns_only_its_branch(finished_run, tmp_path):
     plan = planned_jobs(dry.stdout)
     assert plan == {"synthetic_train_data": 1, "fine_tune": 1, "evaluate": 1, "score_heads": 1, "head_sets": 1,
                     **{r: 1 for r in DOWNSTREAM}}, plan
-    assert all("needle=symbolic" in w for w in planned_wildcards(dry.stdout, "fine_tune"))
+    assert all("data=symbolic-symbolic" in w for w in planned_wildcards(dry.stdout, "fine_tune"))
 
 
 def test_editing_a_module_reruns_exactly_the_rules_that_use_it(finished_run):
@@ -108,7 +108,7 @@ def test_editing_a_module_reruns_exactly_the_rules_that_use_it(finished_run):
 def test_editing_one_tasks_data_code_reruns_only_that_task(finished_run):
     """Data digests are per task: an edit to the SummHay builder leaves MDQA and MuSiQue alone."""
     work, cfg = finished_run
-    module = work / "src/synthctx/data/summhay.py"
+    module = work / "src/synthctx/tasks/summhay/synthetic.py"
     original = module.read_text()
     module.write_text(original + "\n# an edit\n")
     try:
@@ -122,3 +122,38 @@ def test_editing_one_tasks_data_code_reruns_only_that_task(finished_run):
                                         "head_sets": 4, **{r: 1 for r in DOWNSTREAM}}
     for rule in ("real_test_data", "fine_tune", "evaluate", "head_sets"):
         assert all("task=summhay" in w for w in planned_wildcards(dry.stdout, rule)), rule
+
+
+def test_editing_a_task_spec_reruns_that_tasks_prompts_and_scoring_only(finished_run):
+    """The spec holds the instruction and the metric: training, evaluation and scoring of that task re-run."""
+    work, cfg = finished_run
+    module = work / "src/synthctx/tasks/musique/__init__.py"
+    original = module.read_text()
+    module.write_text(original + "\n# an edit\n")
+    try:
+        dry = snakemake(work, "-n", "--configfile", str(cfg))
+    finally:
+        module.write_text(original)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    # MuSiQue in tiny.yaml: 4 conditions, 3 fine-tuned; its data code includes the spec too
+    assert planned_jobs(dry.stdout) == {"real_test_data": 1, "real_train_data": 1, "real_limited_train_data": 1,
+                                        "synthetic_train_data": 1, "fine_tune": 3, "evaluate": 4, "score_heads": 4,
+                                        "head_sets": 4, **{r: 1 for r in DOWNSTREAM}}
+    for rule in ("fine_tune", "evaluate", "score_heads"):
+        assert all("task=musique" in w for w in planned_wildcards(dry.stdout, rule)), rule
+
+
+def test_editing_the_cli_reruns_every_stage(finished_run):
+    """Every rule runs `python -m synthctx`: the CLI is in every code digest."""
+    work, cfg = finished_run
+    module = work / "src/synthctx/cli.py"
+    original = module.read_text()
+    module.write_text(original + "\n# an edit\n")
+    try:
+        dry = snakemake(work, "-n", "--configfile", str(cfg))
+    finally:
+        module.write_text(original)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    plan = planned_jobs(dry.stdout)
+    assert {"prepare_model", "real_test_data", "synthetic_train_data", "fine_tune", "evaluate", "score_heads",
+            "head_sets", "aggregate", "correlate", "figures"} <= set(plan), plan

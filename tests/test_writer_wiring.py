@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import yaml
 
-from synthctx.config_check import ConfigError, check_config
-from synthctx.data import tasks
-from synthctx.data.llm_writer import CachedWriter, needle_problem, value_offset, writer_from_config
-from synthctx.data.summhay import INSIGHT_TEMPLATES
-from synthctx.data.synthetic import RELATIONS
+from synthctx import conditions, tasks
+from synthctx.config import ConfigError, validate_config
+from synthctx.data.llm_writer import CachedWriter, needle_problem, value_offset, writer_from_slice
 from synthctx.data.wikipedia import split_sentences
+from synthctx.tasks.mdqa.synthetic import RELATIONS
+from synthctx.tasks.summhay.synthetic import INSIGHT_TEMPLATES
 from test_llm_writer import Stub, completion, no_proxy, serve  # noqa: F401  (no_proxy: an autouse fixture)
 from workflow_helpers import REPO
 
@@ -77,8 +78,17 @@ def section(backend: Backend, cache: Path, use_for: list[str]) -> dict[str, Any]
 
 def make_writer(writer_cfg: dict[str, Any]) -> CachedWriter:
     """As the CLI does: the cache settings are not writer parameters."""
-    params = {k: v for k, v in writer_cfg.items() if k not in ("cache_dir", "use_for")}
-    return writer_from_config(params, writer_cfg["cache_dir"])
+    writer = writer_from_slice(writer_cfg)
+    assert isinstance(writer, CachedWriter) and writer.cache_dir == Path(writer_cfg["cache_dir"])
+    return writer
+
+
+def build(task: str, needle: str, haystack: str, cfg: dict[str, Any], n: int, seed: int, tokenizer,
+          **kw: Any) -> list[dict[str, Any]]:
+    """The records of one synthetic variant, through the task registry (synthetic builders never drop)."""
+    records, dropped = tasks.build_synthetic(task, needle, haystack, cfg, n, seed, tokenizer, **kw)
+    assert dropped == 0
+    return records
 
 
 def without(text: str, sentence: str) -> str:
@@ -101,12 +111,12 @@ def build_twice_offline_second(backend: Backend, task: str, cfg: dict[str, Any],
                                tokenizer) -> list[dict[str, Any]]:
     """Build with the stub, stop it, and build again from the cache alone: the records must not change."""
     writer = make_writer(cfg["writer"])
-    recs = tasks.build_synthetic(task, "high", "high", cfg, n, seed, tokenizer, writer=writer)
+    recs = build(task, "high", "high", cfg, n, seed, tokenizer, writer=writer)
     assert writer.misses > 0
     backend.stop()
     n_requests = len(backend.state.requests)
     rerun = make_writer(cfg["writer"])
-    assert tasks.build_synthetic(task, "high", "high", cfg, n, seed, tokenizer, writer=rerun) == recs
+    assert build(task, "high", "high", cfg, n, seed, tokenizer, writer=rerun) == recs
     assert (rerun.misses, rerun.hits) == (0, writer.misses + writer.hits)
     assert len(backend.state.requests) == n_requests
     return recs
@@ -158,7 +168,7 @@ def test_musique_hops_come_from_the_writer(backend, tmp_path, tokenizer, synthet
 def test_summhay_haystacks_are_written_but_insights_stay_templates(backend, tmp_path, tokenizer, synthetic_cfg):
     cfg = {**synthetic_cfg, "target_tokens": 700, "min_gold": 2, "max_gold": 2,
            "writer": section(backend, tmp_path / "cache", ["haystack"])}
-    recs = tasks.build_synthetic("summhay", "high", "high", cfg, 2, 0, tokenizer, writer=make_writer(cfg["writer"]))
+    recs = build("summhay", "high", "high", cfg, 2, 0, tokenizer, writer=make_writer(cfg["writer"]))
     assert backend.paragraphs and not backend.needles
     templates = [re.sub(r"\\\{\w+\\\}", ".+", re.escape(t)) for t in INSIGHT_TEMPLATES]
     for rec in recs:
@@ -182,12 +192,12 @@ def test_without_a_writer_records_are_the_template_ones(backend, tmp_path, token
     """No `writer` in the slice: the builders are the offline ones, called exactly as before the writer existed."""
     cfg = {**synthetic_cfg, "needle": {"relations": sorted(RELATIONS)}}
     for task, extra in (("mdqa", {}), ("musique", {"hops": 2, "max_passage_words": 100})):
-        recs = tasks.build_synthetic(task, "high", "high", {**cfg, **extra}, 2, 0, tokenizer)
-        assert tasks.build_synthetic(task, "high", "high", {**cfg, **extra}, 2, 0, tokenizer, writer=None) == recs
+        recs = build(task, "high", "high", {**cfg, **extra}, 2, 0, tokenizer)
+        assert build(task, "high", "high", {**cfg, **extra}, 2, 0, tokenizer, writer=None) == recs
         assert all(d["doc_id"].startswith(("wiki:", "synthetic:")) for r in recs for d in r["documents"])
     templates = [re.escape(t).replace(r"\{entity\}", ".+").replace(r"\{value\}", ".+").replace(r"\{age\}", r"\d+")
                  .replace(r"\{year\}", r"\d+") for _, ts, _, _ in RELATIONS.values() for t in ts]
-    for rec in tasks.build_synthetic("mdqa", "high", "high", cfg, 3, 0, tokenizer):
+    for rec in build("mdqa", "high", "high", cfg, 3, 0, tokenizer):
         gold = rec["documents"][rec["gold_position"]]["text"]
         assert any(re.fullmatch(t, s) for s in split_sentences(gold) for t in templates)
     assert backend.state.requests == []
@@ -196,9 +206,9 @@ def test_without_a_writer_records_are_the_template_ones(backend, tmp_path, token
 def test_slice_and_writer_must_agree(backend, tmp_path, tokenizer, synthetic_cfg):
     writer_cfg = section(backend, tmp_path / "cache", ["needle", "haystack"])
     with pytest.raises(ValueError, match="no writer was given"):
-        tasks.build_synthetic("mdqa", "high", "high", {**synthetic_cfg, "writer": writer_cfg}, 1, 0, tokenizer)
+        build("mdqa", "high", "high", {**synthetic_cfg, "writer": writer_cfg}, 1, 0, tokenizer)
     with pytest.raises(ValueError, match="no `writer` section"):
-        tasks.build_synthetic("mdqa", "low", "low", synthetic_cfg, 1, 0, tokenizer, writer=make_writer(writer_cfg))
+        build("mdqa", "low", "low", synthetic_cfg, 1, 0, tokenizer, writer=make_writer(writer_cfg))
     assert backend.state.requests == []
 
 
@@ -207,9 +217,8 @@ def test_cli_builds_the_writer_and_records_its_identity(backend, tmp_path, tiny_
 
     def run(cfg: dict[str, Any], name: str) -> dict[str, Any]:
         out = tmp_path / name / "train.jsonl"
-        assert main(["synthetic-data", "--config", json.dumps(cfg), "--task", "mdqa", "--needle", "high",
-                     "--haystack", "low", "--model-dir", str(tiny_model_dir), "--n", "2", "--seed", "0",
-                     "--out", str(out)]) == 0
+        assert main(["synthetic-data", "--config", json.dumps(cfg), "--task", "mdqa", "--data", "high-low",
+                     "--model-dir", str(tiny_model_dir), "--n", "2", "--seed", "0", "--out", str(out)]) == 0
         return json.loads(out.with_name("train.jsonl.meta.json").read_text())
 
     writer_cfg = section(backend, tmp_path / "cache", ["needle"])
@@ -238,7 +247,7 @@ def test_writer_config_is_validated():
     assert yaml.safe_load(DEFAULT.read_text())["writer"]["backend"] == "none"
     for ok in (OPENAI, {**OPENAI, "timeout": 30, "cache_dir": "c", "use_for": ["needle"], "api_key_env": None},
                TRANSFORMERS, {"backend": "none"}):
-        check_config(_writer_config(ok), SCHEMA, [DEFAULT])
+        validate_config(_writer_config(ok), SCHEMA, [DEFAULT])
     cases = [({**OPENAI, "api_key": "sk-x"}, "unknown key 'writer.api_key'"),
              ({**TRANSFORMERS, "max_tokens": 3}, "unknown key 'writer.max_tokens'"),
              ({"backend": "none", "model": "m"}, "unknown key 'writer.model'"),
@@ -247,17 +256,17 @@ def test_writer_config_is_validated():
              ({**OPENAI, "use_for": ["needles"]}, "key 'writer.use_for.0'")]
     for bad, message in cases:
         with pytest.raises(ConfigError) as err:
-            check_config(_writer_config(bad), SCHEMA, [DEFAULT])
+            validate_config(_writer_config(bad), SCHEMA, [DEFAULT])
         assert message in str(err.value), str(err.value)
 
 
 def _smk_namespace(config: dict[str, Any]) -> dict[str, Any]:
     """The slice functions of workflow/rules/common.smk, taken from the file and run on `config`
-    (plain Python: no Snakemake needed to see what a rule's params would be)."""
+    (plain Python: no Snakemake needed to see what a rule's params would be). `config` must have been
+    through validate_config, as common.smk's is before any slice is rendered."""
     text = (REPO / "workflow/rules/common.smk").read_text()
-    ns: dict[str, Any] = {"json": json, "config": config, "writer_slice": tasks.writer_slice,
-                          "TASK_KEYS": tasks.TASK_KEYS}
-    assert re.search(r"^from synthctx\.data\.tasks import .*\bTASK_KEYS\b.*\bwriter_slice\b", text, re.M)
+    ns: dict[str, Any] = {"json": json, "config": config, "tasks": tasks, "conditions": conditions}
+    assert re.search(r"^from synthctx import .*\bconditions\b.*\btasks\b", text, re.M)
     for name in ("as_json", "data_slice", "synthetic_slice"):
         m = re.search(rf"^(?:def {name}\(|{name} = ).*?(?=^\S)", text, re.S | re.M)
         assert m, name
@@ -270,18 +279,24 @@ def _rendered(config: dict[str, Any], task: str, needle: str, haystack: str) -> 
         pass
 
     wc = Wildcards()
-    wc.task, wc.needle, wc.haystack = task, needle, haystack
+    wc.task, wc.data = task, f"{needle}-{haystack}"
     return json.loads(_smk_namespace(config)["synthetic_slice"](wc))
 
 
 LEVELS = ("high", "low", "symbolic")
 
 
+def _validated(config: dict[str, Any]) -> dict[str, Any]:
+    """The config as common.smk holds it: validated, with the schema's defaults filled in place."""
+    validate_config(config, SCHEMA, [DEFAULT])
+    return config
+
+
 def test_synthetic_slice_has_the_writer_only_where_it_writes():
-    off = yaml.safe_load(DEFAULT.read_text())
-    on = _writer_config({**OPENAI, "cache_dir": "resources/llm_cache", "use_for": ["needle", "haystack"]})
-    needle_only = _writer_config({**OPENAI, "use_for": ["needle"]})
-    for task in tasks.TASKS:
+    off = _validated(yaml.safe_load(DEFAULT.read_text()))
+    on = _validated(_writer_config({**OPENAI, "cache_dir": "resources/llm_cache", "use_for": ["needle", "haystack"]}))
+    needle_only = _validated(_writer_config({**OPENAI, "use_for": ["needle"]}))  # cache_dir: the schema's default
+    for task in ("mdqa", "musique", "summhay"):
         for n in LEVELS:
             for h in LEVELS:
                 plain = _rendered(off, task, n, h)

@@ -7,19 +7,10 @@ from typing import Any
 
 import polars as pl
 
+from synthctx import conditions
 from synthctx.correlation import correlate, weak_evidence_note
 
-CONDITION_KEYS = ("task", "needle", "haystack", "model", "seed")
-
-
-def condition_label(needle: str, haystack: str) -> str:
-    if needle == "real" and haystack == "limited":
-        return "real (limited)"
-    if needle == haystack and needle in ("real", "symbolic"):
-        return needle
-    if needle == "base":
-        return "baseline"
-    return f"{needle}/{haystack}"
+CONDITION_KEYS = ("task", "data", "model", "seed")
 
 
 # Evaluation metrics copied into every row; a task without one (SummHay has no substring EM) leaves it empty.
@@ -39,7 +30,7 @@ def condition_rows(summaries: list[dict[str, Any]], comparisons: list[dict[str, 
             for mode, by_rule in by_mode["modes"].items():
                 for rule in ("threshold", "top_k"):
                     r = by_rule[rule]
-                    rows.append({**comp["condition"], "condition": condition_label(key[1], key[2]),
+                    rows.append({**comp["condition"], "condition": conditions.parse(key[1]).label,
                                  "is_reference": comp["is_reference"], "head_kind": kind,
                                  "scoring_mode": mode, "set_rule": rule,
                                  **{m: float(s[m]) if m in s else None for m in METRICS},
@@ -59,7 +50,7 @@ def correlation_rows(table: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
     rows = []
     pool = table.filter(~pl.col("is_reference"))
     if not cfg["include_baseline"]:
-        pool = pool.filter(pl.col("needle") != "base")
+        pool = pool.filter(pl.col("data") != conditions.NONE)
     groups = ["task", "model", "seed", "head_kind", "scoring_mode", "set_rule"]
     for key, part in pool.group_by(groups, maintain_order=True):
         for x_name in ("recall", "cosine"):
@@ -78,3 +69,8 @@ def correlation_rows(table: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
 def read_json(paths: list[Path]) -> list[dict[str, Any]]:
     return [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
 
+
+def headline(table: pl.DataFrame) -> pl.DataFrame:
+    """What the aggregate job prints: F1 beside teacher-forced threshold recall, per condition."""
+    return table.filter((pl.col("scoring_mode") == "teacher_forced") & (pl.col("set_rule") == "threshold")).select(
+        "task", "head_kind", "condition", "seed", "f1", "recall", "cosine")

@@ -49,10 +49,20 @@ def module_closure(module: str) -> list[Path]:
     return sorted(set(seen.values()))
 
 
-def code_digest(*modules: str, shallow: tuple[str, ...] = ()) -> str:
-    """Hash of the modules and everything they import; `shallow` modules count without their imports
-    (a dispatcher whose branches belong to other rules' digests)."""
+def package_modules(package: str) -> list[str]:
+    """Every module of a package folder (a task's package), sub-folders included."""
+    folder = SRC / Path(*package.split(".")[1:])
+    if not (folder / "__init__.py").is_file():
+        raise ValueError(f"{package} is not a package under {SRC}")
+    return [".".join([PACKAGE, *p.relative_to(SRC).with_suffix("").parts]).removesuffix(".__init__")
+            for p in sorted(folder.rglob("*.py"))]
+
+
+def code_digest(*modules: str, shallow: tuple[str, ...] = (), folders: tuple[str, ...] = ()) -> str:
+    """Hash of the modules and everything they import; `shallow` modules count without their imports (the
+    CLI, whose subcommands import every stage); `folders` add every module of a package and its imports."""
     h = hashlib.sha256()
+    modules = modules + tuple(m for f in folders for m in package_modules(f))
     files = {p for m in modules for p in module_closure(m)} | {_module_file(m) for m in shallow}
     if None in files:
         raise ValueError(f"no module file for one of {shallow}")

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from synthctx.aggregate import condition_label  # noqa: E402
+from synthctx import conditions  # noqa: E402
 
 
 def _save(fig, path: Path) -> None:
@@ -49,7 +49,7 @@ def score_heatmaps(scores: list[dict[str, Any]], kind: str, mode: str, path: Pat
     for ax, p, r in zip(axes.flat, panels, result):
         c = p["condition"]
         sns.heatmap(np.asarray(r["scores"], dtype=float), ax=ax, vmin=0, vmax=vmax, cmap="viridis", cbar=False)
-        ax.set_title(f"{c['task']} {condition_label(c['needle'], c['haystack'])} (n={r['n_scored']})", fontsize=9)
+        ax.set_title(f"{c['task']} {conditions.parse(c['data']).label} (n={r['n_scored']})", fontsize=9)
         ax.set_xlabel("head")
         ax.set_ylabel("layer")
     for ax in list(axes.flat)[n:]:

@@ -109,6 +109,26 @@ def apply_context_extension(config, extension: dict[str, Any]) -> None:
 
 
 
+def describe_weights(weights_dir: Path | None, dtype: str) -> str:
+    """What a scored or evaluated model is, for its outputs: base, fully fine-tuned, or a LoRA adapter."""
+    if weights_dir is None:
+        return "base model"
+    if (weights_dir / "config.json").is_file():
+        return "fully fine-tuned weights"
+    return f"LoRA {adapter_handling(dtype)}"
+
+
+def warn_if_emulated(dtype: str) -> None:
+    """bf16 on a CPU without native bf16 runs ~30x slower than fp32: say so in the job's log."""
+    if dtype == "bfloat16" and not torch.cuda.is_available():
+        from synthctx.hardware import native_bf16
+
+        native, why = native_bf16(gpus=[])
+        if not native:
+            print(f"WARNING: dtype bfloat16 on a {why}: torch emulates it, far slower than float32; "
+                  f"set dtype: auto (or float32) in config", flush=True)
+
+
 def adapter_handling(dtype: str) -> str:
     """Merging a small LoRA update into bf16/fp16 weights rounds most of it away, so only fp32 merges."""
     return "merged into float32 weights" if dtype == "float32" else f"unmerged (float32 adapter over {dtype} base)"
@@ -122,6 +142,7 @@ def load_model(model_dir: Path, dtype: str, weights_dir: Path | None = None, att
 
     from transformers import AutoConfig, AutoModelForCausalLM
 
+    warn_if_emulated(dtype)
     source = model_dir
     if weights_dir is not None and (weights_dir / "config.json").is_file():
         source = weights_dir  # full fine-tuning wrote a whole model

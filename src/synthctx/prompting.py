@@ -8,19 +8,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-INSTRUCTION = (
+from synthctx import tasks
+
+# The instruction of short-answer tasks; a task's spec names its own (SummHay's asks for labels).
+ANSWER_INSTRUCTION = (
     "Answer the question using the documents below. Reply with the answer only: "
     "a short phrase taken from the documents."
-)
-# SummHay Citation answers with document labels, not a phrase.
-CITATION_INSTRUCTION = (
-    "Answer the question using the documents below. Reply with the answer only: "
-    "the labels of the documents, separated by commas."
 )
 
 
 def instruction(record: dict[str, Any]) -> str:
-    return CITATION_INSTRUCTION if record.get("task") == "summhay" else INSTRUCTION
+    return tasks.get(record["task"]).instruction
 
 
 def user_message(record: dict[str, Any]) -> str:

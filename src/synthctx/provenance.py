@@ -5,11 +5,11 @@ import hashlib
 import json
 import platform
 import subprocess
-from importlib import metadata
+from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import Any
 
-from synthctx.records import write_json_atomic
+from synthctx.hardware import native_bf16
 
 TRACKED_PACKAGES = ("torch", "transformers", "peft", "bitsandbytes", "datasets", "polars", "seaborn",
                     "snakemake", "scipy", "numpy")
@@ -23,8 +23,8 @@ def versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"python": platform.python_version()}
     for name in TRACKED_PACKAGES:
         try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
+            out[name] = package_metadata.version(name)
+        except package_metadata.PackageNotFoundError:
             out[name] = None
     return out
 
@@ -41,16 +41,15 @@ def device_facts() -> dict[str, Any]:
     import torch
 
     cuda = torch.cuda.is_available()
+    native, why = native_bf16()
     return {"device": torch.cuda.get_device_name(0) if cuda else "cpu", "torch_threads": torch.get_num_threads(),
-            "platform": platform.platform()}
+            "platform": platform.platform(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "native_bf16": native, "native_bf16_basis": why}
 
 
-def write_metadata(output: Path, *, stage: str, config_slice: Any, extra: dict[str, Any] | None = None,
-                   with_device: bool = False) -> Path:
-    """`<output>.meta.json`: stage, config hash and slice, versions, git commit (+ device)."""
-    meta = {"stage": stage, "config_hash": config_hash(config_slice), "config": config_slice,
+def metadata(*, stage: str, config_slice: Any, extra: dict[str, Any] | None = None,
+             with_device: bool = False) -> dict[str, Any]:
+    """Stage, config hash and slice, versions, git commit (+ device facts for stages that run a model)."""
+    return {"stage": stage, "config_hash": config_hash(config_slice), "config": config_slice,
             "versions": versions(), "git_commit": git_commit(Path(__file__).resolve().parents[2]),
             **(device_facts() if with_device else {}), **(extra or {})}
-    path = output.with_name(output.name + ".meta.json")
-    write_json_atomic(path, meta)
-    return path

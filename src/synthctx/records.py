@@ -2,15 +2,17 @@
 
 A record holds its documents, the rendered context, and exact character spans into that context:
 `answer` (the needle occurrence of the gold answer), `gold_document` (its text) and, for multi-hop and
-citation tasks, `insight`. Later stages are task-agnostic because they only read these fields.
+citation tasks, `insight`. Later stages are task-agnostic because they only read these fields. Every
+builder of every task makes its records through `make_record`.
 """
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypedDict
 
 DOC_SEPARATOR = "\n\n"
 
@@ -24,15 +26,61 @@ def text_offset_in_rendered(index: int, title: str) -> int:
     return len(render_document(index, title, ""))
 
 
+class Document(TypedDict):
+    doc_id: str
+    title: str
+    text: str
+
+
+class Record(TypedDict, total=False):
+    """One training or test example, the same for every task and variant.
+
+    `spans` maps a role ("answer", "gold_document", "insight") to [start, end) character offsets in
+    `context`; task-specific fields (MuSiQue's `hops`, SummHay's citation labels, the source line of an
+    official record) ride along beside the common ones."""
+
+    id: str
+    task: str
+    split: str
+    needle_realism: str
+    haystack_realism: str
+    seed: int
+    question: str
+    answers: list[str]
+    documents: list[Document]
+    gold_doc_ids: list[str]
+    gold_position: int
+    context: str
+    spans: dict[str, list[list[int]]]
+
+
+DocSpan = tuple[int, int, int]  # (document index, start, end) inside that document's text
+
+
+@dataclass(frozen=True)
+class Needle:
+    """A fact put into a haystack document: `sentence` in prose haystacks, `unit` in a dictionary one,
+    `answer` the text to retrieve from it (at `answer_offset` in the sentence when given, else its first
+    occurrence); `container` names the dictionary a symbolic needle lives in."""
+
+    unit: str
+    sentence: str
+    answer: str
+    question: str = ""
+    container: str | None = None
+    answer_offset: int | None = None
+
+
 def make_record(*, task: str, split: str, needle: str, haystack: str, seed: int, index: int,
-                documents: list[dict[str, Any]], gold_index: int, question: str, answers: list[str],
-                answer_start: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    answer = answers[0]
-    if documents[gold_index]["text"][answer_start:answer_start + len(answer)] != answer:
-        raise ValueError(f"answer {answer!r} not at offset {answer_start} of gold document {documents[gold_index]['doc_id']}")
-    context, spans = build_context_spans(documents, {
-        "answer": [(gold_index, answer_start, answer_start + len(answer))],
-        "gold_document": [document_span(documents, gold_index)]})
+                documents: list[Document], question: str, answers: list[str], spans: dict[str, list[DocSpan]],
+                gold_documents: list[int], gold_position: int, extra: dict[str, Any] | None = None) -> Record:
+    """The record, with every span given per document and mapped into the rendered context; each answer
+    span must hold (a part of) the first answer, so a misplaced offset fails here, not in a later stage."""
+    context, context_spans = build_context_spans(documents, spans)
+    for s, e in context_spans.get("answer", []):
+        if not context[s:e] or context[s:e] not in answers[0]:
+            raise ValueError(f"{task} {split} record {index}: answer span {context[s:e]!r} is not part of the "
+                             f"answer {answers[0]!r}")
     return {
         "id": f"{task}-{needle}-{haystack}-{split}-s{seed}-{index:05d}",
         "task": task,
@@ -43,32 +91,12 @@ def make_record(*, task: str, split: str, needle: str, haystack: str, seed: int,
         "question": question,
         "answers": answers,
         "documents": documents,
-        "gold_doc_ids": [documents[gold_index]["doc_id"]],
-        "gold_position": gold_index,
+        "gold_doc_ids": [documents[i]["doc_id"] for i in gold_documents],
+        "gold_position": gold_position,
         "context": context,
-        "spans": spans,
+        "spans": context_spans,
         **(extra or {}),
     }
-
-
-def write_jsonl_atomic(path: Path, records: Iterable[dict[str, Any]]) -> int:
-    """Write sorted-key JSON lines under a temporary name, then rename: no partial file survives a kill."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    n = 0
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(json.dumps(rec, sort_keys=True, ensure_ascii=False) + "\n")
-            n += 1
-    os.replace(tmp, path)
-    return n
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, sort_keys=True, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -87,8 +115,8 @@ def rng_for(*parts: Any) -> random.Random:
     return random.Random(":".join(str(p) for p in parts))
 
 
-def build_context_spans(documents: list[dict[str, Any]],
-                        doc_spans: dict[str, list[tuple[int, int, int]]]) -> tuple[str, dict[str, list[list[int]]]]:
+def build_context_spans(documents: list[Document],
+                        doc_spans: dict[str, list[DocSpan]]) -> tuple[str, dict[str, list[list[int]]]]:
     """Join documents and map spans given as (document index, start, end) inside a document's text
     to [start, end) in the context; every role's spans stay in the order given."""
     starts: list[int] = []
@@ -110,6 +138,15 @@ def build_context_spans(documents: list[dict[str, Any]],
     return context, spans
 
 
-def document_span(documents: list[dict[str, Any]], index: int) -> tuple[int, int, int]:
+def document_span(documents: list[Document], index: int) -> DocSpan:
     """The whole text of document `index`, as a (document, start, end) span."""
     return (index, 0, len(documents[index]["text"]))
+
+
+def first_records(path: Path, n: int) -> tuple[list[dict[str, Any]], int]:
+    """The first n records of a file (real (limited): the real training set cut to a synthetic set's size),
+    and how many the file holds."""
+    records = list(read_jsonl(path))
+    if len(records) < n:
+        raise ValueError(f"{path}: {len(records)} records, cannot keep {n}")
+    return records[:n], len(records)

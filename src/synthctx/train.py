@@ -129,12 +129,15 @@ def _callbacks(history: list[dict[str, float]]):
 
 
 def _load_for_training(model_dir: Path, cfg: dict[str, Any]):
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    from transformers import AutoModelForCausalLM
 
-    from synthctx.model_io import DTYPES
+    from synthctx.model_io import DTYPES, warn_if_emulated
 
+    warn_if_emulated(cfg["dtype"])
     kwargs: dict[str, Any] = {"dtype": DTYPES[cfg["dtype"]], "attn_implementation": cfg["attn_implementation"]}
     if cfg["method"] == "qlora":
+        from transformers import BitsAndBytesConfig  # needs the `qlora` extra (bitsandbytes)
+
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=DTYPES[cfg["dtype"]])
@@ -209,3 +212,8 @@ def fine_tune(model_dir: Path, records: list[dict[str, Any]], cfg: dict[str, Any
             "context_extension": context_extension(cfg), "steps": trainer.state.global_step,
             "quantized_linear_layers": quantized,
             "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+
+
+def main_weights_file(method: str) -> str:
+    """The file that stands for the trained weights (its metadata goes beside it)."""
+    return "model.safetensors" if method == "full" else "adapter_model.safetensors"

@@ -14,9 +14,9 @@ rule aggregate:
     log:
         "logs/aggregate/conditions.log",
     params:
-        code=code_digest("synthctx.aggregate"),
+        code=code_digest("synthctx.aggregate", shallow=(CLI,)),
     conda:
-        "../../envs/study.yaml"
+        "../../envs/analysis.yaml"
     shell:
         "python -m synthctx aggregate --summaries {input.summaries} --comparisons {input.comparisons} "
         "--out {output} > {log} 2>&1"
@@ -35,9 +35,9 @@ rule correlate:
         "logs/aggregate/correlations.log",
     params:
         cfg=section("correlation"),
-        code=code_digest("synthctx.aggregate", "synthctx.correlation"),
+        code=code_digest("synthctx.aggregate", "synthctx.correlation", shallow=(CLI,)),
     conda:
-        "../../envs/study.yaml"
+        "../../envs/analysis.yaml"
     shell:
         "python -m synthctx correlate --config {params.cfg:q} --table {input} --out {output} > {log} 2>&1"
 
@@ -49,17 +49,17 @@ rule figures:
         scores=per_condition(f"results/heads/{COND}/scores.json"),
     output:
         f1=report(
-            "results/figures/f1_by_condition.png",
+            FIGURES["f1"],
             caption="../report/f1.rst",
             category="Figures",
         ),
         heatmaps=report(
-            expand("results/figures/head_scores_{kind}_{mode}.png", kind=HEAD_KINDS, mode=config["heads"]["modes"]),
+            FIGURES["heatmaps"],
             caption="../report/heatmaps.rst",
             category="Figures",
         ),
         scatter=report(
-            expand("results/figures/recall_vs_f1_{mode}.png", mode=config["heads"]["modes"]),
+            FIGURES["scatter"],
             caption="../report/scatter.rst",
             category="Figures",
         ),
@@ -67,9 +67,9 @@ rule figures:
         "logs/figures/figures.log",
     params:
         cfg=lambda wc: as_json({"modes": config["heads"]["modes"], "head_kinds": HEAD_KINDS}),
-        code=code_digest("synthctx.figures"),
+        code=code_digest("synthctx.figures", shallow=(CLI,)),
     conda:
-        "../../envs/study.yaml"
+        "../../envs/analysis.yaml"
     shell:
         "python -m synthctx figures --config {params.cfg:q} --table {input.table} --correlations {input.correlations} "
-        "--scores {input.scores} --out-dir results/figures > {log} 2>&1"
+        "--scores {input.scores} --f1-figure {output.f1} --heatmaps {output.heatmaps} --scatter {output.scatter} > {log} 2>&1"

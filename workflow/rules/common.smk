@@ -8,46 +8,33 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from synthctx.code_digest import code_digest  # noqa: E402  (stdlib only: keeps the scheduler light)
-from synthctx.config_check import check_config  # noqa: E402
-from synthctx.data.tasks import INSIGHT_TASKS, TASK_KEYS, writer_slice  # noqa: E402  (stdlib only, like the two above)
+# Standard library + jsonschema only, so the scheduler stays light.
+from synthctx import conditions, tasks  # noqa: E402
+from synthctx.code_digest import code_digest  # noqa: E402
+from synthctx.config import validate_config  # noqa: E402
 from synthctx.job_environment import prepare_job_environment  # noqa: E402
-
-from snakemake.utils import validate
 
 
 SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 # Files in order of precedence: the Snakefile's configfile, then --configfile ones (they override it).
 _cli_configfiles = [Path(f) for f in workflow.overwrite_configfiles or []]
 _configfiles = [Path(f) for f in workflow.configfiles if Path(f) not in _cli_configfiles] + _cli_configfiles
-check_config(config, yaml.safe_load(SCHEMA.read_text()), _configfiles)
-validate(config, str(SCHEMA))
+# One pass: schema (with its defaults), derived keys, dtype for this machine, cross-field checks.
+validate_config(config, yaml.safe_load(SCHEMA.read_text()), _configfiles)
 
 # Every rule runs `python -m synthctx` from this checkout's src/ with the scheduler's interpreter.
 prepare_job_environment(Path(workflow.basedir))
-LEVELS = ["high", "low", "symbolic"]
 TASKS = config["grid"]["tasks"]
 MODELS = config["grid"]["models"]
 SEEDS = [str(s) for s in config["grid"]["seeds"]]
 
 
-def conditions(task):
-    """(needle, haystack) pairs of a task: real data, the synthetic variants, the baseline."""
-    t = config["tasks"][task]
-    out = [("real", "real")] if t["real"] else []
-    out += [("real", "limited")] if t["real_limited"] else []
-    out += [tuple(v) for v in t["variants"]]
-    if t["baseline"]:
-        out.append(("base", "base"))
-    return out
-
-
 def grid():
-    """Every condition as a wildcards dict."""
+    """Every condition as a wildcards dict: task x training data x model x seed."""
     return [
-        dict(task=task, needle=n, haystack=h, model=m, seed=s)
+        dict(task=task, data=data, model=m, seed=s)
         for task in TASKS
-        for n, h in conditions(task)
+        for data in conditions.training_data(config["tasks"][task])
         for m in MODELS
         for s in SEEDS
     ]
@@ -59,29 +46,31 @@ def _alternatives(values):
 
 wildcard_constraints:
     task=_alternatives(TASKS),
-    needle=_alternatives(["real", "base"] + LEVELS),
-    haystack=_alternatives(["real", "limited", "base"] + LEVELS),
+    data=_alternatives(conditions.all_names()),
     model=_alternatives(MODELS),
     seed=_alternatives(SEEDS),
 
 
-COND = "{task}/{needle}/{haystack}/{model}/{seed}"
+COND = "{task}/{data}/{model}/{seed}"
 
-# Each task's own data settings and data code: a change to one task re-runs only that task's data.
-TASK_DATA_CODE = {
-    "mdqa": code_digest("synthctx.data.real_mdqa", "synthctx.data.mdqa_files", "synthctx.data.synthetic",
-                        "synthctx.model_io", shallow=("synthctx.data.tasks",)),
-    "musique": code_digest("synthctx.data.musique", "synthctx.model_io", shallow=("synthctx.data.tasks",)),
-    "summhay": code_digest("synthctx.data.summhay", "synthctx.model_io", shallow=("synthctx.data.tasks",)),
-}
+# Code digests. A task's data rules hash its whole package; the rules that build prompts or score answers
+# (training, evaluation, head scoring) hash its spec: editing one task re-runs only that task's branch.
+CLI = "synthctx.cli"
+TASK_DATA_CODE = {t: code_digest("synthctx.model_io", shallow=(CLI,), folders=(f"synthctx.tasks.{t}",)) for t in TASKS}
+TASK_SPEC_CODE = {t: code_digest(f"synthctx.tasks.{t}") for t in TASKS}
 
-
-# Retrieval heads for every task; insight heads where the task has insights (MuSiQue bridges, SummHay insights).
-HEAD_KINDS = ["retrieval"] + (["insight"] if set(TASKS) & set(INSIGHT_TASKS) else [])
+# Retrieval heads for every task; insight heads where a task's records carry insight spans.
+HEAD_KINDS = ["retrieval"] + (["insight"] if any(tasks.get(t).has_insights for t in TASKS) else [])
 
 
 def data_code(wc):
     return TASK_DATA_CODE[wc.task]
+
+
+def stage_code(*modules):
+    """A stage's digest: its modules, the CLI that calls them, and the task's spec (prompt, metric)."""
+    digest = code_digest(*modules, shallow=(CLI,))
+    return lambda wc: f"{digest}-{TASK_SPEC_CODE[wc.task]}"
 
 
 def as_json(obj):
@@ -93,11 +82,8 @@ def as_json(obj):
 
 def data_slice(task):
     t = config["tasks"][task]
-    return {
-        "text_package": config["text"]["package"],
-        "max_passage_words": t.get("max_passage_words", config["text"]["max_passage_words"]),
-        **{k: t[k] for k in ("target_tokens", "max_documents", "gold_position", *TASK_KEYS[task]) if k in t},
-    }
+    keys = ("max_passage_words", "target_tokens", "max_documents", "gold_position", *tasks.get(task).config_keys)
+    return {"text_package": config["text"]["package"], **{k: t[k] for k in keys}}
 
 
 def real_data_slice(wc):
@@ -119,20 +105,20 @@ def synthetic_slice(wc):
     or haystack listed in writer.use_for), so turning it on re-runs only those variants and `backend:
     none` leaves every slice as it was. Its cache (writer.cache_dir) is not an output: like
     resources/checkpoints it survives failed jobs and is shared by all of them."""
+    data = conditions.parse(wc.data)
     out = {
         **data_slice(wc.task),
-        "needle": config["needle"][wc.needle],
-        "haystack": config["haystack"][wc.haystack],
+        "needle": config["needle"][data.needle],
+        "haystack": config["haystack"][data.haystack],
     }
-    writer = writer_slice(config["writer"], wc.task, wc.needle, wc.haystack)
+    writer = tasks.writer_slice(config["writer"], wc.task, data.needle, data.haystack)
     if writer:
         out["writer"] = writer
     return as_json(out)
 
 
 def evaluate_slice(wc):
-    t = config["tasks"][wc.task]
-    return as_json({**config["evaluate"], "max_new_tokens": t.get("max_new_tokens", config["evaluate"]["max_new_tokens"])})
+    return as_json({**config["evaluate"], "max_new_tokens": config["tasks"][wc.task]["max_new_tokens"]})
 
 
 def model_slice(wc):
@@ -147,14 +133,14 @@ def section(name):
 
 
 def train_data(wc):
-    return f"results/data/{wc.task}/{wc.needle}/{wc.haystack}/{wc.model}/{wc.seed}/train.jsonl"
+    return f"results/data/{wc.task}/{wc.data}/{wc.model}/{wc.seed}/train.jsonl"
 
 
 def weights(wc):
     """The fine-tuned weights of a condition (LoRA adapter or full model); the baseline has none."""
-    if wc.needle == "base":
+    if wc.data == conditions.NONE:
         return []
-    return f"results/train/{wc.task}/{wc.needle}/{wc.haystack}/{wc.model}/{wc.seed}/weights"
+    return f"results/train/{wc.task}/{wc.data}/{wc.model}/{wc.seed}/weights"
 
 
 def weights_arg(input):
@@ -163,16 +149,23 @@ def weights_arg(input):
 
 def reference_scores(wc):
     """Head scores of the model fine-tuned on real data: the reference of every head-set comparison."""
-    return f"results/heads/{wc.task}/real/real/{wc.model}/{wc.seed}/scores.json"
+    return f"results/heads/{wc.task}/{conditions.REAL}/{wc.model}/{wc.seed}/scores.json"
 
 
 def per_condition(pattern):
     return [pattern.format(**c) for c in grid()]
 
 
+FIGURES = {
+    "f1": "results/figures/f1_by_condition.png",
+    "heatmaps": expand("results/figures/head_scores_{kind}_{mode}.png", kind=HEAD_KINDS, mode=config["heads"]["modes"]),
+    "scatter": expand("results/figures/recall_vs_f1_{mode}.png", mode=config["heads"]["modes"]),
+}
+
+
 def all_targets():
     return [
         "results/aggregate/conditions.csv",
         "results/aggregate/correlations.csv",
-        "results/figures/f1_by_condition.png",
+        FIGURES["f1"],
     ]

@@ -9,10 +9,10 @@ rule prepare_model:
         "logs/prepare_model/{model}.log",
     params:
         spec=model_slice,
-        code=code_digest("synthctx.model_io"),
+        code=code_digest("synthctx.model_io", shallow=(CLI,)),
     localrule: True
     conda:
-        "../../envs/study.yaml"
+        "../../envs/torch.yaml"
     shell:
         "python -m synthctx prepare-model --config {params.spec:q} --out {output} > {log} 2>&1"
 
@@ -31,7 +31,7 @@ rule real_test_data:
         seed=config["data_seed"],
         code=data_code,
     conda:
-        "../../envs/study.yaml"
+        "../../envs/torch.yaml"
     shell:
         "python -m synthctx real-data --config {params.cfg:q} --task {wildcards.task} --model-dir {input.model} --split test "
         "--n {params.n} --seed {params.seed} --out {output} > {log} 2>&1"
@@ -42,15 +42,15 @@ rule real_train_data:
         model="resources/models/{model}",
         files=real_data_files("train"),
     output:
-        "results/data/{task}/real/real/{model}/{seed}/train.jsonl",
+        "results/data/{task}/real/{model}/{seed}/train.jsonl",
     log:
-        "logs/data/{task}/real/real/{model}/{seed}.log",
+        "logs/data/{task}/real/{model}/{seed}.log",
     params:
         cfg=real_data_slice,
         n=lambda wc: config["tasks"][wc.task]["n_train_real"],
         code=data_code,
     conda:
-        "../../envs/study.yaml"
+        "../../envs/torch.yaml"
     shell:
         "python -m synthctx real-data --config {params.cfg:q} --task {wildcards.task} --model-dir {input.model} --split train "
         "--n {params.n} --seed {wildcards.seed} --out {output} > {log} 2>&1"
@@ -58,37 +58,36 @@ rule real_train_data:
 
 rule real_limited_train_data:
     input:
-        "results/data/{task}/real/real/{model}/{seed}/train.jsonl",
+        "results/data/{task}/real/{model}/{seed}/train.jsonl",
     output:
-        "results/data/{task}/real/limited/{model}/{seed}/train.jsonl",
+        "results/data/{task}/real-limited/{model}/{seed}/train.jsonl",
     log:
-        "logs/data/{task}/real/limited/{model}/{seed}.log",
+        "logs/data/{task}/real-limited/{model}/{seed}.log",
     params:
         n=lambda wc: config["tasks"][wc.task]["n_train"],
-        code=code_digest("synthctx.records"),
+        code=code_digest("synthctx.records", shallow=(CLI,)),
     conda:
-        "../../envs/study.yaml"
+        "../../envs/torch.yaml"
     shell:
-        "python -m synthctx limit-data --data {input} --n {params.n} --out {output} > {log} 2>&1"
+        "python -m synthctx limit-data --records {input} --n {params.n} --out {output} > {log} 2>&1"
 
 
 rule synthetic_train_data:
     input:
         model="resources/models/{model}",
     output:
-        "results/data/{task}/{needle}/{haystack}/{model}/{seed}/train.jsonl",
+        "results/data/{task}/{data}/{model}/{seed}/train.jsonl",
     log:
-        "logs/data/{task}/{needle}/{haystack}/{model}/{seed}.log",
+        "logs/data/{task}/{data}/{model}/{seed}.log",
     wildcard_constraints:
-        needle="high|low|symbolic",
-        haystack="high|low|symbolic",
+        data=_alternatives(f"{n}-{h}" for n in conditions.LEVELS for h in conditions.LEVELS),
     params:
         cfg=synthetic_slice,
         n=lambda wc: config["tasks"][wc.task]["n_train"],
         code=data_code,
     conda:
-        "../../envs/study.yaml"
+        "../../envs/torch.yaml"
     shell:
-        "python -m synthctx synthetic-data --config {params.cfg:q} --task {wildcards.task} --needle {wildcards.needle} "
-        "--haystack {wildcards.haystack} --model-dir {input.model} --n {params.n} --seed {wildcards.seed} "
+        "python -m synthctx synthetic-data --config {params.cfg:q} --task {wildcards.task} --data {wildcards.data} "
+        "--model-dir {input.model} --n {params.n} --seed {wildcards.seed} "
         "--out {output} > {log} 2>&1"

@@ -5,7 +5,7 @@ rule evaluate:
     input:
         model="resources/models/{model}",
         weights=weights,
-        data="results/data/{task}/test/{model}/test.jsonl",
+        records="results/data/{task}/test/{model}/test.jsonl",
     output:
         predictions=f"results/eval/{COND}/predictions.jsonl",
         summary=f"results/eval/{COND}/summary.json",
@@ -16,16 +16,16 @@ rule evaluate:
     params:
         cfg=evaluate_slice,
         weights=lambda wc, input: weights_arg(input),
-        code=code_digest("synthctx.evaluate", "synthctx.model_io"),
+        code=stage_code("synthctx.evaluate", "synthctx.model_io"),
     threads: 1
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=1,
     conda:
-        "../../envs/study.yaml"
+        "../../envs/torch.yaml"
     shell:
         "python -m synthctx evaluate --config {params.cfg:q} --threads {threads} --task {wildcards.task} "
-        "--needle {wildcards.needle} --haystack {wildcards.haystack} --model {wildcards.model} "
-        "--seed {wildcards.seed} --model-dir {input.model} {params.weights} --data {input.data} "
+        "--data {wildcards.data} --model {wildcards.model} "
+        "--seed {wildcards.seed} --model-dir {input.model} {params.weights} --records {input.records} "
         "--predictions {output.predictions} --summary {output.summary} > {log} 2>&1"

@@ -6,7 +6,7 @@ rule score_heads:
     input:
         model="resources/models/{model}",
         weights=weights,
-        data="results/data/{task}/test/{model}/test.jsonl",
+        records="results/data/{task}/test/{model}/test.jsonl",
         predictions=f"results/eval/{COND}/predictions.jsonl",
     output:
         f"results/heads/{COND}/scores.json",
@@ -17,18 +17,18 @@ rule score_heads:
     params:
         cfg=section("heads"),
         weights=lambda wc, input: weights_arg(input),
-        code=code_digest("synthctx.heads.scoring", "synthctx.model_io"),
+        code=stage_code("synthctx.heads.scoring", "synthctx.model_io"),
     threads: 1
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=1,
     conda:
-        "../../envs/study.yaml"
+        "../../envs/torch.yaml"
     shell:
         "python -m synthctx score-heads --config {params.cfg:q} --threads {threads} --task {wildcards.task} "
-        "--needle {wildcards.needle} --haystack {wildcards.haystack} --model {wildcards.model} "
-        "--seed {wildcards.seed} --model-dir {input.model} {params.weights} --data {input.data} "
+        "--data {wildcards.data} --model {wildcards.model} "
+        "--seed {wildcards.seed} --model-dir {input.model} {params.weights} --records {input.records} "
         "--predictions {input.predictions} --out {output} > {log} 2>&1"
 
 
@@ -42,9 +42,9 @@ rule head_sets:
         f"logs/head_sets/{COND}.log",
     params:
         cfg=section("head_sets"),
-        code=code_digest("synthctx.head_sets"),
+        code=code_digest("synthctx.head_sets", shallow=(CLI,)),
     conda:
-        "../../envs/study.yaml"
+        "../../envs/analysis.yaml"
     shell:
         "python -m synthctx head-sets --config {params.cfg:q} --scores {input.scores} --reference {input.reference} "
         "--out {output} > {log} 2>&1"

@@ -5,7 +5,7 @@
 rule fine_tune:
     input:
         model="resources/models/{model}",
-        data=train_data,
+        records=train_data,
     output:
         directory(f"results/train/{COND}/weights"),
     log:
@@ -15,16 +15,16 @@ rule fine_tune:
     params:
         cfg=section("train"),
         checkpoints=f"resources/checkpoints/{COND}",
-        code=code_digest("synthctx.train", "synthctx.model_io"),
+        code=stage_code("synthctx.train", "synthctx.model_io"),
     threads: 1
     resources:
         mem_mb=lambda wc, attempt: 6000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=1,
     conda:
-        "../../envs/study.yaml"
+        "../../envs/torch.yaml"
     shell:
         "python -m synthctx train --config {params.cfg:q} --threads {threads} --task {wildcards.task} "
-        "--needle {wildcards.needle} --haystack {wildcards.haystack} --model {wildcards.model} "
-        "--seed {wildcards.seed} --model-dir {input.model} --data {input.data} --out {output} "
+        "--data {wildcards.data} --model {wildcards.model} "
+        "--seed {wildcards.seed} --model-dir {input.model} --records {input.records} --out {output} "
         "--checkpoint-dir {params.checkpoints} > {log} 2>&1"

@@ -366,3 +366,12 @@ def haystack_document(writer: TextWriter, topic: str, words: int, seed: int, att
         problems.append(f"seed {seed + i}: {problem}: {_excerpt(text)!r}")
     raise InvalidOutputError(f"no valid haystack document on {topic!r} after {len(problems)} attempts:\n  "
                              + "\n  ".join(problems))
+
+
+def writer_from_slice(section: dict[str, Any] | None) -> CachedWriter | None:
+    """The cached writer of a synthetic variant's slice (its `writer` section, with `cache_dir` and
+    `use_for`), or None when no LLM writes any of the variant's text."""
+    if not section:
+        return None
+    return writer_from_config({k: v for k, v in section.items() if k not in ("cache_dir", "use_for")},
+                              section["cache_dir"])

@@ -16,6 +16,8 @@ from pathlib import Path
 from synthctx.model_io import package_dir
 
 POOLS = ("real_train", "real_test", "synthetic")
+# A year as a whole number (not part of a longer number or a decimal), as the embedded miniatures ask for it.
+YEAR = re.compile(r"(?<![\d,.])(1[0-9]{3}|20[0-2][0-9])(?![\d,])")
 SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 
 
@@ -65,3 +67,16 @@ def load_passages(path: str, max_words: int) -> dict[str, tuple[Passage, ...]]:
             continue
         pools[pool_of(entry["title"])].append(Passage(entry["title"], text, entry.get("topic") or ""))
     return {p: tuple(v) for p, v in pools.items()}
+
+
+def year_question(passage: Passage) -> tuple[str, str, int] | None:
+    """(question, answer, answer offset) when the passage mentions exactly one year, else None."""
+    years = list(YEAR.finditer(passage.text))
+    if len(years) != 1 or passage.text.count(years[0].group(1)) != 1:
+        return None
+    m = years[0]
+    return f'Which year is mentioned in the document about "{passage.title}"?', m.group(1), m.start(1)
+
+
+def passage_document(p: Passage) -> dict[str, str]:
+    return {"doc_id": f"wiki:{p.title}", "title": p.title, "text": p.text}

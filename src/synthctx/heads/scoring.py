@@ -109,3 +109,15 @@ def score_heads(model, tokenizer, records: list[dict[str, Any]], predictions: di
                      "normalization": "answer_span_tokens" if kind == "retrieval" else insight_normalization,
                      "success_gate": "rouge1_recall > 0.5" if mode == "generate" else None}
     return out
+
+
+def scores_file(model, tokenizer, records: list[dict[str, Any]], predictions: dict[str, dict],
+                cfg: dict[str, Any]) -> dict[str, Any]:
+    """The layout of `scores.json`: per head kind, its definition and one score block per scoring mode."""
+    norm = cfg["insight_normalization"]
+    by_mode = {m: score_heads(model, tokenizer, records, predictions, m, cfg["argmax_over"], norm)
+               for m in cfg["modes"]}
+    kinds = next(iter(by_mode.values()))
+    return {"head_kinds": {kind: {"definition": DEFINITIONS[kind].format(norm=norm),
+                                  "modes": {m: res[kind] for m, res in by_mode.items()}} for kind in kinds},
+            "n_layers": model.config.num_hidden_layers, "n_heads": model.config.num_attention_heads}

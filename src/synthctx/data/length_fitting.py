@@ -1,11 +1,12 @@
-"""Fit documents to a target length in the model's tokens and place the gold document."""
+"""Length fitting shared by every task: documents are added until the prompt reaches a target length in the
+model's tokens, and the gold document is placed by a position rule."""
 from __future__ import annotations
 
 import random
 from typing import Any, Iterable
 
-from synthctx.prompting import INSTRUCTION, count_tokens
-from synthctx.records import render_document
+from synthctx.prompting import ANSWER_INSTRUCTION, count_tokens
+from synthctx.records import Document, render_document
 
 
 def gold_index(rule: str | int, n_documents: int, rng: random.Random) -> int:
@@ -23,7 +24,7 @@ class LengthFitter:
         self.tokenizer = tokenizer
         if template_overhead is None:
             probe = tokenizer.apply_chat_template(
-                [{"role": "user", "content": f"{INSTRUCTION}\n\n\n\nQuestion: "}], tokenize=False, add_generation_prompt=True)
+                [{"role": "user", "content": f"{ANSWER_INSTRUCTION}\n\n\n\nQuestion: "}], tokenize=False, add_generation_prompt=True)
             template_overhead = count_tokens(tokenizer, probe)
         self.overhead = template_overhead
 
@@ -49,7 +50,21 @@ class LengthFitter:
         return chosen
 
 
-def place_gold(chosen: list[dict[str, Any]], rule: str | int, rng: random.Random) -> tuple[list[dict[str, Any]], int]:
+def place_gold(chosen: list[Document], rule: str | int, rng: random.Random) -> tuple[list[Document], int]:
+    """The first document (the gold one) moved to where `rule` says among the others; returns its index."""
     gold, distractors = chosen[0], chosen[1:]
     g = gold_index(rule, len(chosen), rng)
     return distractors[:g] + [gold] + distractors[g:], g
+
+
+def fill(fitter: LengthFitter, required: list[Document], candidates: Iterable[Document], question: str,
+         target_tokens: int, max_documents: int) -> list[Document]:
+    """The candidates that fit beside the required documents (always kept), in order, until one does not."""
+    return fitter.fit(required, candidates, question, target_tokens, max_documents)[len(required):]
+
+
+def interleave(first: list[Any], second: list[Any], rng: random.Random) -> list[Any]:
+    """A random merge of two lists that keeps each one's order."""
+    at = set(rng.sample(range(len(first) + len(second)), len(first)))
+    a, b = iter(first), iter(second)
+    return [next(a) if i in at else next(b) for i in range(len(first) + len(second))]

@@ -1,12 +1,26 @@
-"""Config validation with messages that name the key, the file and the line, before any job is planned."""
+"""The one config pass, run before any job is planned: JSON-schema validation with messages that name the
+key, the file and the line; the schema's defaults filled in; keys that default to another key resolved;
+`dtype: auto` resolved for this machine; and every cross-field check, once. Rules then read only
+complete, checked values."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import copy
+
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
+
+from synthctx import tasks
+from synthctx.hardware import resolve_dtype
+
+# Stage sections whose `dtype` may be `auto`; resolved once here, so it is in every slice and output.
+DTYPE_SECTIONS = ("train", "evaluate", "heads")
+# Task keys that default to a key of another section when a task does not set them.
+TASK_KEY_DEFAULTS = {"max_passage_words": ("text", "max_passage_words"),
+                     "max_new_tokens": ("evaluate", "max_new_tokens")}
 
 
 class ConfigError(ValueError):
@@ -62,34 +76,60 @@ def _explain(err: ValidationError) -> tuple[list[Any], str]:
     return path, f"key {key!r}: {err.message}"
 
 
+def _filling_defaults(cls):
+    """A validator class that also writes each property's schema `default` into the instance."""
+    check_properties = cls.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                if isinstance(sub, dict) and "default" in sub:
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from check_properties(validator, props, instance, schema)
+
+    return validators.extend(cls, {"properties": properties})
+
+
+DefaultingValidator = _filling_defaults(Draft202012Validator)
+
+
 def _cross_field_problems(config: dict[str, Any], config_files: list[Path]) -> list[str]:
-    """Constraints between keys that a JSON schema cannot state."""
+    """Constraints between keys that a JSON schema cannot state (each one here and nowhere else)."""
     problems = []
+    for axis, table in (("tasks", "tasks"), ("models", "models")):
+        for i, name in enumerate(config["grid"][axis]):
+            if name not in config[table]:
+                problems.append(f"{locate(config_files, ['grid', axis, i])}: key 'grid.{axis}[{i}]': "
+                                f"{name!r} is not defined under '{table}'")
     for name, task in config["tasks"].items():
         if task["n_train"] > task["n_train_real"]:
             problems.append(f"{locate(config_files, ['tasks', name, 'n_train'])}: key 'tasks.{name}.n_train': "
                             f"{task['n_train']} is more than n_train_real ({task['n_train_real']}): real (limited) "
                             f"is a cut of the real training set")
-        if "min_gold" in task and not task["min_gold"] <= task["max_gold"] <= task["max_documents"]:
-            problems.append(f"{locate(config_files, ['tasks', name, 'max_gold'])}: key 'tasks.{name}.max_gold': "
-                            f"need min_gold ({task['min_gold']}) <= max_gold ({task['max_gold']}) <= "
-                            f"max_documents ({task['max_documents']})")
+        for key, why in tasks.get(name).check_config(task):
+            problems.append(f"{locate(config_files, ['tasks', name, key])}: key 'tasks.{name}.{key}': {why}")
     return problems
 
 
-def check_config(config: dict[str, Any], schema: dict[str, Any], config_files: list[Path]) -> None:
-    """Raise ConfigError listing every problem as 'file:line: key ...: message'."""
+def _resolve(config: dict[str, Any]) -> None:
+    """Keys whose default is another key's value, and `dtype: auto`."""
+    for task in config["tasks"].values():
+        for key, (section, source) in TASK_KEY_DEFAULTS.items():
+            task.setdefault(key, config[section][source])
+    for section in DTYPE_SECTIONS:
+        config[section]["dtype"] = resolve_dtype(config[section]["dtype"])
+
+
+def validate_config(config: dict[str, Any], schema: dict[str, Any], config_files: list[Path]) -> None:
+    """Validate `config` in place (defaults filled, derived keys and dtype resolved); raise ConfigError listing
+    every problem as 'file:line: key ...: message'."""
     problems = []
-    for err in sorted(Draft202012Validator(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+    errors = DefaultingValidator(schema).iter_errors(config)
+    for err in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
         path, message = _explain(err)
         problems.append(f"{locate(config_files, path)}: {message}")
-    if not problems:
-        for axis, table in (("tasks", "tasks"), ("models", "models")):
-            for i, name in enumerate(config["grid"][axis]):
-                if name not in config[table]:
-                    problems.append(f"{locate(config_files, ['grid', axis, i])}: key 'grid.{axis}[{i}]': "
-                                    f"{name!r} is not defined under '{table}'")
     if not problems:
         problems += _cross_field_problems(config, config_files)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    _resolve(config)

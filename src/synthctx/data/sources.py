@@ -1,0 +1,93 @@
+"""Reading official data releases: local .jsonl / .jsonl.gz / .json files or a hub data set, checked by
+JSON schema, with every problem reported as `origin:line: field 'path': why`."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class RecordError(ValueError):
+    """A source record (or file) the builders cannot use; the message names file, line and field."""
+
+
+def field_path(path: list[Any]) -> str:
+    """["ctxs", 1, "text"] -> "ctxs[1].text"."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def fail(origin: str, field: str, why: str) -> RecordError:
+    return RecordError(f"{origin}: field '{field}': {why}")
+
+
+def check_schema(origin: str, raw: Any, validator: Draft202012Validator) -> None:
+    """Raise RecordError for the most relevant schema violation of `raw`, naming the field's JSON path."""
+    err = best_match(validator.iter_errors(raw))
+    if err is None:
+        return
+    path = list(err.absolute_path)
+    if err.validator == "required":
+        missing = next((p for p in err.validator_value if p not in err.instance), None)
+        if missing is not None:
+            raise fail(origin, field_path([*path, missing]), "missing")
+    raise fail(origin, field_path(path), err.message)
+
+
+def open_text(path: Path):
+    """A text handle on a plain or gzip-compressed file, told apart by its bytes rather than its name."""
+    with open(path, "rb") as fh:
+        compressed = fh.read(2) == GZIP_MAGIC
+    return gzip.open(path, "rt", encoding="utf-8") if compressed else open(path, encoding="utf-8")
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[str, int, Any]]:
+    """(file, line number, parsed object) of every non-blank line."""
+    with open_text(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield str(path), lineno, json.loads(line)
+            except json.JSONDecodeError as err:
+                raise RecordError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+
+
+def hub_rows(source: dict[str, Any], split: str) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """(data set[split], 1-based row, row) of a hub data set, read through `datasets`."""
+    from datasets import load_dataset
+
+    name = source[f"{split}_split"]
+    ds = load_dataset(source["hub_id"], source.get("hub_config"), split=name)
+    for i, row in enumerate(ds, 1):
+        yield f"{source['hub_id']}[{name}]", i, dict(row)
+
+
+def iter_records(source: dict[str, Any], split: str) -> Iterator[tuple[str, int, Any]]:
+    """(origin, line, raw record) from the split's file or hub data set, as config says."""
+    if source["kind"] == "files":
+        yield from iter_jsonl(Path(source[split]))
+    else:
+        yield from hub_rows(source, split)
+
+
+def as_rows(value: Any) -> Any:
+    """Hub data sets may store a list of records as a dict of columns; turn it back into rows."""
+    if isinstance(value, dict) and value and all(isinstance(v, list) for v in value.values()):
+        n = {len(v) for v in value.values()}
+        if len(n) == 1:
+            return [dict(zip(value, row, strict=True)) for row in zip(*value.values(), strict=True)]
+    return value
+
+
+NONEMPTY_STRING = {"type": "string", "pattern": r"\S"}
