@@ -59,8 +59,13 @@ def main() -> None:
     print(f"native bf16: {native} ({why}); dtype: auto resolves to {resolve_dtype('auto')}")
     print(f"{'setting':<22} {'torch capability':<17} {'shape':<16} {'fp32 ms':>9} {'bf16 ms':>9} {'bf16/fp32':>9}")
     for name, env in SETTINGS.items():
-        run = subprocess.run([sys.executable, __file__, "--child", "--threads", str(a.threads), "--repeat",
-                              str(a.repeat)], env={**os.environ, **env}, capture_output=True, text=True, check=True)
+        run = subprocess.run(
+            [sys.executable, __file__, "--child", "--threads", str(a.threads), "--repeat", str(a.repeat)],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         res = json.loads(run.stdout)
         for m, k, n in SHAPES:
             fp32, bf16 = res["ms"][f"{m}x{k}x{n} float32"], res["ms"][f"{m}x{k}x{n} bfloat16"]

@@ -14,6 +14,7 @@ Writes JSON and prints a table. No weights are downloaded: the model is randomly
     python benchmarks/gpu_benchmark.py --arch tiny --device cpu --train-lengths 256 \
         --score-lengths 256 512 --steps 2 --out /tmp/smoke.json                        # CPU smoke test
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,11 +32,25 @@ from synthctx.heads.capture import capture_argmax  # noqa: E402
 from synthctx.train import answer_only_loss  # noqa: E402
 
 ARCHS = {
-    "llama3-8b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-                      num_key_value_heads=8, vocab_size=128256, max_position_embeddings=32768,
-                      rope_parameters={"rope_type": "default", "rope_theta": 500000.0}),
-    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, vocab_size=1024, max_position_embeddings=4096),
+    "llama3-8b": dict(
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        vocab_size=128256,
+        max_position_embeddings=32768,
+        rope_parameters={"rope_type": "default", "rope_theta": 500000.0},
+    ),
+    "tiny": dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=1024,
+        max_position_embeddings=4096,
+    ),
 }
 
 
@@ -89,8 +104,10 @@ def model_flops_per_token(model, seq: int) -> float:
 def train_run(model, seq: int, steps: int, device: str, study_stack: bool, checkpointing: bool, answer_tokens: int):
     from peft import LoraConfig, get_peft_model
 
-    peft_model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0,
-                                                  target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+    peft_model = get_peft_model(
+        model,
+        LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]),
+    )
     if checkpointing:
         peft_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         peft_model.enable_input_require_grads()
@@ -120,8 +137,14 @@ def train_run(model, seq: int, steps: int, device: str, study_stack: bool, check
         peft_model.gradient_checkpointing_disable()
     peft_model.unload()  # back to the bare random model for the next run
     per_step = sum(times) / len(times)
-    return {"seq": seq, "tokens_per_s": seq / per_step, "s_per_step": per_step, "peak_gb": peak,
-            "gradient_checkpointing": checkpointing, "stack": "study" if study_stack else "plain"}
+    return {
+        "seq": seq,
+        "tokens_per_s": seq / per_step,
+        "s_per_step": per_step,
+        "peak_gb": peak,
+        "gradient_checkpointing": checkpointing,
+        "stack": "study" if study_stack else "plain",
+    }
 
 
 @torch.no_grad()
@@ -129,8 +152,10 @@ def score_run(model, seq: int, answer_tokens: int, device: str, eager: bool):
     ids = torch.randint(0, model.config.vocab_size, (1, seq), device=device)
     queries = list(range(seq - answer_tokens - 1, seq - 1))
     out = {"seq": seq, "answer_tokens": answer_tokens}
-    for name, fn in (("sdpa_forward", lambda: model(ids, use_cache=False, logits_to_keep=1)),
-                     ("capture_forward", lambda: capture_argmax(model, ids, queries))):
+    for name, fn in (
+        ("sdpa_forward", lambda: model(ids, use_cache=False, logits_to_keep=1)),
+        ("capture_forward", lambda: capture_argmax(model, ids, queries)),
+    ):
         fn()  # warm-up
         reset_peak(device)
         sync(device)
@@ -184,22 +209,38 @@ def main() -> None:
     dtype = getattr(torch, a.dtype)
     model = build(a.arch, a.device, dtype)
     peak_tflops = matmul_tflops(a.device, dtype, a.matmul_size if a.device.startswith("cuda") else 512)
-    report = {"arch": a.arch, "device": torch.cuda.get_device_name(0) if a.device.startswith("cuda") else platform.processor() or "cpu",
-              "dtype": a.dtype, "torch": torch.__version__, "measured_matmul_tflops": peak_tflops,
-              "date": time.strftime("%Y-%m-%d"), "training": [], "scoring": []}
-    import transformers, peft  # noqa: E401
+    report = {
+        "arch": a.arch,
+        "device": torch.cuda.get_device_name(0) if a.device.startswith("cuda") else platform.processor() or "cpu",
+        "dtype": a.dtype,
+        "torch": torch.__version__,
+        "measured_matmul_tflops": peak_tflops,
+        "date": time.strftime("%Y-%m-%d"),
+        "training": [],
+        "scoring": [],
+    }
+    import peft
+    import transformers  # noqa: E401
 
     report["transformers"], report["peft"] = transformers.__version__, peft.__version__
     for seq in a.train_lengths:
-        plain = train_run(model, seq, a.steps, a.device, study_stack=False, checkpointing=True, answer_tokens=a.answer_tokens)
+        plain = train_run(
+            model, seq, a.steps, a.device, study_stack=False, checkpointing=True, answer_tokens=a.answer_tokens
+        )
         try:
-            study = train_run(model, seq, a.steps, a.device, study_stack=True, checkpointing=False, answer_tokens=a.answer_tokens)
+            study = train_run(
+                model, seq, a.steps, a.device, study_stack=True, checkpointing=False, answer_tokens=a.answer_tokens
+            )
         except torch.OutOfMemoryError:
             reset_peak(a.device)
-            study = train_run(model, seq, a.steps, a.device, study_stack=True, checkpointing=True, answer_tokens=a.answer_tokens)
+            study = train_run(
+                model, seq, a.steps, a.device, study_stack=True, checkpointing=True, answer_tokens=a.answer_tokens
+            )
         for r in (plain, study):
             r["mfu"] = r["tokens_per_s"] * model_flops_per_token(model, seq) / (peak_tflops * 1e12)
-        report["training"].append({"plain": plain, "study": study, "speedup": study["tokens_per_s"] / plain["tokens_per_s"]})
+        report["training"].append(
+            {"plain": plain, "study": study, "speedup": study["tokens_per_s"] / plain["tokens_per_s"]}
+        )
     for seq in a.score_lengths:
         report["scoring"].append(score_run(model, seq, a.answer_tokens, a.device, eager=seq <= a.eager_max_length))
     a.out.parent.mkdir(parents=True, exist_ok=True)
@@ -209,15 +250,21 @@ def main() -> None:
     print(f"{'train seq':>10} {'stack':>6} {'tok/s':>9} {'MFU':>6} {'peak GB':>8} {'ckpt':>5}")
     for row in report["training"]:
         for r in (row["plain"], row["study"]):
-            print(f"{r['seq']:>10} {r['stack']:>6} {r['tokens_per_s']:>9.0f} {r['mfu']:>6.1%} "
-                  f"{(r['peak_gb'] or 0):>8.1f} {str(r['gradient_checkpointing']):>5}")
+            print(
+                f"{r['seq']:>10} {r['stack']:>6} {r['tokens_per_s']:>9.0f} {r['mfu']:>6.1%} "
+                f"{(r['peak_gb'] or 0):>8.1f} {str(r['gradient_checkpointing']):>5}"
+            )
         print(f"{'':>10} speed-up study/plain: {row['speedup']:.2f}x")
     print(f"{'score seq':>10} {'sdpa s':>8} {'capture s':>10} {'ratio':>6} {'mem ratio':>9} {'eager':>22}")
     for r in report["scoring"]:
         eager = r.get("eager_output_attentions", "skipped")
-        eager_txt = eager if isinstance(eager, str) else f"{eager['s']:.2f}s agree {r['eager_agreement']['exact_or_tied']:.3f}"
-        print(f"{r['seq']:>10} {r['sdpa_forward']['s']:>8.3f} {r['capture_forward']['s']:>10.3f} "
-              f"{r['time_ratio']:>6.2f} {r.get('memory_ratio', float('nan')):>9.2f} {eager_txt:>22}")
+        eager_txt = (
+            eager if isinstance(eager, str) else f"{eager['s']:.2f}s agree {r['eager_agreement']['exact_or_tied']:.3f}"
+        )
+        print(
+            f"{r['seq']:>10} {r['sdpa_forward']['s']:>8.3f} {r['capture_forward']['s']:>10.3f} "
+            f"{r['time_ratio']:>6.2f} {r.get('memory_ratio', float('nan')):>9.2f} {eager_txt:>22}"
+        )
 
 
 if __name__ == "__main__":

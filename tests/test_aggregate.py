@@ -1,10 +1,10 @@
 """The long table and the correlations keep head kinds apart and treat real (limited) as a condition."""
+
 from __future__ import annotations
 
 import math
 
 import polars as pl
-
 import pytest
 
 from synthctx import conditions
@@ -21,16 +21,37 @@ def _cond(data):
 def _comparison(data, recall):
     rule = {"recall": recall, "precision": 0.5, "jaccard": 0.3, "n_candidate": 4, "n_reference": 4}
     mode = {"threshold": rule, "top_k": rule, "cosine": 0.9, "n_scored": 5}
-    return {"condition": _cond(data), "is_reference": data == "real",
-            "head_kinds": {"retrieval": {"modes": {"teacher_forced": mode}},
-                           "insight": {"modes": {"teacher_forced": {**mode, "threshold": {**rule, "recall": 1 - recall},
-                                                                    "top_k": {**rule, "recall": 1 - recall}}}}}}
+    return {
+        "condition": _cond(data),
+        "is_reference": data == "real",
+        "head_kinds": {
+            "retrieval": {"modes": {"teacher_forced": mode}},
+            "insight": {
+                "modes": {
+                    "teacher_forced": {
+                        **mode,
+                        "threshold": {**rule, "recall": 1 - recall},
+                        "top_k": {**rule, "recall": 1 - recall},
+                    }
+                }
+            },
+        },
+    }
 
 
 def test_rows_per_head_kind_with_the_task_metrics():
     f1s = [0.9, 0.7, 0.5, 0.4, 0.2, 0.0]
-    summaries = [{"condition": _cond(d), "f1": f, "citation_precision": f, "citation_recall": f,
-                  "metric": "citation F1", "n_examples": 20} for d, f in zip(CONDITIONS, f1s)]
+    summaries = [
+        {
+            "condition": _cond(d),
+            "f1": f,
+            "citation_precision": f,
+            "citation_recall": f,
+            "metric": "citation F1",
+            "n_examples": 20,
+        }
+        for d, f in zip(CONDITIONS, f1s)
+    ]
     recalls = [1.0, 0.8, 0.6, 0.5, 0.3, 0.1]
     table = condition_rows(summaries, [_comparison(d, r) for d, r in zip(CONDITIONS, recalls)])
     assert table.height == 6 * 2 * 2
@@ -38,7 +59,9 @@ def test_rows_per_head_kind_with_the_task_metrics():
     assert table["substring_em"].null_count() == table.height, "SummHay has no substring EM"
     assert "real (limited)" in set(table["condition"])
     corr = correlation_rows(table, CFG)
-    rho = corr.filter((pl.col("x") == "recall") & (pl.col("method") == "spearman") & (pl.col("set_rule") == "threshold"))
+    rho = corr.filter(
+        (pl.col("x") == "recall") & (pl.col("method") == "spearman") & (pl.col("set_rule") == "threshold")
+    )
     by_kind = {r["head_kind"]: r for r in rho.iter_rows(named=True)}
     assert by_kind["retrieval"]["n"] == 5 and "real (limited)" in by_kind["retrieval"]["conditions"]
     assert "real," not in by_kind["retrieval"]["conditions"] + ",", "the reference is excluded"
@@ -47,7 +70,13 @@ def test_rows_per_head_kind_with_the_task_metrics():
 
 def test_condition_labels_and_training_data_names():
     assert [conditions.parse(d).label for d in CONDITIONS] == [
-        "real", "real (limited)", "high/high", "low/low", "symbolic", "baseline"]
+        "real",
+        "real (limited)",
+        "high/high",
+        "low/low",
+        "symbolic",
+        "baseline",
+    ]
     assert conditions.parse("high-low").label == "high/low" and conditions.parse("symbolic-low").label == "symbolic/low"
     assert (conditions.parse("low-high").needle, conditions.parse("low-high").haystack) == ("low", "high")
     for bad in ("limited", "high-medium", "high", "base"):
@@ -56,5 +85,10 @@ def test_condition_labels_and_training_data_names():
 
 
 def test_training_data_of_a_task_follow_its_config_block():
-    block = {"real": True, "real_limited": False, "baseline": True, "variants": [["high", "low"], ["symbolic", "symbolic"]]}
+    block = {
+        "real": True,
+        "real_limited": False,
+        "baseline": True,
+        "variants": [["high", "low"], ["symbolic", "symbolic"]],
+    }
     assert conditions.training_data(block) == ["real", "high-low", "symbolic-symbolic", "none"]

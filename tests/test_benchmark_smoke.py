@@ -1,4 +1,5 @@
 """The GPU benchmark script runs end to end on CPU with a tiny architecture (numbers are meaningless)."""
+
 from __future__ import annotations
 
 import json
@@ -11,10 +12,32 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_gpu_benchmark_smoke(tmp_path):
     out = tmp_path / "bench.json"
-    run = subprocess.run([sys.executable, str(REPO / "benchmarks/gpu_benchmark.py"), "--arch", "tiny", "--device", "cpu",
-                          "--dtype", "float32", "--train-lengths", "128", "--score-lengths", "128", "256",
-                          "--steps", "1", "--answer-tokens", "8", "--out", str(out)],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks/gpu_benchmark.py"),
+            "--arch",
+            "tiny",
+            "--device",
+            "cpu",
+            "--dtype",
+            "float32",
+            "--train-lengths",
+            "128",
+            "--score-lengths",
+            "128",
+            "256",
+            "--steps",
+            "1",
+            "--answer-tokens",
+            "8",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(out.read_text())
     (train,) = report["training"]

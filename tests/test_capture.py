@@ -74,9 +74,7 @@ def test_capture_matches_eager(n_layers: int, n_heads: int, n_kv: int, seq_len: 
 
 
 @pytest.mark.parametrize(("n_layers", "n_heads", "n_kv", "seq_len", "seed"), CASES)
-def test_capture_matches_eager_with_key_range(
-    n_layers: int, n_heads: int, n_kv: int, seq_len: int, seed: int
-) -> None:
+def test_capture_matches_eager_with_key_range(n_layers: int, n_heads: int, n_kv: int, seq_len: int, seed: int) -> None:
     model = _tiny_llama(n_layers, n_heads, n_kv, seed)
     ids = _ids(seq_len, seed)
     start, end = seq_len // 4, (3 * seq_len) // 4

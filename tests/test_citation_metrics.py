@@ -1,4 +1,5 @@
 """Citation parsing and set precision / recall / F1 (SummHay citations, MuSiQue supporting paragraphs)."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,17 +7,20 @@ import pytest
 from synthctx.metrics import citation_prf, parse_citations
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("D3, D12", ["D3", "D12"]),
-    ("D12,D3", ["D12", "D3"]),
-    ("[D3][D12].", ["D3", "D12"]),
-    ("Documents D3 and D12 (also d5; D03)", ["D3", "D12", "D5"]),
-    ("D3, D3, D12, D3", ["D3", "D12"]),
-    ("D0 and D00", ["D0"]),
-    ("No document mentions it.", []),
-    ("", []),
-    ("ID12, AD1990, D12a, D 4, 1990", []),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("D3, D12", ["D3", "D12"]),
+        ("D12,D3", ["D12", "D3"]),
+        ("[D3][D12].", ["D3", "D12"]),
+        ("Documents D3 and D12 (also d5; D03)", ["D3", "D12", "D5"]),
+        ("D3, D3, D12, D3", ["D3", "D12"]),
+        ("D0 and D00", ["D0"]),
+        ("No document mentions it.", []),
+        ("", []),
+        ("ID12, AD1990, D12a, D 4, 1990", []),
+    ],
+)
 def test_parse_citations(text, expected):
     assert parse_citations(text) == expected
 

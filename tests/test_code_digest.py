@@ -1,4 +1,5 @@
 """Code digests follow a stage's imports inside the package, and nothing else."""
+
 from __future__ import annotations
 
 from synthctx.code_digest import SRC, code_digest, module_closure
@@ -26,7 +27,9 @@ def test_a_task_package_digest_covers_its_folder_and_nothing_of_other_tasks():
     from synthctx.code_digest import package_modules
 
     mods = package_modules("synthctx.tasks.summhay")
-    assert {"synthctx.tasks.summhay", "synthctx.tasks.summhay.official", "synthctx.tasks.summhay.synthetic"} <= set(mods)
+    assert {"synthctx.tasks.summhay", "synthctx.tasks.summhay.official", "synthctx.tasks.summhay.synthetic"} <= set(
+        mods
+    )
     closure = {p.relative_to(SRC).as_posix() for m in mods for p in module_closure(m)}
     assert "tasks/summhay/embedded.py" in closure and "data/synthetic_text.py" in closure
     assert not any(p.startswith(("tasks/mdqa/", "tasks/musique/")) for p in closure), closure

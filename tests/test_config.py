@@ -1,4 +1,5 @@
 """Bad configuration fails before anything is planned, naming the key, the file and the line."""
+
 from __future__ import annotations
 
 from pathlib import Path

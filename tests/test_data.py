@@ -1,4 +1,5 @@
 """Generators: pure functions of (config, seed), exact spans, controlled length and gold position."""
+
 from __future__ import annotations
 
 import itertools
@@ -25,8 +26,8 @@ def build_synthetic(needle, haystack, cfg, n, seed, tokenizer):
 
 def check_spans(rec):
     ctx = rec["context"]
-    (s, e), = rec["spans"]["answer"]
-    (gs, ge), = rec["spans"]["gold_document"]
+    ((s, e),) = rec["spans"]["answer"]
+    ((gs, ge),) = rec["spans"]["gold_document"]
     assert ctx[s:e] == rec["answers"][0]
     assert gs <= s and e <= ge, "the answer lies inside the gold document"
     gold = rec["documents"][rec["gold_position"]]

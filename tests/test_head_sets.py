@@ -131,8 +131,7 @@ def test_head_set_comparison() -> None:
     assert out["top_k"]["n_shared"] == 1
     assert out["top_k"]["jaccard"] == pytest.approx(1 / 3)
     expected_cos = float(
-        np.dot(candidate.ravel(), SCORES.ravel())
-        / (np.linalg.norm(candidate) * np.linalg.norm(SCORES))
+        np.dot(candidate.ravel(), SCORES.ravel()) / (np.linalg.norm(candidate) * np.linalg.norm(SCORES))
     )
     assert out["cosine"] == pytest.approx(expected_cos)
 

@@ -1,10 +1,10 @@
 """`snakemake --lint` stays clean, and so do ruff's lint and format checks (settings in pyproject.toml)."""
+
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
-
 
 REPO = Path(__file__).resolve().parents[1]
 

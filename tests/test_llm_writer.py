@@ -3,6 +3,7 @@
 A stub chat-completions server on loopback stands in for the API; a tiny random Llama stands in
 for a local model (mechanics only: its text is noise).
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,14 @@ def serve(state: Stub) -> Callable[[], None]:
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             body = json.loads(raw)
-            state.requests.append({"path": self.path, "json": body, "auth": self.headers.get("Authorization"),
-                                   "content_type": self.headers.get("Content-Type")})
+            state.requests.append(
+                {
+                    "path": self.path,
+                    "json": body,
+                    "auth": self.headers.get("Authorization"),
+                    "content_type": self.headers.get("Content-Type"),
+                }
+            )
             status, payload = state.reply(body)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -103,8 +110,13 @@ def test_request_format_and_reply(stub):
     assert writer.write("Hello there", 7) == "seed=7 model=stub-model: Hello there"
     (req,) = stub.requests
     assert req["path"] == "/v1/chat/completions"
-    assert req["json"] == {"model": "stub-model", "messages": [{"role": "user", "content": "Hello there"}],
-                           "max_tokens": 32, "temperature": 0.5, "seed": 7}
+    assert req["json"] == {
+        "model": "stub-model",
+        "messages": [{"role": "user", "content": "Hello there"}],
+        "max_tokens": 32,
+        "temperature": 0.5,
+        "seed": 7,
+    }
     assert req["content_type"] == "application/json"
     assert req["auth"] is None, "no api_key_env, no Authorization header"
     assert writer.identity() == {"backend": "openai", "model": "stub-model", "max_tokens": 32, "temperature": 0.5}
@@ -158,8 +170,9 @@ def test_http_error_names_url_status_and_body(stub):
     assert "HTTP 500" in message and writer.url in message and "model overloaded" in message
 
 
-@pytest.mark.parametrize("payload", [b"not json{", b'{"choices": []}',
-                                     b'{"choices": [{"message": {"content": null}}]}'])
+@pytest.mark.parametrize(
+    "payload", [b"not json{", b'{"choices": []}', b'{"choices": [{"message": {"content": null}}]}']
+)
 def test_malformed_response_raises(stub, payload):
     stub.reply = lambda body: (200, payload)
     writer = api(stub)
@@ -187,8 +200,10 @@ def test_needle_sentence_retries_invalid_output(stub, tmp_path):
     prompt = stub.requests[0]["json"]["messages"][0]["content"]
     assert "Belvin Tesdor" in prompt and "Lyon" in prompt and "place of death" in prompt
 
-    assert needle_sentence(CachedWriter(api(stub), tmp_path), "place of death", "Belvin Tesdor", "Lyon", seed=10) \
+    assert (
+        needle_sentence(CachedWriter(api(stub), tmp_path), "place of death", "Belvin Tesdor", "Lyon", seed=10)
         == sentence
+    )
     assert len(stub.requests) == 2, "a rerun is served from the cache"
 
 
@@ -203,19 +218,22 @@ def test_needle_sentence_fails_after_attempts(stub, tmp_path):
     assert len(stub.requests) == 3, "failed attempts are cached too"
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("Belvin Tesdor died in Lyon.", None),
-    ("  'Belvin Tesdor died in Lyon.'  ", None),
-    ("Belvin Tesdor's last home was St. Louis.", None),
-    ("The Marlor Society was founded in 1850 by merchants.", None),
-    ("Belvin Tesdor died in Lyon.\nIt rained.", "more than one line"),
-    ("Belvin Tesdor died in Lyonnais territory.", "appears 0 times"),
-    ("Belvin Tesdor died in Lyon. Lyon mourned.", "appears 2 times"),
-    ("Belvin Tesdor died in Lyon. It rained.", "more than one sentence"),
-    ("Belvin Tesdor died in Lyon", "does not end like a sentence"),
-    ("Belvin Tesdor died in Lyon " + "after a long life " * 15 + ".", "words"),
-    ("   ", "empty"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("Belvin Tesdor died in Lyon.", None),
+        ("  'Belvin Tesdor died in Lyon.'  ", None),
+        ("Belvin Tesdor's last home was St. Louis.", None),
+        ("The Marlor Society was founded in 1850 by merchants.", None),
+        ("Belvin Tesdor died in Lyon.\nIt rained.", "more than one line"),
+        ("Belvin Tesdor died in Lyonnais territory.", "appears 0 times"),
+        ("Belvin Tesdor died in Lyon. Lyon mourned.", "appears 2 times"),
+        ("Belvin Tesdor died in Lyon. It rained.", "more than one sentence"),
+        ("Belvin Tesdor died in Lyon", "does not end like a sentence"),
+        ("Belvin Tesdor died in Lyon " + "after a long life " * 15 + ".", "words"),
+        ("   ", "empty"),
+    ],
+)
 def test_needle_validation(text, problem):
     value = "St. Louis" if "St. Louis" in text else "1850" if "1850" in text else "Lyon"
     entity = "Marlor Society" if "Marlor" in text else "Belvin Tesdor"
@@ -224,9 +242,11 @@ def test_needle_validation(text, problem):
 
 
 def test_haystack_document_validates_and_retries(stub, tmp_path):
-    paragraphs = {0: "Lyon\n\nLyon is a city in France.",  # a title line: not one paragraph
-                  1: "Lyon is a city.",  # far too short
-                  2: "  Lyon   is a city\tin France. " + "It lies on the Rhone. " * 9}
+    paragraphs = {
+        0: "Lyon\n\nLyon is a city in France.",  # a title line: not one paragraph
+        1: "Lyon is a city.",  # far too short
+        2: "  Lyon   is a city\tin France. " + "It lies on the Rhone. " * 9,
+    }
     stub.reply = lambda body: completion(paragraphs.get(body["seed"], ""))
     cw = CachedWriter(api(stub), tmp_path)
     doc = haystack_document(cw, "Lyon", words=40, seed=0)
@@ -238,8 +258,14 @@ def test_haystack_document_validates_and_retries(stub, tmp_path):
 
 
 def test_writer_from_config(tmp_path, stub):
-    cfg = {"backend": "openai", "base_url": stub.url, "model": "stub-model", "api_key_env": None,
-           "max_tokens": 64, "temperature": 0}
+    cfg = {
+        "backend": "openai",
+        "base_url": stub.url,
+        "model": "stub-model",
+        "api_key_env": None,
+        "max_tokens": 64,
+        "temperature": 0,
+    }
     cw = writer_from_config(cfg, tmp_path / "c")
     assert isinstance(cw, CachedWriter) and isinstance(cw.writer, OpenAICompatibleWriter)
     assert cw.identity() == {"backend": "openai", "model": "stub-model", "max_tokens": 64, "temperature": 0.0}
@@ -254,8 +280,9 @@ def test_writer_from_config(tmp_path, stub):
     with pytest.raises(ValueError, match="max_token_count"):
         writer_from_config({**cfg, "max_token_count": 3}, tmp_path)
     with pytest.raises(ValueError, match="model_dir"):
-        writer_from_config({"backend": "transformers", "dtype": "float32", "max_new_tokens": 8, "temperature": 0.7},
-                           tmp_path)
+        writer_from_config(
+            {"backend": "transformers", "dtype": "float32", "max_new_tokens": 8, "temperature": 0.7}, tmp_path
+        )
     with pytest.raises(ValueError, match="temperature"):
         writer_from_config({**cfg, "temperature": -1}, tmp_path)
     assert stub.requests == [], "building a writer contacts nothing"

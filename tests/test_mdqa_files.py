@@ -1,4 +1,5 @@
 """Real MDQA from the official "Lost in the Middle" format: hand-made records, malformed ones, real samples."""
+
 from __future__ import annotations
 
 import gzip
@@ -15,15 +16,20 @@ SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-sample
 
 
 def cfg(path: Path, **over) -> dict:
-    return {"source": {"kind": "files", "train": str(path), "test": str(path), "on_unalignable": "error"},
-            "target_tokens": 2000, "max_documents": 20, "gold_position": "last", **over}
+    return {
+        "source": {"kind": "files", "train": str(path), "test": str(path), "on_unalignable": "error"},
+        "target_tokens": 2000,
+        "max_documents": 20,
+        "gold_position": "last",
+        **over,
+    }
 
 
 def test_official_records_become_records_with_exact_spans(tokenizer):
     records, dropped = build_mdqa_from_files(cfg(FIXTURE), "test", 3, 0, tokenizer)
     assert dropped == 0 and len(records) == 3
     for rec in records:
-        (s, e), = rec["spans"]["answer"]
+        ((s, e),) = rec["spans"]["answer"]
         assert rec["context"][s:e].lower() in [a.lower() for a in rec["answers"]]
         assert rec["gold_position"] == len(rec["documents"]) - 1
         assert rec["source"].startswith(str(FIXTURE))
@@ -32,12 +38,15 @@ def test_official_records_become_records_with_exact_spans(tokenizer):
     assert by_q["who painted the ceiling of the hall of winds"]["answers"] == ["Mara Velt", "M. Velt"]
 
 
-@pytest.mark.parametrize("mutate,field", [
-    (lambda r: r.pop("question"), "question"),
-    (lambda r: r.__setitem__("answers", []), "answers"),
-    (lambda r: [c.__setitem__("isgold", False) for c in r["ctxs"]], "ctxs[].isgold"),
-    (lambda r: r["ctxs"][1].pop("text"), "ctxs[1].text"),
-])
+@pytest.mark.parametrize(
+    "mutate,field",
+    [
+        (lambda r: r.pop("question"), "question"),
+        (lambda r: r.__setitem__("answers", []), "answers"),
+        (lambda r: [c.__setitem__("isgold", False) for c in r["ctxs"]], "ctxs[].isgold"),
+        (lambda r: r["ctxs"][1].pop("text"), "ctxs[1].text"),
+    ],
+)
 def test_a_malformed_record_names_file_line_and_field(tmp_path, tokenizer, mutate, field):
     lines = FIXTURE.read_text().splitlines()
     bad = json.loads(lines[1])
@@ -70,5 +79,5 @@ def test_real_samples_load(tokenizer):
     records, dropped = build_mdqa_from_files(c, "test", 50, 0, tokenizer)
     assert len(records) == 50 and dropped < 50
     for rec in records:
-        (s, e), = rec["spans"]["answer"]
+        ((s, e),) = rec["spans"]["answer"]
         assert rec["context"][s:e].lower() == rec["answers"][0].lower()

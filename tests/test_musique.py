@@ -1,4 +1,5 @@
 """MuSiQue: official files (hand-made fixture, malformed records), the embedded miniature, synthetic chains."""
+
 from __future__ import annotations
 
 import gzip
@@ -34,26 +35,31 @@ def build_synthetic_musique(needle, haystack, cfg, n, seed, tokenizer):
 
 
 def files_cfg(path: Path, **over) -> dict:
-    return {"source": {"kind": "files", "train": str(path), "test": str(path), "on_unalignable": "error"},
-            "target_tokens": 2000, "max_documents": 40, "gold_position": "last", **over}
+    return {
+        "source": {"kind": "files", "train": str(path), "test": str(path), "on_unalignable": "error"},
+        "target_tokens": 2000,
+        "max_documents": 40,
+        "gold_position": "last",
+        **over,
+    }
 
 
 def check_record(rec: dict, tokenizer) -> None:
     """Spans are exact, lie in the right documents, and map to tokens."""
     ctx, spans = rec["context"], rec["spans"]
-    (s, e), = spans["answer"]
+    ((s, e),) = spans["answer"]
     assert ctx[s:e] == rec["answers"][0]
     docs = {d["doc_id"]: d for d in rec["documents"]}
     gold_texts = [docs[i]["text"] for i in rec["gold_doc_ids"]]
     assert [ctx[gs:ge] for gs, ge in spans["gold_document"]] == gold_texts
     last = rec["hops"][-1]["doc_id"]
     assert rec["documents"][rec["gold_position"]]["doc_id"] == last
-    (ls, le), = [span for span, i in zip(spans["gold_document"], rec["gold_doc_ids"]) if i == last]
+    ((ls, le),) = [span for span, i in zip(spans["gold_document"], rec["gold_doc_ids"]) if i == last]
     assert ls <= s and e <= le, "the answer lies in the last hop's document"
     assert len(spans["insight"]) == len(rec["hops"]) - 1
     for (is_, ie), hop in zip(spans["insight"], rec["hops"][:-1]):
         assert ctx[is_:ie].lower() == hop["answer"].lower()
-        (hs, he), = [span for span, i in zip(spans["gold_document"], rec["gold_doc_ids"]) if i == hop["doc_id"]]
+        ((hs, he),) = [span for span, i in zip(spans["gold_document"], rec["gold_doc_ids"]) if i == hop["doc_id"]]
         assert hs <= is_ and ie <= he, "each bridge lies in its own hop's document"
     enc = encode(tokenizer, rec, rec["answers"][0])
     assert all(enc.span_positions[role] for role in ("answer", "insight", "gold_document"))
@@ -61,6 +67,7 @@ def check_record(rec: dict, tokenizer) -> None:
 
 
 # ---------------------------------------------------------------- official format
+
 
 def test_fixture_records_have_exact_spans_and_clean_padding(tokenizer):
     records, dropped = build_musique_from_files(files_cfg(FIXTURE), "test", 4, 0, tokenizer)
@@ -72,11 +79,17 @@ def test_fixture_records_have_exact_spans_and_clean_padding(tokenizer):
         line = int(rec["source"].rsplit(":", 1)[1])
         raw = raws[line - 1]
         own = {(p["title"], p["paragraph_text"]) for p in raw["paragraphs"]}
-        forbidden = [a.lower() for a in [raw["answer"], *raw["answer_aliases"]]
-                     + [h["answer"] for h in raw["question_decomposition"]]]
-        expected_padding = {(p["title"], p["paragraph_text"]) for i, r in enumerate(raws) if i != line - 1
-                            for p in r["paragraphs"]
-                            if not any(f in (p["title"] + " " + p["paragraph_text"]).lower() for f in forbidden)} - own
+        forbidden = [
+            a.lower()
+            for a in [raw["answer"], *raw["answer_aliases"]] + [h["answer"] for h in raw["question_decomposition"]]
+        ]
+        expected_padding = {
+            (p["title"], p["paragraph_text"])
+            for i, r in enumerate(raws)
+            if i != line - 1
+            for p in r["paragraphs"]
+            if not any(f in (p["title"] + " " + p["paragraph_text"]).lower() for f in forbidden)
+        } - own
         got = [(d["title"], d["text"]) for d in rec["documents"]]
         assert len(got) == len(set(got)), "no paragraph twice"
         assert set(got) - own == expected_padding, "all clean paragraphs of other records, and only those"
@@ -99,8 +112,9 @@ def test_order_and_position_follow_config(tokenizer):
     for rec in a:
         assert rec["gold_position"] == 0
         raw_order = [d["doc_id"] for d in rec["documents"] if d["doc_id"].startswith(rec["source"] + ":")]
-        assert raw_order[1:] == sorted(raw_order[1:], key=lambda i: int(i.rsplit(":", 1)[1])), \
+        assert raw_order[1:] == sorted(raw_order[1:], key=lambda i: int(i.rsplit(":", 1)[1])), (
             "the record's other paragraphs keep their relative order"
+        )
     short, _ = build_musique_from_files(files_cfg(FIXTURE, target_tokens=170), "test", 4, 0, tokenizer)
     for rec in short:
         check_record(rec, tokenizer)
@@ -116,11 +130,19 @@ def test_hub_rows_in_column_layout_build_the_same_records(monkeypatch, tokenizer
         return {k: [it[k] for it in items] for k in items[0]}
 
     rows = [json.loads(line) for line in FIXTURE.read_text().splitlines()]
-    hub_rows = [{**r, "paragraphs": columns(r["paragraphs"]),
-                 "question_decomposition": columns(r["question_decomposition"])} for r in rows]
+    hub_rows = [
+        {**r, "paragraphs": columns(r["paragraphs"]), "question_decomposition": columns(r["question_decomposition"])}
+        for r in rows
+    ]
     monkeypatch.setattr(datasets, "load_dataset", lambda hub_id, config, split: hub_rows)
-    source = {"kind": "hub", "hub_id": "someone/musique", "hub_config": "answerable", "train_split": "train",
-              "test_split": "validation", "on_unalignable": "error"}
+    source = {
+        "kind": "hub",
+        "hub_id": "someone/musique",
+        "hub_config": "answerable",
+        "train_split": "train",
+        "test_split": "validation",
+        "on_unalignable": "error",
+    }
     hub, _ = build_musique_from_files({**files_cfg(FIXTURE), "source": source}, "test", 4, 0, tokenizer)
     files, _ = build_musique_from_files(files_cfg(FIXTURE), "test", 4, 0, tokenizer)
     strip = lambda rec: json.loads(json.dumps(rec).replace(str(FIXTURE), "someone/musique[validation]"))  # noqa: E731
@@ -142,28 +164,45 @@ def _escaped(s: str) -> str:
     return s.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")
 
 
-@pytest.mark.parametrize("mutate,field", [
-    (lambda r: r.pop("question"), "question"),
-    (lambda r: r.pop("answer_aliases"), "answer_aliases"),
-    (lambda r: r["paragraphs"][2].pop("paragraph_text"), "paragraphs[2].paragraph_text"),
-    (lambda r: r["question_decomposition"][1].__setitem__("paragraph_support_idx", 17),
-     "question_decomposition[1].paragraph_support_idx"),
-    (lambda r: r["question_decomposition"][0].__setitem__("paragraph_support_idx", 0),  # not supporting
-     "question_decomposition[0].paragraph_support_idx"),
-    (lambda r: r.__setitem__("answerable", False), "answerable"),
-])
+@pytest.mark.parametrize(
+    "mutate,field",
+    [
+        (lambda r: r.pop("question"), "question"),
+        (lambda r: r.pop("answer_aliases"), "answer_aliases"),
+        (lambda r: r["paragraphs"][2].pop("paragraph_text"), "paragraphs[2].paragraph_text"),
+        (
+            lambda r: r["question_decomposition"][1].__setitem__("paragraph_support_idx", 17),
+            "question_decomposition[1].paragraph_support_idx",
+        ),
+        (
+            lambda r: r["question_decomposition"][0].__setitem__("paragraph_support_idx", 0),  # not supporting
+            "question_decomposition[0].paragraph_support_idx",
+        ),
+        (lambda r: r.__setitem__("answerable", False), "answerable"),
+    ],
+)
 def test_a_malformed_record_names_file_line_and_field(tmp_path, tokenizer, mutate, field):
     path = _write_mutated(tmp_path, 2, mutate)
     with pytest.raises(RecordError, match=_escaped(f"{path}:2: field '{field}'")):
         build_musique_from_files(files_cfg(path), "test", 1, 0, tokenizer)
 
 
-@pytest.mark.parametrize("mutate,field", [
-    (lambda r: r["question_decomposition"][1].__setitem__("answer", "Nowhere Town"),
-     "question_decomposition[1].answer"),
-    (lambda r: r.update(answer="pebbles", answer_aliases=[])
-     or r["question_decomposition"][2].__setitem__("answer", "pebbles"), "answer"),
-])
+@pytest.mark.parametrize(
+    "mutate,field",
+    [
+        (
+            lambda r: r["question_decomposition"][1].__setitem__("answer", "Nowhere Town"),
+            "question_decomposition[1].answer",
+        ),
+        (
+            lambda r: (
+                r.update(answer="pebbles", answer_aliases=[])
+                or r["question_decomposition"][2].__setitem__("answer", "pebbles")
+            ),
+            "answer",
+        ),
+    ],
+)
 def test_unalignable_hop_answer_is_an_error_unless_dropped(tmp_path, tokenizer, mutate, field):
     path = _write_mutated(tmp_path, 2, mutate)
     with pytest.raises(RecordError, match=_escaped(f"{path}:2: field '{field}'")):
@@ -189,6 +228,7 @@ def test_real_samples_load(tokenizer):
 
 # ---------------------------------------------------------------- embedded miniature
 
+
 def test_embedded_miniature_is_deterministic_with_exact_spans(tokenizer, data_cfg):
     cfg = {**data_cfg, "target_tokens": 1200}
     a = build_real_musique(cfg, "test", 10, 0, tokenizer)
@@ -200,7 +240,7 @@ def test_embedded_miniature_is_deterministic_with_exact_spans(tokenizer, data_cf
         doc_a, doc_b = (next(d for d in rec["documents"] if d["doc_id"] == i) for i in rec["gold_doc_ids"])
         assert rec["gold_doc_ids"] == [h["doc_id"] for h in rec["hops"]] and len(rec["hops"]) == 2
         assert f'"{doc_a["title"]}"' in rec["question"]
-        (s, e), = rec["spans"]["insight"]
+        ((s, e),) = rec["spans"]["insight"]
         assert rec["context"][s:e] == doc_b["title"], "the bridge is B's title inside A"
         assert doc_a["text"].count(doc_b["title"]) >= 1 and doc_b["text"].count(year) == 1
         assert rec["context"].count(year) == 1
@@ -222,6 +262,7 @@ def test_embedded_miniature_splits_are_disjoint(tokenizer, data_cfg):
 
 
 # ---------------------------------------------------------------- synthetic chains
+
 
 @pytest.fixture(scope="module")
 def musique_synthetic_cfg(synthetic_cfg) -> dict:
@@ -248,7 +289,7 @@ def test_every_synthetic_variant_has_exact_spans_and_fits_length(tokenizer, musi
 @pytest.mark.parametrize("needle", LEVELS)
 def test_hops_are_configurable_and_levels_look_as_claimed(tokenizer, musique_synthetic_cfg, needle):
     cfg = {**musique_synthetic_cfg, "hops": 2, "gold_position": "middle"}
-    rec, = build_synthetic_musique(needle, "low", cfg, 1, 0, tokenizer)
+    (rec,) = build_synthetic_musique(needle, "low", cfg, 1, 0, tokenizer)
     check_record(rec, tokenizer)
     assert len(rec["hops"]) == 2 and len(rec["spans"]["insight"]) == 1
     assert rec["gold_position"] == len(rec["documents"]) // 2
@@ -267,7 +308,7 @@ def test_hops_are_configurable_and_levels_look_as_claimed(tokenizer, musique_syn
 
 
 def test_symbolic_chain_lives_in_named_dictionaries(tokenizer, musique_synthetic_cfg):
-    rec, = build_synthetic_musique("symbolic", "symbolic", musique_synthetic_cfg, 1, 0, tokenizer)
+    (rec,) = build_synthetic_musique("symbolic", "symbolic", musique_synthetic_cfg, 1, 0, tokenizer)
     hop_docs = [next(d for d in rec["documents"] if d["doc_id"] == h["doc_id"]) for h in rec["hops"]]
     assert all(d["text"].startswith("{") and d["title"] in rec["question"] for d in hop_docs)
     positions = [rec["question"].index(d["title"]) for d in hop_docs]

@@ -1,4 +1,5 @@
 """The paper-scale grid plans the expected jobs (a dry run: nothing is downloaded or trained)."""
+
 from __future__ import annotations
 
 import yaml
@@ -34,5 +35,8 @@ def test_paper_grid_job_counts(tmp_path):
         "evaluate": CONDITIONS,
         "score_heads": CONDITIONS,
         "head_sets": CONDITIONS,
-        "aggregate": 1, "correlate": 1, "figures": 1, "all": 1,
+        "aggregate": 1,
+        "correlate": 1,
+        "figures": 1,
+        "all": 1,
     }

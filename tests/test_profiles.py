@@ -1,4 +1,5 @@
 """The local and cluster profiles: disjoint top-level keys, and the cluster one routes GPU rules."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Character spans become token positions after the chat template; misalignment is an error."""
+
 from __future__ import annotations
 
 import copy
@@ -22,7 +23,7 @@ def test_spans_map_to_the_answer_tokens(tokenizer, synthetic_cfg):
     answer_text = tokenizer.decode([enc.input_ids[p] for p in enc.answer_positions])
     assert answer_text == rec["answers"][0]
     assert enc.answer_positions[0] == enc.prompt_length
-    assert tokenizer.decode(enc.input_ids[enc.answer_positions[-1] + 1:]).startswith("<|im_end|>")
+    assert tokenizer.decode(enc.input_ids[enc.answer_positions[-1] + 1 :]).startswith("<|im_end|>")
     gold = enc.span_positions["gold_document"]
     assert set(enc.span_positions["answer"]) <= set(gold)
     first, end = enc.context_range
@@ -34,7 +35,7 @@ def test_prompt_only_encoding_matches_the_prefix(tokenizer, synthetic_cfg):
     rec = build_synthetic("low", "low", synthetic_cfg, 1, 0, tokenizer)[0]
     with_answer = encode(tokenizer, rec, rec["answers"][0])
     prompt_only = encode(tokenizer, rec, None)
-    assert prompt_only.input_ids == with_answer.input_ids[:with_answer.prompt_length]
+    assert prompt_only.input_ids == with_answer.input_ids[: with_answer.prompt_length]
     assert prompt_only.span_positions == with_answer.span_positions
 
 

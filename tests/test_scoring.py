@@ -1,4 +1,5 @@
 """The retrieval score: hits need the argmax in the needle span AND the copied token."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,13 +32,18 @@ def build_synthetic_summhay(needle, haystack, cfg, n, seed, tokenizer):
 
 def test_hits_by_hand():
     #            0  1  2  3  4  5  6  7
-    input_ids = [9, 5, 6, 7, 9, 1, 5, 6]   # needle = positions 1..3 (5 6 7); answer = positions 6, 7 (5 6)
+    input_ids = [9, 5, 6, 7, 9, 1, 5, 6]  # needle = positions 1..3 (5 6 7); answer = positions 6, 7 (5 6)
     needle = [1, 2, 3]
     answer_positions = [6, 7]
-    argmax = np.array([
-        [[1, 2], [1, 0]],   # layer 0: head 0 copies both tokens; head 1 copies the first, then looks at BOS
-        [[6, 2], [3, 3]],   # layer 1: head 0 looks at its own answer token first (outside S); head 1 in S, wrong token
-    ])
+    argmax = np.array(
+        [
+            [[1, 2], [1, 0]],  # layer 0: head 0 copies both tokens; head 1 copies the first, then looks at BOS
+            [
+                [6, 2],
+                [3, 3],
+            ],  # layer 1: head 0 looks at its own answer token first (outside S); head 1 in S, wrong token
+        ]
+    )
     hits = retrieval_hits(argmax, input_ids, answer_positions, needle)
     assert hits.tolist() == [[2, 1], [1, 0]]
 
@@ -64,8 +70,10 @@ def test_generate_mode_scores_only_correct_answers(tiny_model_dir, tokenizer, sy
     model = load_model(tiny_model_dir, "float32")
     recs = build_synthetic("low", "low", {**synthetic_cfg, "target_tokens": 200}, 2, 0, tokenizer)
     right = tokenizer(recs[0]["answers"][0], add_special_tokens=False)["input_ids"]
-    predictions = {recs[0]["id"]: {"prediction": recs[0]["answers"][0], "generated_ids": right},
-                   recs[1]["id"]: {"prediction": "nothing of the sort", "generated_ids": [42, 43]}}
+    predictions = {
+        recs[0]["id"]: {"prediction": recs[0]["answers"][0], "generated_ids": right},
+        recs[1]["id"]: {"prediction": "nothing of the sort", "generated_ids": [42, 43]},
+    }
     result = score_heads(model, tokenizer, recs, predictions, "generate", "all")["retrieval"]
     assert result["scored_ids"] == [recs[0]["id"]]
     assert result["success_gate"] == "rouge1_recall > 0.5"
@@ -84,8 +92,9 @@ def test_scores_are_fractions(tiny_model_dir, tokenizer, synthetic_cfg, argmax_o
 def test_context_mode_restricts_the_argmax_to_the_documents(tiny_model_dir, tokenizer, synthetic_cfg):
     """argmax_over=context equals eager's argmax taken over the document tokens only."""
     model = load_model(tiny_model_dir, "float32")
-    recs = build_synthetic("low", "low", {**synthetic_cfg, "target_tokens": 400, "gold_position": "last"},
-                           2, 0, tokenizer)
+    recs = build_synthetic(
+        "low", "low", {**synthetic_cfg, "target_tokens": 400, "gold_position": "last"}, 2, 0, tokenizer
+    )
     result = score_heads(model, tokenizer, recs, {}, "teacher_forced", "context")["retrieval"]
     expected = np.zeros((2, 4))
     for rec in recs:
@@ -100,7 +109,7 @@ def test_context_mode_restricts_the_argmax_to_the_documents(tiny_model_dir, toke
 
 def test_insight_hits_need_no_token_match():
     #                 0  1  2  3  4  5
-    argmax = np.array([[[1, 2, 5]], [[0, 3, 3]]])   # (layers 2, heads 1, answer steps 3)
+    argmax = np.array([[[1, 2, 5]], [[0, 3, 3]]])  # (layers 2, heads 1, answer steps 3)
     assert insight_hits(argmax, 6, [2, 3]).tolist() == [[1], [2]]
 
 

@@ -3,6 +3,7 @@
 Needs root and the Debian SLURM packages (`tests/slurm/cluster.sh install`, which `make test` runs);
 skipped otherwise. Starts munged, slurmctld and slurmd, and stops exactly those at the end.
 """
+
 from __future__ import annotations
 
 import os
@@ -55,12 +56,33 @@ def test_gpu_rules_run_on_the_gpu_partition(cluster, tmp_path):
     work = copy_workflow(tmp_path / "wf")
     (work / "tiny.yaml").write_text((HERE / "fixtures" / "tiny.yaml").read_text())
     before = set(_jobs())
-    env = {**os.environ, "SLURM_ACCOUNT": "root", "SLURM_CPU_PARTITION": "cpu", "SLURM_GPU_PARTITION": "gpu",
-           "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "SLURM_ACCOUNT": "root",
+        "SLURM_CPU_PARTITION": "cpu",
+        "SLURM_GPU_PARTITION": "gpu",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+    }
     exe = Path(sys.executable).with_name("snakemake")
-    cmd = ["timeout", "-k", "20", "900", str(exe), "--profile", "profiles/slurm", "--configfile", "tiny.yaml",
-           "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
-           "--slurm-logdir", str(tmp_path / "slurm-logs"), TARGET]
+    cmd = [
+        "timeout",
+        "-k",
+        "20",
+        "900",
+        str(exe),
+        "--profile",
+        "profiles/slurm",
+        "--configfile",
+        "tiny.yaml",
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "--slurm-logdir",
+        str(tmp_path / "slurm-logs"),
+        TARGET,
+    ]
     run = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-5000:]
     assert (work / TARGET).is_file()

@@ -1,4 +1,5 @@
 """SummHay Citation: official topic files, the embedded miniature and the nine synthetic variants."""
+
 from __future__ import annotations
 
 import copy
@@ -23,9 +24,13 @@ from synthctx.tasks.summhay.synthetic import clean_haystack
 FIXTURE = Path(__file__).parent / "fixtures" / "summhay_topic.json"
 LEVELS = ("high", "low", "symbolic")
 # insight id (last digit) -> the gold labels in the fixture's document order, and a phrase of its sentence
-EXPECTED = {"1": (["D3", "D7", "D6"], "420 million"), "2": (["D1", "D8"], "forty percent"),
-            "3": (["D7", "D5"], "roadworks"), "4": (["D3", "D5"], "university campus"),
-            "5": (["D2", "D8"], "six minutes")}
+EXPECTED = {
+    "1": (["D3", "D7", "D6"], "420 million"),
+    "2": (["D1", "D8"], "forty percent"),
+    "3": (["D7", "D5"], "roadworks"),
+    "4": (["D3", "D5"], "university campus"),
+    "5": (["D2", "D8"], "six minutes"),
+}
 
 
 build_summhay_from_files = official.build
@@ -44,8 +49,14 @@ def build_synthetic_summhay(needle, haystack, cfg, n, seed, tokenizer):
 
 
 def files_cfg(path: Path, **over) -> dict:
-    return {"source": {"kind": "files", "train": str(path), "test": str(path), "on_unalignable": "error"},
-            "target_tokens": 2000, "max_documents": 20, "gold_position": "first", "min_insight_recall": 0.3, **over}
+    return {
+        "source": {"kind": "files", "train": str(path), "test": str(path), "on_unalignable": "error"},
+        "target_tokens": 2000,
+        "max_documents": 20,
+        "gold_position": "first",
+        "min_insight_recall": 0.3,
+        **over,
+    }
 
 
 def gold_positions(rec) -> list[int]:
@@ -65,8 +76,8 @@ def check_citation_record(rec, tokenizer, target_tokens: int) -> None:
         assert doc["text"].startswith(f"[{label}] ")
     assert rec["answers"] == [", ".join(labels[i] for i in golds)] == [", ".join(rec["gold_citation_ids"])]
     for i, (a, g, n) in zip(golds, zip(spans["answer"], spans["gold_document"], spans["insight"])):
-        assert ctx[a[0]:a[1]] == labels[i]
-        assert ctx[g[0]:g[1]] == rec["documents"][i]["text"]
+        assert ctx[a[0] : a[1]] == labels[i]
+        assert ctx[g[0] : g[1]] == rec["documents"][i]["text"]
         assert g[0] < a[0] < a[1] < n[0] < n[1] <= g[1]
     enc = encode(tokenizer, rec, rec["answers"][0])
     assert all(enc.span_positions[role] for role in ("answer", "gold_document", "insight"))
@@ -75,14 +86,17 @@ def check_citation_record(rec, tokenizer, target_tokens: int) -> None:
 
 # ------------------------------------------------------------------------------------------ topic files
 
+
 def test_fixture_topic_gives_one_item_per_cited_insight_with_exact_spans(tokenizer):
     records, dropped = build_summhay_from_files(files_cfg(FIXTURE), "test", 5, 0, tokenizer)
     assert dropped == 0 and len(records) == 5
     assert {r["insight_id"][-1] for r in records} == set(EXPECTED)  # insight 6 is in no document: no item
     first = next(r for r in records if r["insight_id"].endswith("1"))
-    assert first["question"] == ('Which documents mention the following insight? Answer with their labels, separated '
-                                 'by commas. Insight: "The projected cost of the tram line rose from 310 million to '
-                                 '420 million euros."')
+    assert first["question"] == (
+        "Which documents mention the following insight? Answer with their labels, separated "
+        'by commas. Insight: "The projected cost of the tram line rose from 310 million to '
+        '420 million euros."'
+    )
     for rec in records:
         check_citation_record(rec, tokenizer, 2000)
         labels, phrase = EXPECTED[rec["insight_id"][-1]]
@@ -99,8 +113,9 @@ def test_the_paraphrase_is_aligned_even_when_it_is_not_the_first_mention(tokeniz
     rec = next(r for r in records if r["insight_id"].endswith("1"))
     d7 = rec["citation_ids"].index("D7")
     s, e = rec["spans"]["insight"][gold_positions(rec).index(d7)]
-    assert rec["context"][s:e] == ("Meanwhile the council confirmed that the budget has climbed to 420 million euros, "
-                                   "up from 310 million.")
+    assert rec["context"][s:e] == (
+        "Meanwhile the council confirmed that the budget has climbed to 420 million euros, up from 310 million."
+    )
 
 
 def test_cutting_to_length_keeps_every_gold_document(tokenizer):
@@ -140,17 +155,30 @@ def write_topic(path: Path, topic) -> Path:
     return path
 
 
-@pytest.mark.parametrize("mutate,field", [
-    (lambda t: t.pop("subtopics"), "subtopics"),
-    (lambda t: t["subtopics"][1]["insights"][0].pop("insight"), "subtopics[1].insights[0].insight"),
-    (lambda t: t["subtopics"][0]["insights"][2].__setitem__("insight_id", "7a1c00000000000000001001"),
-     "subtopics[0].insights[2].insight_id"),
-    (lambda t: t["documents"][1].pop("document_text"), "documents[1].document_text"),
-    (lambda t: t["documents"][4].__setitem__("document_id", "7a1c0000000000000000a003"), "documents[4].document_id"),
-    (lambda t: t["documents"][3].__setitem__("insights_included", "7a1c00000000000000001005"),
-     "documents[3].insights_included"),
-    (lambda t: t["documents"][2]["insights_included"].append("no-such-insight"), "documents[2].insights_included[2]"),
-])
+@pytest.mark.parametrize(
+    "mutate,field",
+    [
+        (lambda t: t.pop("subtopics"), "subtopics"),
+        (lambda t: t["subtopics"][1]["insights"][0].pop("insight"), "subtopics[1].insights[0].insight"),
+        (
+            lambda t: t["subtopics"][0]["insights"][2].__setitem__("insight_id", "7a1c00000000000000001001"),
+            "subtopics[0].insights[2].insight_id",
+        ),
+        (lambda t: t["documents"][1].pop("document_text"), "documents[1].document_text"),
+        (
+            lambda t: t["documents"][4].__setitem__("document_id", "7a1c0000000000000000a003"),
+            "documents[4].document_id",
+        ),
+        (
+            lambda t: t["documents"][3].__setitem__("insights_included", "7a1c00000000000000001005"),
+            "documents[3].insights_included",
+        ),
+        (
+            lambda t: t["documents"][2]["insights_included"].append("no-such-insight"),
+            "documents[2].insights_included[2]",
+        ),
+    ],
+)
 def test_a_malformed_topic_names_file_and_json_path_before_anything_is_built(tmp_path, tokenizer, mutate, field):
     topic = json.loads(FIXTURE.read_text())
     write_topic(tmp_path / "a_good.json", topic)  # sorted first: a lazy loader would build from it and pass
@@ -203,8 +231,14 @@ def test_hub_rows_are_topics(monkeypatch, tokenizer):
         return [topic]
 
     monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
-    source = {"kind": "hub", "hub_id": "someone/summhay", "hub_config": None, "train_split": "train",
-              "test_split": "train", "on_unalignable": "error"}
+    source = {
+        "kind": "hub",
+        "hub_id": "someone/summhay",
+        "hub_config": None,
+        "train_split": "train",
+        "test_split": "train",
+        "on_unalignable": "error",
+    }
     cfg = {**files_cfg(FIXTURE), "source": source}
     records, dropped = build_summhay_from_files(cfg, "test", 2, 0, tokenizer)
     assert calls == [("someone/summhay", None, "train")] and dropped == 0 and len(records) == 2
@@ -215,6 +249,7 @@ def test_hub_rows_are_topics(monkeypatch, tokenizer):
 
 
 # ------------------------------------------------------------------------------------ embedded miniature
+
 
 @pytest.fixture(scope="module")
 def summhay_cfg(data_cfg) -> dict:
@@ -245,16 +280,18 @@ def test_year_distractors_are_every_passage_without_the_year(data_cfg):
     docs = list(year_distractors(pool, year, labels, random.Random(0)))
     without = [p for p in pool if year not in p.text and year not in p.title]
     assert len(without) < len(pool) and sorted(d["title"] for d in docs) == sorted(p.title for p in without)
-    assert [d["text"].split("] ")[0] for d in docs] == [f"[{label}" for label in labels[:len(docs)]]
+    assert [d["text"].split("] ")[0] for d in docs] == [f"[{label}" for label in labels[: len(docs)]]
 
 
 def test_embedded_train_and_test_share_no_passage(tokenizer, summhay_cfg):
     docs = lambda recs: {d["doc_id"] for r in recs for d in r["documents"]}  # noqa: E731
-    assert not docs(build_real_summhay(summhay_cfg, "train", 6, 0, tokenizer)) & \
-        docs(build_real_summhay(summhay_cfg, "test", 6, 0, tokenizer))
+    assert not docs(build_real_summhay(summhay_cfg, "train", 6, 0, tokenizer)) & docs(
+        build_real_summhay(summhay_cfg, "test", 6, 0, tokenizer)
+    )
 
 
 # ------------------------------------------------------------------------------------------- synthetic
+
 
 @pytest.fixture(scope="module")
 def synthetic_summhay_cfg(synthetic_cfg) -> dict:

@@ -1,4 +1,5 @@
 """Every task builds real and synthetic data through one dispatcher, over the whole 3 x 3 realism grid."""
+
 from __future__ import annotations
 
 import itertools
@@ -36,8 +37,13 @@ def test_every_cell_of_the_grid_builds_with_aligned_spans(task, needle, haystack
 
 @pytest.mark.parametrize("task", TASKS)
 def test_embedded_real_data_of_every_task(task, data_cfg, tokenizer):
-    cfg = {**data_cfg, "source": {"kind": "embedded"}, "target_tokens": 500,
-           "max_passage_words": 100 if task == "musique" else 60, **TASK_KEYS[task]}
+    cfg = {
+        **data_cfg,
+        "source": {"kind": "embedded"},
+        "target_tokens": 500,
+        "max_passage_words": 100 if task == "musique" else 60,
+        **TASK_KEYS[task],
+    }
     test, dropped = build_real(task, cfg, "test", 3, 0, tokenizer)
     train, _ = build_real(task, cfg, "train", 3, 0, tokenizer)
     assert dropped == 0 and len(test) == len(train) == 3

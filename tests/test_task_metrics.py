@@ -1,4 +1,5 @@
 """Each task's headline metric on hand-made predictions: MDQA/MuSiQue answer F1, SummHay citation F1."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,15 +35,17 @@ def test_musique_takes_the_best_alias_and_scores_support_only_when_documents_are
 def test_summhay_citation_f1_ignores_duplicates_and_labels_not_in_the_context():
     rec = _record("summhay", citation_ids=["D3", "D12", "D40"], gold_citation_ids=["D12", "D40"])
     assert score_prediction(rec, "D12, D40") == {"f1": 1.0, "citation_precision": 1.0, "citation_recall": 1.0}
-    m = score_prediction(rec, "[D12], D12, D99, D3")   # D99 is no document of this context
+    m = score_prediction(rec, "[D12], D12, D99, D3")  # D99 is no document of this context
     assert m["citation_precision"] == 0.5 and m["citation_recall"] == 0.5 and m["f1"] == 0.5
     assert score_prediction(rec, "")["f1"] == 0.0
     assert "substring_em" not in m, "EM of a joined label list would mean nothing"
 
 
 def test_summary_averages_each_metric_over_the_predictions_that_have_it():
-    preds = [{"metrics": {"f1": 1.0, "substring_em": 1.0, "support_f1": 0.5}},
-             {"metrics": {"f1": 0.0, "substring_em": 0.0}}]
+    preds = [
+        {"metrics": {"f1": 1.0, "substring_em": 1.0, "support_f1": 0.5}},
+        {"metrics": {"f1": 0.0, "substring_em": 0.0}},
+    ]
     s = summarise("musique", preds)
     assert s["f1"] == 0.5 and s["support_f1"] == 0.5 and s["n_support_f1"] == 1 and s["n_examples"] == 2
     assert "answer + aliases" in s["metric"]

@@ -1,4 +1,5 @@
 """Training survives preemption: a run stopped midway and resumed ends with the same weights."""
+
 from __future__ import annotations
 
 import json
@@ -22,11 +23,22 @@ STEPS = 8
 
 
 def train_cfg(**over) -> dict:
-    cfg = {"method": "lora", "dtype": "float32", "attn_implementation": "sdpa",
-           "lora": {"r": 2, "alpha": 4, "dropout": 0.0, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]},
-           "context_extension": {"rope_theta": None, "max_position_embeddings": None},
-           "learning_rate": 0.01, "max_steps": STEPS, "batch_size": 2, "gradient_accumulation_steps": 1,
-           "warmup_steps": 0, "log_every": 1, "checkpoint_every": 2, "max_length": 512, "gradient_checkpointing": False}
+    cfg = {
+        "method": "lora",
+        "dtype": "float32",
+        "attn_implementation": "sdpa",
+        "lora": {"r": 2, "alpha": 4, "dropout": 0.0, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]},
+        "context_extension": {"rope_theta": None, "max_position_embeddings": None},
+        "learning_rate": 0.01,
+        "max_steps": STEPS,
+        "batch_size": 2,
+        "gradient_accumulation_steps": 1,
+        "warmup_steps": 0,
+        "log_every": 1,
+        "checkpoint_every": 2,
+        "max_length": 512,
+        "gradient_checkpointing": False,
+    }
     cfg.update(over)
     return cfg
 
@@ -40,9 +52,32 @@ def train_file(tmp_path_factory, tokenizer, synthetic_cfg) -> Path:
 
 
 def train_cmd(model_dir: Path, data: Path, out: Path, ckpt: Path, cfg: dict) -> list[str]:
-    return [sys.executable, "-m", "synthctx", "train", "--config", json.dumps(cfg), "--threads", "1",
-            "--task", "mdqa", "--data", "low-low", "--model", "tiny", "--seed", "0",
-            "--model-dir", str(model_dir), "--records", str(data), "--out", str(out), "--checkpoint-dir", str(ckpt)]
+    return [
+        sys.executable,
+        "-m",
+        "synthctx",
+        "train",
+        "--config",
+        json.dumps(cfg),
+        "--threads",
+        "1",
+        "--task",
+        "mdqa",
+        "--data",
+        "low-low",
+        "--model",
+        "tiny",
+        "--seed",
+        "0",
+        "--model-dir",
+        str(model_dir),
+        "--records",
+        str(data),
+        "--out",
+        str(out),
+        "--checkpoint-dir",
+        str(ckpt),
+    ]
 
 
 def env() -> dict:
@@ -64,8 +99,13 @@ def wait_for_checkpoint(ckpt: Path, proc: subprocess.Popen, timeout: float = 120
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, tiny_model_dir, train_file) -> Path:
     root = tmp_path_factory.mktemp("uninterrupted")
-    ref = subprocess.run(train_cmd(tiny_model_dir, train_file, root / "out", root / "ckpt", train_cfg()), env=env(),
-                         capture_output=True, text=True, timeout=300)
+    ref = subprocess.run(
+        train_cmd(tiny_model_dir, train_file, root / "out", root / "ckpt", train_cfg()),
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ref.returncode == 0, ref.stderr[-3000:]
     assert not (root / "ckpt").exists(), "checkpoints are removed once the output is written"
     return root / "out"
@@ -76,8 +116,13 @@ def test_interrupted_training_resumes_to_the_same_adapter(tmp_path, tiny_model_d
     cfg = train_cfg()
 
     out, ckpt = tmp_path / "out", tmp_path / "ckpt"
-    proc = subprocess.Popen(train_cmd(tiny_model_dir, train_file, out, ckpt, cfg), env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        train_cmd(tiny_model_dir, train_file, out, ckpt, cfg),
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     wait_for_checkpoint(ckpt, proc)
     proc.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGKILL)
     log = proc.communicate(timeout=120)[0]
@@ -87,8 +132,9 @@ def test_interrupted_training_resumes_to_the_same_adapter(tmp_path, tiny_model_d
         assert proc.returncode == 143 and "stopped by SIGTERM at step" in log
         assert f"step {STEPS}/{STEPS}" not in log
 
-    resumed = subprocess.run(train_cmd(tiny_model_dir, train_file, out, ckpt, cfg), env=env(),
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        train_cmd(tiny_model_dir, train_file, out, ckpt, cfg), env=env(), capture_output=True, text=True, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming from the last checkpoint" in resumed.stdout
     a, b = weights(uninterrupted), weights(out)
@@ -101,8 +147,13 @@ def test_interrupted_training_resumes_to_the_same_adapter(tmp_path, tiny_model_d
 def test_qlora_trains_a_4bit_base_on_cpu(tmp_path, tiny_model_dir, train_file):
     pytest.importorskip("bitsandbytes")
     cfg = train_cfg(method="qlora", dtype="bfloat16", max_steps=2, checkpoint_every=10)
-    run = subprocess.run(train_cmd(tiny_model_dir, train_file, tmp_path / "out", tmp_path / "ckpt", cfg), env=env(),
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        train_cmd(tiny_model_dir, train_file, tmp_path / "out", tmp_path / "ckpt", cfg),
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     meta = json.loads((tmp_path / "out" / "adapter_model.safetensors.meta.json").read_text())
     assert meta["training"]["method"] == "qlora" and meta["training"]["quantized_linear_layers"] > 0
@@ -112,10 +163,16 @@ def test_qlora_trains_a_4bit_base_on_cpu(tmp_path, tiny_model_dir, train_file):
 def test_context_extension_reaches_training_and_scoring(tmp_path, tiny_model_dir, train_file):
     from synthctx.model_io import load_model
 
-    cfg = train_cfg(max_steps=1, checkpoint_every=10, context_extension={"rope_theta": 123456.0,
-                                                                          "max_position_embeddings": 4096})
-    run = subprocess.run(train_cmd(tiny_model_dir, train_file, tmp_path / "out", tmp_path / "ckpt", cfg), env=env(),
-                         capture_output=True, text=True, timeout=300)
+    cfg = train_cfg(
+        max_steps=1, checkpoint_every=10, context_extension={"rope_theta": 123456.0, "max_position_embeddings": 4096}
+    )
+    run = subprocess.run(
+        train_cmd(tiny_model_dir, train_file, tmp_path / "out", tmp_path / "ckpt", cfg),
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     model = load_model(tiny_model_dir, "float32", tmp_path / "out")
     assert model.config.rope_parameters["rope_theta"] == 123456.0

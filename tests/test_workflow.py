@@ -1,4 +1,5 @@
 """The whole workflow on a tiny configuration: every stage runs, and re-runs are incremental."""
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,12 @@ def test_every_stage_produced_its_outputs(finished_run):
     assert any(",real (limited)," in row for row in table)
     correlations = (res / "aggregate/correlations.csv").read_text()
     assert "summhay,tiny,0,insight" in correlations and "musique,tiny,0,retrieval" in correlations
-    for fig in ("f1_by_condition.png", "head_scores_retrieval_teacher_forced.png",
-                "head_scores_insight_generate.png", "recall_vs_f1_generate.png"):
+    for fig in (
+        "f1_by_condition.png",
+        "head_scores_retrieval_teacher_forced.png",
+        "head_scores_insight_generate.png",
+        "recall_vs_f1_generate.png",
+    ):
         assert (res / "figures" / fig).stat().st_size > 1000
     log = (work / "logs/train/mdqa/real/tiny/0.log").read_text()
     assert "step 2/2 loss" in log
@@ -87,8 +92,14 @@ def test_changing_one_condition_reruns_only_its_branch(finished_run, tmp_path):
     dry = snakemake(work, "-n", "--configfile", str(cfg2))
     assert dry.returncode == 0, dry.stderr[-3000:]
     plan = planned_jobs(dry.stdout)
-    assert plan == {"synthetic_train_data": 1, "fine_tune": 1, "evaluate": 1, "score_heads": 1, "head_sets": 1,
-                    **{r: 1 for r in DOWNSTREAM}}, plan
+    assert plan == {
+        "synthetic_train_data": 1,
+        "fine_tune": 1,
+        "evaluate": 1,
+        "score_heads": 1,
+        "head_sets": 1,
+        **{r: 1 for r in DOWNSTREAM},
+    }, plan
     assert all("data=symbolic-symbolic" in w for w in planned_wildcards(dry.stdout, "fine_tune"))
 
 
@@ -117,9 +128,17 @@ def test_editing_one_tasks_data_code_reruns_only_that_task(finished_run):
         module.write_text(original)
     assert dry.returncode == 0, dry.stderr[-3000:]
     # SummHay in tiny.yaml: real, real (limited), one synthetic variant, baseline
-    assert planned_jobs(dry.stdout) == {"real_test_data": 1, "real_train_data": 1, "real_limited_train_data": 1,
-                                        "synthetic_train_data": 1, "fine_tune": 3, "evaluate": 4, "score_heads": 4,
-                                        "head_sets": 4, **{r: 1 for r in DOWNSTREAM}}
+    assert planned_jobs(dry.stdout) == {
+        "real_test_data": 1,
+        "real_train_data": 1,
+        "real_limited_train_data": 1,
+        "synthetic_train_data": 1,
+        "fine_tune": 3,
+        "evaluate": 4,
+        "score_heads": 4,
+        "head_sets": 4,
+        **{r: 1 for r in DOWNSTREAM},
+    }
     for rule in ("real_test_data", "fine_tune", "evaluate", "head_sets"):
         assert all("task=summhay" in w for w in planned_wildcards(dry.stdout, rule)), rule
 
@@ -136,9 +155,17 @@ def test_editing_a_task_spec_reruns_that_tasks_prompts_and_scoring_only(finished
         module.write_text(original)
     assert dry.returncode == 0, dry.stderr[-3000:]
     # MuSiQue in tiny.yaml: 4 conditions, 3 fine-tuned; its data code includes the spec too
-    assert planned_jobs(dry.stdout) == {"real_test_data": 1, "real_train_data": 1, "real_limited_train_data": 1,
-                                        "synthetic_train_data": 1, "fine_tune": 3, "evaluate": 4, "score_heads": 4,
-                                        "head_sets": 4, **{r: 1 for r in DOWNSTREAM}}
+    assert planned_jobs(dry.stdout) == {
+        "real_test_data": 1,
+        "real_train_data": 1,
+        "real_limited_train_data": 1,
+        "synthetic_train_data": 1,
+        "fine_tune": 3,
+        "evaluate": 4,
+        "score_heads": 4,
+        "head_sets": 4,
+        **{r: 1 for r in DOWNSTREAM},
+    }
     for rule in ("fine_tune", "evaluate", "score_heads"):
         assert all("task=musique" in w for w in planned_wildcards(dry.stdout, rule)), rule
 
@@ -155,5 +182,15 @@ def test_editing_the_cli_reruns_every_stage(finished_run):
         module.write_text(original)
     assert dry.returncode == 0, dry.stderr[-3000:]
     plan = planned_jobs(dry.stdout)
-    assert {"prepare_model", "real_test_data", "synthetic_train_data", "fine_tune", "evaluate", "score_heads",
-            "head_sets", "aggregate", "correlate", "figures"} <= set(plan), plan
+    assert {
+        "prepare_model",
+        "real_test_data",
+        "synthetic_train_data",
+        "fine_tune",
+        "evaluate",
+        "score_heads",
+        "head_sets",
+        "aggregate",
+        "correlate",
+        "figures",
+    } <= set(plan), plan

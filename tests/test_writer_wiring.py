@@ -3,6 +3,7 @@
 A stub chat-completions server on loopback (tests/test_llm_writer.py's) plays the OpenAI-compatible
 backend; its replies are deterministic in the prompt, so a test can tell each text it wrote.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,8 +73,17 @@ def backend() -> Iterator[Backend]:
 
 def section(backend: Backend, cache: Path, use_for: list[str]) -> dict[str, Any]:
     """The writer part of a synthetic slice, as workflow/rules/common.smk renders it."""
-    return {"backend": "openai", "base_url": backend.state.url, "model": "stub-model", "api_key_env": None,
-            "max_tokens": 64, "temperature": 0.0, "timeout": 5, "cache_dir": str(cache), "use_for": use_for}
+    return {
+        "backend": "openai",
+        "base_url": backend.state.url,
+        "model": "stub-model",
+        "api_key_env": None,
+        "max_tokens": 64,
+        "temperature": 0.0,
+        "timeout": 5,
+        "cache_dir": str(cache),
+        "use_for": use_for,
+    }
 
 
 def make_writer(writer_cfg: dict[str, Any]) -> CachedWriter:
@@ -83,8 +93,9 @@ def make_writer(writer_cfg: dict[str, Any]) -> CachedWriter:
     return writer
 
 
-def build(task: str, needle: str, haystack: str, cfg: dict[str, Any], n: int, seed: int, tokenizer,
-          **kw: Any) -> list[dict[str, Any]]:
+def build(
+    task: str, needle: str, haystack: str, cfg: dict[str, Any], n: int, seed: int, tokenizer, **kw: Any
+) -> list[dict[str, Any]]:
     """The records of one synthetic variant, through the task registry (synthetic builders never drop)."""
     records, dropped = tasks.build_synthetic(task, needle, haystack, cfg, n, seed, tokenizer, **kw)
     assert dropped == 0
@@ -107,8 +118,9 @@ def check_written_doc(doc: dict[str, Any], backend: Backend, needle: str | None)
     assert doc["doc_id"].startswith(("llm:", "synthetic:"))
 
 
-def build_twice_offline_second(backend: Backend, task: str, cfg: dict[str, Any], n: int, seed: int,
-                               tokenizer) -> list[dict[str, Any]]:
+def build_twice_offline_second(
+    backend: Backend, task: str, cfg: dict[str, Any], n: int, seed: int, tokenizer
+) -> list[dict[str, Any]]:
     """Build with the stub, stop it, and build again from the cache alone: the records must not change."""
     writer = make_writer(cfg["writer"])
     recs = build(task, "high", "high", cfg, n, seed, tokenizer, writer=writer)
@@ -123,14 +135,17 @@ def build_twice_offline_second(backend: Backend, task: str, cfg: dict[str, Any],
 
 
 def test_mdqa_needles_and_haystacks_come_from_the_writer(backend, tmp_path, tokenizer, synthetic_cfg):
-    cfg = {**synthetic_cfg, "needle": {"relations": sorted(RELATIONS)},
-           "writer": section(backend, tmp_path / "cache", ["needle", "haystack"])}
+    cfg = {
+        **synthetic_cfg,
+        "needle": {"relations": sorted(RELATIONS)},
+        "writer": section(backend, tmp_path / "cache", ["needle", "haystack"]),
+    }
     recs = build_twice_offline_second(backend, "mdqa", cfg, 4, 0, tokenizer)
     for rec in recs:
-        (s, e), = rec["spans"]["answer"]
+        ((s, e),) = rec["spans"]["answer"]
         assert rec["context"][s:e] == rec["answers"][0]
         gold = rec["documents"][rec["gold_position"]]
-        needle, = [n for n in backend.needles if n in gold["text"]]
+        (needle,) = [n for n in backend.needles if n in gold["text"]]
         assert rec["answers"][0] in needle
         check_written_doc(gold, backend, needle)
         for doc in rec["documents"]:
@@ -143,18 +158,23 @@ def test_mdqa_needles_and_haystacks_come_from_the_writer(backend, tmp_path, toke
 
 
 def test_musique_hops_come_from_the_writer(backend, tmp_path, tokenizer, synthetic_cfg):
-    cfg = {**synthetic_cfg, "target_tokens": 700, "hops": 3, "needle": {"symbol_length": 4},
-           "writer": section(backend, tmp_path / "cache", ["needle", "haystack"])}
+    cfg = {
+        **synthetic_cfg,
+        "target_tokens": 700,
+        "hops": 3,
+        "needle": {"symbol_length": 4},
+        "writer": section(backend, tmp_path / "cache", ["needle", "haystack"]),
+    }
     recs = build_twice_offline_second(backend, "musique", cfg, 3, 5, tokenizer)
     for rec in recs:
         ctx, spans = rec["context"], rec["spans"]
-        (s, e), = spans["answer"]
+        ((s, e),) = spans["answer"]
         assert ctx[s:e] == rec["answers"][0] == rec["hops"][-1]["answer"]
         assert [ctx[a:b] for a, b in spans["insight"]] == [h["answer"] for h in rec["hops"][:-1]]
         docs = {d["doc_id"]: d for d in rec["documents"]}
         for hop in rec["hops"]:
             doc = docs[hop["doc_id"]]
-            needle, = [n for n in backend.needles if n in doc["text"]]
+            (needle,) = [n for n in backend.needles if n in doc["text"]]
             assert f"had {hop['answer']} as noted" in needle
             check_written_doc(doc, backend, needle)
         for doc in rec["documents"]:
@@ -166,8 +186,13 @@ def test_musique_hops_come_from_the_writer(backend, tmp_path, tokenizer, synthet
 
 
 def test_summhay_haystacks_are_written_but_insights_stay_templates(backend, tmp_path, tokenizer, synthetic_cfg):
-    cfg = {**synthetic_cfg, "target_tokens": 700, "min_gold": 2, "max_gold": 2,
-           "writer": section(backend, tmp_path / "cache", ["haystack"])}
+    cfg = {
+        **synthetic_cfg,
+        "target_tokens": 700,
+        "min_gold": 2,
+        "max_gold": 2,
+        "writer": section(backend, tmp_path / "cache", ["haystack"]),
+    }
     recs = build("summhay", "high", "high", cfg, 2, 0, tokenizer, writer=make_writer(cfg["writer"]))
     assert backend.paragraphs and not backend.needles
     templates = [re.sub(r"\\\{\w+\\\}", ".+", re.escape(t)) for t in INSIGHT_TEMPLATES]
@@ -178,14 +203,17 @@ def test_summhay_haystacks_are_written_but_insights_stay_templates(backend, tmp_
             assert any(re.fullmatch(t, rec["context"][s:e]) for t in templates), "insights are the template sentences"
 
 
-@pytest.mark.parametrize("sentence, entity, value, at", [
-    ("Belvin Tesdor, a Lyonnais by taste, died in Lyon.", "Belvin Tesdor", "Lyon", 44),
-    ("The Lyon Society of Porto was founded in Lyon.", "Lyon Society", "Lyon", 41),
-    ("Aldoria is the country in which Porto lies.", "Porto", "Aldoria", 0),
-])
+@pytest.mark.parametrize(
+    "sentence, entity, value, at",
+    [
+        ("Belvin Tesdor, a Lyonnais by taste, died in Lyon.", "Belvin Tesdor", "Lyon", 44),
+        ("The Lyon Society of Porto was founded in Lyon.", "Lyon Society", "Lyon", 41),
+        ("Aldoria is the country in which Porto lies.", "Porto", "Aldoria", 0),
+    ],
+)
 def test_value_offset_is_the_whole_word_outside_the_entity(sentence, entity, value, at):
     assert needle_problem(sentence, entity, value) is None
-    assert value_offset(sentence, entity, value) == at and sentence[at:at + len(value)] == value
+    assert value_offset(sentence, entity, value) == at and sentence[at : at + len(value)] == value
 
 
 def test_without_a_writer_records_are_the_template_ones(backend, tmp_path, tokenizer, synthetic_cfg):
@@ -195,8 +223,15 @@ def test_without_a_writer_records_are_the_template_ones(backend, tmp_path, token
         recs = build(task, "high", "high", {**cfg, **extra}, 2, 0, tokenizer)
         assert build(task, "high", "high", {**cfg, **extra}, 2, 0, tokenizer, writer=None) == recs
         assert all(d["doc_id"].startswith(("wiki:", "synthetic:")) for r in recs for d in r["documents"])
-    templates = [re.escape(t).replace(r"\{entity\}", ".+").replace(r"\{value\}", ".+").replace(r"\{age\}", r"\d+")
-                 .replace(r"\{year\}", r"\d+") for _, ts, _, _ in RELATIONS.values() for t in ts]
+    templates = [
+        re.escape(t)
+        .replace(r"\{entity\}", ".+")
+        .replace(r"\{value\}", ".+")
+        .replace(r"\{age\}", r"\d+")
+        .replace(r"\{year\}", r"\d+")
+        for _, ts, _, _ in RELATIONS.values()
+        for t in ts
+    ]
     for rec in build("mdqa", "high", "high", cfg, 3, 0, tokenizer):
         gold = rec["documents"][rec["gold_position"]]["text"]
         assert any(re.fullmatch(t, s) for s in split_sentences(gold) for t in templates)
@@ -217,8 +252,28 @@ def test_cli_builds_the_writer_and_records_its_identity(backend, tmp_path, tiny_
 
     def run(cfg: dict[str, Any], name: str) -> dict[str, Any]:
         out = tmp_path / name / "train.jsonl"
-        assert main(["synthetic-data", "--config", json.dumps(cfg), "--task", "mdqa", "--data", "high-low",
-                     "--model-dir", str(tiny_model_dir), "--n", "2", "--seed", "0", "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "synthetic-data",
+                    "--config",
+                    json.dumps(cfg),
+                    "--task",
+                    "mdqa",
+                    "--data",
+                    "high-low",
+                    "--model-dir",
+                    str(tiny_model_dir),
+                    "--n",
+                    "2",
+                    "--seed",
+                    "0",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         return json.loads(out.with_name("train.jsonl.meta.json").read_text())
 
     writer_cfg = section(backend, tmp_path / "cache", ["needle"])
@@ -231,29 +286,48 @@ def test_cli_builds_the_writer_and_records_its_identity(backend, tmp_path, tiny_
 
 # ---------------------------------------------------------------- config and workflow slice
 
+
 def _writer_config(writer: dict[str, Any]) -> dict[str, Any]:
     cfg = yaml.safe_load(DEFAULT.read_text())
     cfg["writer"] = writer
     return cfg
 
 
-OPENAI = {"backend": "openai", "base_url": "https://api.openai.com/v1", "model": "gpt-4o-mini",
-          "api_key_env": "OPENAI_API_KEY", "max_tokens": 256, "temperature": 0.7}
-TRANSFORMERS = {"backend": "transformers", "model_dir": "resources/models/x", "dtype": "bfloat16",
-                "max_new_tokens": 256, "temperature": 0.7, "device": "cuda"}
+OPENAI = {
+    "backend": "openai",
+    "base_url": "https://api.openai.com/v1",
+    "model": "gpt-4o-mini",
+    "api_key_env": "OPENAI_API_KEY",
+    "max_tokens": 256,
+    "temperature": 0.7,
+}
+TRANSFORMERS = {
+    "backend": "transformers",
+    "model_dir": "resources/models/x",
+    "dtype": "bfloat16",
+    "max_new_tokens": 256,
+    "temperature": 0.7,
+    "device": "cuda",
+}
 
 
 def test_writer_config_is_validated():
     assert yaml.safe_load(DEFAULT.read_text())["writer"]["backend"] == "none"
-    for ok in (OPENAI, {**OPENAI, "timeout": 30, "cache_dir": "c", "use_for": ["needle"], "api_key_env": None},
-               TRANSFORMERS, {"backend": "none"}):
+    for ok in (
+        OPENAI,
+        {**OPENAI, "timeout": 30, "cache_dir": "c", "use_for": ["needle"], "api_key_env": None},
+        TRANSFORMERS,
+        {"backend": "none"},
+    ):
         validate_config(_writer_config(ok), SCHEMA, [DEFAULT])
-    cases = [({**OPENAI, "api_key": "sk-x"}, "unknown key 'writer.api_key'"),
-             ({**TRANSFORMERS, "max_tokens": 3}, "unknown key 'writer.max_tokens'"),
-             ({"backend": "none", "model": "m"}, "unknown key 'writer.model'"),
-             ({**OPENAI, "backend": "anthropic"}, "key 'writer.backend': 'anthropic' is not one of"),
-             ({k: v for k, v in OPENAI.items() if k != "model"}, "key 'writer': 'model' is a required property"),
-             ({**OPENAI, "use_for": ["needles"]}, "key 'writer.use_for.0'")]
+    cases = [
+        ({**OPENAI, "api_key": "sk-x"}, "unknown key 'writer.api_key'"),
+        ({**TRANSFORMERS, "max_tokens": 3}, "unknown key 'writer.max_tokens'"),
+        ({"backend": "none", "model": "m"}, "unknown key 'writer.model'"),
+        ({**OPENAI, "backend": "anthropic"}, "key 'writer.backend': 'anthropic' is not one of"),
+        ({k: v for k, v in OPENAI.items() if k != "model"}, "key 'writer': 'model' is a required property"),
+        ({**OPENAI, "use_for": ["needles"]}, "key 'writer.use_for.0'"),
+    ]
     for bad, message in cases:
         with pytest.raises(ConfigError) as err:
             validate_config(_writer_config(bad), SCHEMA, [DEFAULT])
@@ -302,13 +376,21 @@ def test_synthetic_slice_has_the_writer_only_where_it_writes():
                 plain = _rendered(off, task, n, h)
                 assert "writer" not in plain
                 written = _rendered(on, task, n, h)
-                uses = [u for u, level in (("needle", n), ("haystack", h))
-                        if level == "high" and (u == "haystack" or task != "summhay")]
+                uses = [
+                    u
+                    for u, level in (("needle", n), ("haystack", h))
+                    if level == "high" and (u == "haystack" or task != "summhay")
+                ]
                 if uses:
-                    assert written == {**plain, "writer": {**OPENAI, "cache_dir": "resources/llm_cache",
-                                                           "use_for": uses}}
+                    assert written == {
+                        **plain,
+                        "writer": {**OPENAI, "cache_dir": "resources/llm_cache", "use_for": uses},
+                    }
                 else:
                     assert written == plain, "off-branch variants keep their slice: nothing re-runs"
                 narrowed = _rendered(needle_only, task, n, h).get("writer")
-                assert narrowed == ({**OPENAI, "cache_dir": "resources/llm_cache", "use_for": ["needle"]}
-                                    if n == "high" and task != "summhay" else None)
+                assert narrowed == (
+                    {**OPENAI, "cache_dir": "resources/llm_cache", "use_for": ["needle"]}
+                    if n == "high" and task != "summhay"
+                    else None
+                )

@@ -1,4 +1,5 @@
 """Run the workflow from a copy of the repository, and read what a dry run plans."""
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,14 @@ def copy_workflow(dest: Path) -> Path:
 def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("snakemake")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    return subprocess.run([str(exe), "--directory", str(workdir), "-s", str(workdir / "Snakefile"), *args],
-                          cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [str(exe), "--directory", str(workdir), "-s", str(workdir / "Snakefile"), *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def planned_jobs(dry_run_output: str) -> Counter:
@@ -56,5 +63,5 @@ def planned_wildcards(dry_run_output: str, rule: str) -> list[str]:
         if m:
             current = m.group(1)
         elif current == rule and line.strip().startswith("wildcards:"):
-            out.append(line.strip()[len("wildcards: "):])
+            out.append(line.strip()[len("wildcards: ") :])
     return out

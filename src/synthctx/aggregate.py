@@ -1,4 +1,5 @@
 """One table of every condition: real-task F1 beside head recall against the real-data model (polars)."""
+
 from __future__ import annotations
 
 import json
@@ -30,16 +31,29 @@ def condition_rows(summaries: list[dict[str, Any]], comparisons: list[dict[str, 
             for mode, by_rule in by_mode["modes"].items():
                 for rule in ("threshold", "top_k"):
                     r = by_rule[rule]
-                    rows.append({**comp["condition"], "condition": conditions.parse(key[1]).label,
-                                 "is_reference": comp["is_reference"], "head_kind": kind,
-                                 "scoring_mode": mode, "set_rule": rule,
-                                 **{m: float(s[m]) if m in s else None for m in METRICS},
-                                 "metric": s["metric"], "n_test": s["n_examples"], "recall": r["recall"],
-                                 "precision": r["precision"], "jaccard": r["jaccard"], "n_heads": r["n_candidate"],
-                                 "n_reference_heads": r["n_reference"], "cosine": by_rule["cosine"],
-                                 "n_scored": by_rule["n_scored"]})
+                    rows.append(
+                        {
+                            **comp["condition"],
+                            "condition": conditions.parse(key[1]).label,
+                            "is_reference": comp["is_reference"],
+                            "head_kind": kind,
+                            "scoring_mode": mode,
+                            "set_rule": rule,
+                            **{m: float(s[m]) if m in s else None for m in METRICS},
+                            "metric": s["metric"],
+                            "n_test": s["n_examples"],
+                            "recall": r["recall"],
+                            "precision": r["precision"],
+                            "jaccard": r["jaccard"],
+                            "n_heads": r["n_candidate"],
+                            "n_reference_heads": r["n_reference"],
+                            "cosine": by_rule["cosine"],
+                            "n_scored": by_rule["n_scored"],
+                        }
+                    )
     return pl.DataFrame(rows, infer_schema_length=None).sort(
-        ["task", "model", "seed", "head_kind", "scoring_mode", "set_rule", "condition"])
+        ["task", "model", "seed", "head_kind", "scoring_mode", "set_rule", "condition"]
+    )
 
 
 def correlation_rows(table: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
@@ -54,15 +68,33 @@ def correlation_rows(table: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
     groups = ["task", "model", "seed", "head_kind", "scoring_mode", "set_rule"]
     for key, part in pool.group_by(groups, maintain_order=True):
         for x_name in ("recall", "cosine"):
-            res = correlate(part[x_name].to_list(), part["f1"].to_list(), n_bootstrap=cfg["n_bootstrap"],
-                            n_permutations=cfg["n_permutations"], confidence=cfg["confidence"], seed=cfg["seed"])
+            res = correlate(
+                part[x_name].to_list(),
+                part["f1"].to_list(),
+                n_bootstrap=cfg["n_bootstrap"],
+                n_permutations=cfg["n_permutations"],
+                confidence=cfg["confidence"],
+                seed=cfg["seed"],
+            )
             for method in ("spearman", "pearson"):
                 m = res[method]
-                rows.append({**dict(zip(groups, key)), "x": x_name, "y": "f1", "method": method, "n": res["n"],
-                             "estimate": m["estimate"], "ci_low": m["ci_low"], "ci_high": m["ci_high"],
-                             "confidence": cfg["confidence"], "p_permutation": m["p_permutation"],
-                             "p_analytic": m["p_analytic"], "conditions": ",".join(part["condition"].to_list()),
-                             "caveat": weak_evidence_note(res["n"])})
+                rows.append(
+                    {
+                        **dict(zip(groups, key)),
+                        "x": x_name,
+                        "y": "f1",
+                        "method": method,
+                        "n": res["n"],
+                        "estimate": m["estimate"],
+                        "ci_low": m["ci_low"],
+                        "ci_high": m["ci_high"],
+                        "confidence": cfg["confidence"],
+                        "p_permutation": m["p_permutation"],
+                        "p_analytic": m["p_analytic"],
+                        "conditions": ",".join(part["condition"].to_list()),
+                        "caveat": weak_evidence_note(res["n"]),
+                    }
+                )
     return pl.DataFrame(rows)
 
 
@@ -73,4 +105,5 @@ def read_json(paths: list[Path]) -> list[dict[str, Any]]:
 def headline(table: pl.DataFrame) -> pl.DataFrame:
     """What the aggregate job prints: F1 beside teacher-forced threshold recall, per condition."""
     return table.filter((pl.col("scoring_mode") == "teacher_forced") & (pl.col("set_rule") == "threshold")).select(
-        "task", "head_kind", "condition", "seed", "f1", "recall", "cosine")
+        "task", "head_kind", "condition", "seed", "f1", "recall", "cosine"
+    )

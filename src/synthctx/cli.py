@@ -40,9 +40,19 @@ def cmd_real_data(a: argparse.Namespace) -> None:
 
     records, dropped = tasks.build_real(a.task, a.config, a.split, a.n, a.seed, load_tokenizer(a.model_dir))
     n = write_jsonl_atomic(a.out, records)
-    write_metadata(a.out, stage="real-data", config_slice=a.config,
-                   extra={"task": a.task, "split": a.split, "seed": a.seed, "n_records": n,
-                          "source_kind": a.config["source"]["kind"], "dropped": dropped})
+    write_metadata(
+        a.out,
+        stage="real-data",
+        config_slice=a.config,
+        extra={
+            "task": a.task,
+            "split": a.split,
+            "seed": a.seed,
+            "n_records": n,
+            "source_kind": a.config["source"]["kind"],
+            "dropped": dropped,
+        },
+    )
     print(f"wrote {n} real {a.task} {a.split} records to {a.out} ({dropped} source items dropped)", flush=True)
 
 
@@ -52,8 +62,12 @@ def cmd_limit_data(a: argparse.Namespace) -> None:
 
     records, n_source = first_records(a.records, a.n)
     n = write_jsonl_atomic(a.out, records)
-    write_metadata(a.out, stage="limit-data", config_slice={"n": a.n},
-                   extra={"source": str(a.records), "n_source_records": n_source, "n_records": n})
+    write_metadata(
+        a.out,
+        stage="limit-data",
+        config_slice={"n": a.n},
+        extra={"source": str(a.records), "n_source_records": n_source, "n_records": n},
+    )
     print(f"kept the first {n} of {n_source} real training records in {a.out}", flush=True)
 
 
@@ -65,12 +79,22 @@ def cmd_synthetic_data(a: argparse.Namespace) -> None:
 
     data = conditions.parse(a.data)
     writer = writer_from_slice(a.config.get("writer"))
-    records, _ = tasks.build_synthetic(a.task, data.needle, data.haystack, a.config, a.n, a.seed,
-                                       load_tokenizer(a.model_dir), writer=writer)
+    records, _ = tasks.build_synthetic(
+        a.task, data.needle, data.haystack, a.config, a.n, a.seed, load_tokenizer(a.model_dir), writer=writer
+    )
     n = write_jsonl_atomic(a.out, records)
-    write_metadata(a.out, stage="synthetic-data", config_slice=a.config,
-                   extra={"task": a.task, "data": a.data, "seed": a.seed, "n_records": n,
-                          "writer": writer.identity() if writer else "none"})
+    write_metadata(
+        a.out,
+        stage="synthetic-data",
+        config_slice=a.config,
+        extra={
+            "task": a.task,
+            "data": a.data,
+            "seed": a.seed,
+            "n_records": n,
+            "writer": writer.identity() if writer else "none",
+        },
+    )
     cache = f" (LLM writer: {writer.hits} cached texts, {writer.misses} written)" if writer else ""
     print(f"wrote {n} synthetic {a.task} {a.data} records to {a.out}{cache}", flush=True)
 
@@ -82,8 +106,13 @@ def cmd_train(a: argparse.Namespace) -> None:
 
     set_threads(a.threads)
     log = fine_tune(a.model_dir, list(read_jsonl(a.records)), a.config, a.seed, a.out, a.checkpoint_dir)
-    write_metadata(a.out / main_weights_file(a.config["method"]), stage="train", config_slice=a.config,
-                   with_device=True, extra={"condition": _condition(a), "seed": a.seed, "training": log})
+    write_metadata(
+        a.out / main_weights_file(a.config["method"]),
+        stage="train",
+        config_slice=a.config,
+        with_device=True,
+        extra={"condition": _condition(a), "seed": a.seed, "training": log},
+    )
 
 
 def cmd_evaluate(a: argparse.Namespace) -> None:
@@ -99,8 +128,13 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     summary = {**summary, "condition": _condition(a), "weights": describe_weights(a.weights, dtype), "dtype": dtype}
     write_jsonl_atomic(a.predictions, predictions)
     write_json_atomic(a.summary, summary)
-    write_metadata(a.summary, stage="evaluate", config_slice=a.config, with_device=True,
-                   extra={"condition": _condition(a), "attention": "sdpa"})
+    write_metadata(
+        a.summary,
+        stage="evaluate",
+        config_slice=a.config,
+        with_device=True,
+        extra={"condition": _condition(a), "attention": "sdpa"},
+    )
     print(" ".join(f"{k} {v:.3f}" for k, v in summary.items() if isinstance(v, float)), flush=True)
 
 
@@ -117,9 +151,17 @@ def cmd_score_heads(a: argparse.Namespace) -> None:
     out = scores_file(model, tokenizer, list(read_jsonl(a.records)), predictions, a.config)
     out = {**out, "condition": _condition(a), "dtype": dtype, "weights": describe_weights(a.weights, dtype)}
     write_json_atomic(a.out, out)
-    write_metadata(a.out, stage="score-heads", config_slice=a.config, with_device=True,
-                   extra={"condition": _condition(a), "head_kinds": sorted(out["head_kinds"]),
-                          "attention": "sdpa + argmax capture (no full attention)"})
+    write_metadata(
+        a.out,
+        stage="score-heads",
+        config_slice=a.config,
+        with_device=True,
+        extra={
+            "condition": _condition(a),
+            "head_kinds": sorted(out["head_kinds"]),
+            "attention": "sdpa + argmax capture (no full attention)",
+        },
+    )
 
 
 def cmd_head_sets(a: argparse.Namespace) -> None:
@@ -150,8 +192,21 @@ def cmd_correlate(a: argparse.Namespace) -> None:
     rows = correlation_rows(pl.read_csv(a.table), a.config)
     write_csv_atomic(a.out, rows)
     write_metadata(a.out, stage="correlate", config_slice=a.config)
-    print(rows.filter(pl.col("x") == "recall").select("task", "head_kind", "scoring_mode", "set_rule", "method", "n",
-                                                      "estimate", "ci_low", "ci_high", "p_permutation"), flush=True)
+    print(
+        rows.filter(pl.col("x") == "recall").select(
+            "task",
+            "head_kind",
+            "scoring_mode",
+            "set_rule",
+            "method",
+            "n",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "p_permutation",
+        ),
+        flush=True,
+    )
 
 
 def cmd_figures(a: argparse.Namespace) -> None:
@@ -183,8 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m synthctx", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="stage", required=True)
 
-    def stage(name: str, fn, help_: str, *paths: str, many: tuple[str, ...] = (), condition: bool = False,
-              model: bool = False) -> argparse.ArgumentParser:
+    def stage(
+        name: str, fn, help_: str, *paths: str, many: tuple[str, ...] = (), condition: bool = False, model: bool = False
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
         p.set_defaults(fn=fn)
         p.add_argument("--config", type=_json, default={}, help="JSON slice of the workflow config")
@@ -216,16 +272,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, required=True)
     p.add_argument("--seed", type=int, required=True)
     stage("train", cmd_train, "LoRA fine-tuning", "records", "out", "checkpoint-dir", condition=True, model=True)
-    for name, fn, help_, outs in (("evaluate", cmd_evaluate, "answer the real test split", ("predictions", "summary")),
-                                  ("score-heads", cmd_score_heads, "retrieval and insight scores of every head",
-                                   ("predictions", "out"))):
+    for name, fn, help_, outs in (
+        ("evaluate", cmd_evaluate, "answer the real test split", ("predictions", "summary")),
+        ("score-heads", cmd_score_heads, "retrieval and insight scores of every head", ("predictions", "out")),
+    ):
         p = stage(name, fn, help_, "records", *outs, condition=True, model=True)
         p.add_argument("--weights", type=Path, default=None)
     stage("head-sets", cmd_head_sets, "head sets and recall against the real-data model", "scores", "reference", "out")
     stage("aggregate", cmd_aggregate, "one table of all conditions", "out", many=("summaries", "comparisons"))
     stage("correlate", cmd_correlate, "recall vs F1 correlations", "table", "out")
-    stage("figures", cmd_figures, "report figures", "table", "correlations", "f1-figure",
-          many=("scores", "heatmaps", "scatter"))
+    stage(
+        "figures",
+        cmd_figures,
+        "report figures",
+        "table",
+        "correlations",
+        "f1-figure",
+        many=("scores", "heatmaps", "scatter"),
+    )
     return parser
 
 

@@ -3,6 +3,7 @@
 Snakemake cannot see code behind `python -m synthctx`; each rule takes `code_digest(stage_module)` as
 a param. The hash covers the module and, transitively, every synthctx module it imports.
 """
+
 from __future__ import annotations
 
 import ast
@@ -29,7 +30,12 @@ def _imports(path: Path, module: str) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.split(".")[0] == PACKAGE)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.split(".")[0] == PACKAGE:
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.level == 0
+            and node.module.split(".")[0] == PACKAGE
+        ):
             found.add(node.module)
             found.update(f"{node.module}.{a.name}" for a in node.names)
     return {m for m in found if _module_file(m) is not None}
@@ -54,8 +60,10 @@ def package_modules(package: str) -> list[str]:
     folder = SRC / Path(*package.split(".")[1:])
     if not (folder / "__init__.py").is_file():
         raise ValueError(f"{package} is not a package under {SRC}")
-    return [".".join([PACKAGE, *p.relative_to(SRC).with_suffix("").parts]).removesuffix(".__init__")
-            for p in sorted(folder.rglob("*.py"))]
+    return [
+        ".".join([PACKAGE, *p.relative_to(SRC).with_suffix("").parts]).removesuffix(".__init__")
+        for p in sorted(folder.rglob("*.py"))
+    ]
 
 
 def code_digest(*modules: str, shallow: tuple[str, ...] = (), folders: tuple[str, ...] = ()) -> str:

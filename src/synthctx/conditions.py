@@ -40,8 +40,10 @@ def parse(name: str) -> TrainingData:
         return TrainingData(name, name)
     needle, _, haystack = name.partition("-")
     if needle not in LEVELS or haystack not in LEVELS:
-        raise ValueError(f"unknown training data {name!r}: real, real-limited, none or <needle>-<haystack> with "
-                         f"levels {', '.join(LEVELS)}")
+        raise ValueError(
+            f"unknown training data {name!r}: real, real-limited, none or <needle>-<haystack> with "
+            f"levels {', '.join(LEVELS)}"
+        )
     return TrainingData(name, "synthetic", needle, haystack)
 
 

@@ -2,12 +2,12 @@
 key, the file and the line; the schema's defaults filled in; keys that default to another key resolved;
 `dtype: auto` resolved for this machine; and every cross-field check, once. Rules then read only
 complete, checked values."""
+
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
-
-import copy
 
 import yaml
 from jsonschema import Draft202012Validator, validators
@@ -19,8 +19,10 @@ from synthctx.hardware import resolve_dtype
 # Stage sections whose `dtype` may be `auto`; resolved once here, so it is in every slice and output.
 DTYPE_SECTIONS = ("train", "evaluate", "heads")
 # Task keys that default to a key of another section when a task does not set them.
-TASK_KEY_DEFAULTS = {"max_passage_words": ("text", "max_passage_words"),
-                     "max_new_tokens": ("evaluate", "max_new_tokens")}
+TASK_KEY_DEFAULTS = {
+    "max_passage_words": ("text", "max_passage_words"),
+    "max_new_tokens": ("evaluate", "max_new_tokens"),
+}
 
 
 class ConfigError(ValueError):
@@ -99,13 +101,17 @@ def _cross_field_problems(config: dict[str, Any], config_files: list[Path]) -> l
     for axis, table in (("tasks", "tasks"), ("models", "models")):
         for i, name in enumerate(config["grid"][axis]):
             if name not in config[table]:
-                problems.append(f"{locate(config_files, ['grid', axis, i])}: key 'grid.{axis}[{i}]': "
-                                f"{name!r} is not defined under '{table}'")
+                problems.append(
+                    f"{locate(config_files, ['grid', axis, i])}: key 'grid.{axis}[{i}]': "
+                    f"{name!r} is not defined under '{table}'"
+                )
     for name, task in config["tasks"].items():
         if task["n_train"] > task["n_train_real"]:
-            problems.append(f"{locate(config_files, ['tasks', name, 'n_train'])}: key 'tasks.{name}.n_train': "
-                            f"{task['n_train']} is more than n_train_real ({task['n_train_real']}): real (limited) "
-                            f"is a cut of the real training set")
+            problems.append(
+                f"{locate(config_files, ['tasks', name, 'n_train'])}: key 'tasks.{name}.n_train': "
+                f"{task['n_train']} is more than n_train_real ({task['n_train_real']}): real (limited) "
+                f"is a cut of the real training set"
+            )
         for key, why in tasks.get(name).check_config(task):
             problems.append(f"{locate(config_files, ['tasks', name, key])}: key 'tasks.{name}.{key}': {why}")
     return problems

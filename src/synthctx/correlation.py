@@ -33,14 +33,10 @@ def _pearson_stat(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
 
 def _spearman_stat(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
     """Vectorised Spearman rho as Pearson r of average ranks, identical to spearmanr."""
-    return stats.pearsonr(
-        stats.rankdata(x, axis=axis), stats.rankdata(y, axis=axis), axis=axis
-    ).statistic
+    return stats.pearsonr(stats.rankdata(x, axis=axis), stats.rankdata(y, axis=axis), axis=axis).statistic
 
 
-def _percentile_ci(
-    distribution: np.ndarray, confidence: float
-) -> tuple[float, float, int]:
+def _percentile_ci(distribution: np.ndarray, confidence: float) -> tuple[float, float, int]:
     """Percentile interval over the non-degenerate (finite) bootstrap statistics,
     plus the number of degenerate resamples ignored."""
     finite = distribution[np.isfinite(distribution)]
@@ -77,9 +73,7 @@ def _one_statistic(
         confidence_level=confidence,
         rng=np.random.default_rng(boot_seed),
     )
-    ci_low, ci_high, n_degenerate = _percentile_ci(
-        np.asarray(boot.bootstrap_distribution, dtype=float), confidence
-    )
+    ci_low, ci_high, n_degenerate = _percentile_ci(np.asarray(boot.bootstrap_distribution, dtype=float), confidence)
     perm = stats.permutation_test(
         (x,),  # permute x only: the n! re-pairings with y, as in scipy's example
         lambda x_perm, axis=-1: statistic(x_perm, y, axis=axis),

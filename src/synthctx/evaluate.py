@@ -1,5 +1,6 @@
 """Greedy answers on the real test split, scored with each task's metric (STUDY.md): token F1 and
 substring exact match for MDQA and MuSiQue, citation precision/recall/F1 for SummHay."""
+
 from __future__ import annotations
 
 import time
@@ -15,11 +16,17 @@ from synthctx.prompting import encode
 def generate_answer(model, tokenizer, record: dict[str, Any], max_new_tokens: int) -> tuple[str, list[int]]:
     enc = encode(tokenizer, record, None)
     ids = torch.tensor([enc.input_ids], device=model.device)
-    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, do_sample=False,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    generated = out[0, ids.shape[1]:].tolist()
+    out = model.generate(
+        ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    generated = out[0, ids.shape[1] :].tolist()
     if tokenizer.eos_token_id in generated:
-        generated = generated[:generated.index(tokenizer.eos_token_id)]
+        generated = generated[: generated.index(tokenizer.eos_token_id)]
     return tokenizer.decode(generated, skip_special_tokens=True).strip(), generated
 
 
@@ -46,8 +53,9 @@ def evaluate(model, tokenizer, records: list[dict[str, Any]], max_new_tokens: in
     for i, rec in enumerate(records, 1):
         text, ids = generate_answer(model, tokenizer, rec, max_new_tokens)
         metrics = score(rec, text)
-        predictions.append({"id": rec["id"], "prediction": text, "generated_ids": ids, "answers": rec["answers"],
-                            "metrics": metrics})
+        predictions.append(
+            {"id": rec["id"], "prediction": text, "generated_ids": ids, "answers": rec["answers"], "metrics": metrics}
+        )
         if i % 10 == 0 or i == len(records):
             print(f"evaluated {i}/{len(records)} examples ({time.time() - start:.0f} s)", flush=True)
     summary = {**summarise(task, predictions), "max_new_tokens": max_new_tokens, "decoding": "greedy"}

@@ -1,4 +1,5 @@
 """Figures for the report (seaborn): F1 per condition, head-score heatmaps per head kind, recall vs F1."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,8 +26,18 @@ def _save(fig, path: Path) -> None:
 
 def f1_by_condition(table: pl.DataFrame, path: Path) -> None:
     per = table.unique(["task", "model", "seed", "condition"]).sort(["task", "model", "condition"]).to_pandas()
-    g = sns.catplot(data=per, x="condition", y="f1", col="task", row="model", kind="bar", errorbar=None,
-                    height=3.2, aspect=1.8, color="#4c72b0")
+    g = sns.catplot(
+        data=per,
+        x="condition",
+        y="f1",
+        col="task",
+        row="model",
+        kind="bar",
+        errorbar=None,
+        height=3.2,
+        aspect=1.8,
+        color="#4c72b0",
+    )
     g.set_axis_labels("training data (needle/haystack)", "real-task F1 (the task's metric)")
     for ax in g.axes.flat:
         ax.tick_params(axis="x", rotation=30)
@@ -61,21 +72,45 @@ def score_heatmaps(scores: list[dict[str, Any]], kind: str, mode: str, path: Pat
 def recall_vs_f1(table: pl.DataFrame, correlations: pl.DataFrame, mode: str, rule: str, path: Path) -> None:
     """Head recall against the real-data model vs real-task F1: one panel per head kind x task."""
     rows = table.filter((pl.col("scoring_mode") == mode) & (pl.col("set_rule") == rule))
-    part = (rows.with_columns(pl.col("recall", "f1").cast(pl.Float64).fill_nan(None))
-            .drop_nulls(["recall", "f1"]).to_pandas())
+    part = (
+        rows.with_columns(pl.col("recall", "f1").cast(pl.Float64).fill_nan(None))
+        .drop_nulls(["recall", "f1"])
+        .to_pandas()
+    )
     if part.empty:  # e.g. generate mode when no model answered any example correctly
         fig, ax = plt.subplots(figsize=(5, 3))
-        ax.text(0.5, 0.5, f"no condition has a defined recall in {mode} mode\n(no scored examples)",
-                ha="center", va="center")
+        ax.text(
+            0.5,
+            0.5,
+            f"no condition has a defined recall in {mode} mode\n(no scored examples)",
+            ha="center",
+            va="center",
+        )
         ax.axis("off")
         _save(fig, path)
         return
-    g = sns.relplot(data=part, x="recall", y="f1", hue="condition", style="model", col="task", row="head_kind",
-                    s=80, height=3.6, aspect=1.1, facet_kws={"sharex": False, "sharey": False})
+    g = sns.relplot(
+        data=part,
+        x="recall",
+        y="f1",
+        hue="condition",
+        style="model",
+        col="task",
+        row="head_kind",
+        s=80,
+        height=3.6,
+        aspect=1.1,
+        facet_kws={"sharex": False, "sharey": False},
+    )
     for (kind, task), ax in g.axes_dict.items():
-        sub = correlations.filter((pl.col("task") == task) & (pl.col("scoring_mode") == mode) & (pl.col("set_rule") == rule)
-                                  & (pl.col("x") == "recall") & (pl.col("method") == "spearman")
-                                  & (pl.col("head_kind") == kind))
+        sub = correlations.filter(
+            (pl.col("task") == task)
+            & (pl.col("scoring_mode") == mode)
+            & (pl.col("set_rule") == rule)
+            & (pl.col("x") == "recall")
+            & (pl.col("method") == "spearman")
+            & (pl.col("head_kind") == kind)
+        )
         scored = rows.filter((pl.col("task") == task) & (pl.col("head_kind") == kind))
         if not scored.height:
             why = f"{task} has no {kind} spans: not scored"
@@ -87,8 +122,11 @@ def recall_vs_f1(table: pl.DataFrame, correlations: pl.DataFrame, mode: str, rul
             ax.text(0.5, 0.5, why, ha="center", va="center", fontsize=8, transform=ax.transAxes)
         if sub.height:
             r = sub.row(0, named=True)
-            ax.set_title(f"{task}, {kind} heads: Spearman {r['estimate']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}],"
-                         f" p={r['p_permutation']:.2f}, n={r['n']}", fontsize=8)
+            ax.set_title(
+                f"{task}, {kind} heads: Spearman {r['estimate']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}],"
+                f" p={r['p_permutation']:.2f}, n={r['n']}",
+                fontsize=8,
+            )
         else:
             ax.set_title(f"{task}, {kind} heads", fontsize=8)
     g.set_axis_labels(f"head recall vs real model ({rule}, {mode})", "real-task F1")

@@ -94,27 +94,34 @@ def head_set_comparison(
     }
 
 
-def compare_scores(candidate: dict[str, Any], reference: dict[str, Any], threshold: float,
-                   top_k: int) -> dict[str, Any]:
+def compare_scores(
+    candidate: dict[str, Any], reference: dict[str, Any], threshold: float, top_k: int
+) -> dict[str, Any]:
     """Head sets of a condition's `scores.json` against the reference's, per head kind and scoring mode.
 
     A mode in which either model scored no example has undefined head sets: every ratio is NaN there,
     not 0 (an empty set is not a set of heads that failed to match)."""
     if set(candidate["head_kinds"]) != set(reference["head_kinds"]):
-        raise ValueError(f"head kinds differ: {sorted(candidate['head_kinds'])} vs the reference's "
-                         f"{sorted(reference['head_kinds'])}")
+        raise ValueError(
+            f"head kinds differ: {sorted(candidate['head_kinds'])} vs the reference's {sorted(reference['head_kinds'])}"
+        )
     kinds = {}
     for kind, c_kind in candidate["head_kinds"].items():
         modes = {}
         for mode, c in c_kind["modes"].items():
             r = reference["head_kinds"][kind]["modes"][mode]
-            comp = head_set_comparison(np.asarray(c["scores"], dtype=float), np.asarray(r["scores"], dtype=float),
-                                       threshold, top_k)
+            comp = head_set_comparison(
+                np.asarray(c["scores"], dtype=float), np.asarray(r["scores"], dtype=float), threshold, top_k
+            )
             if not c["n_scored"] or not r["n_scored"]:
                 for rule in ("threshold", "top_k"):
                     comp[rule].update(recall=math.nan, precision=math.nan, jaccard=math.nan)
                 comp["cosine"] = math.nan
             modes[mode] = {**comp, "n_scored": c["n_scored"], "reference_n_scored": r["n_scored"]}
         kinds[kind] = {"modes": modes}
-    return {"condition": candidate["condition"], "reference": reference["condition"], "head_kinds": kinds,
-            "is_reference": candidate["condition"] == reference["condition"]}
+    return {
+        "condition": candidate["condition"],
+        "reference": reference["condition"],
+        "head_kinds": kinds,
+        "is_reference": candidate["condition"] == reference["condition"],
+    }

@@ -1,4 +1,5 @@
 """The environment every job inherits from the scheduler: this checkout's package and interpreter."""
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 Every later stage loads a *prepared* model folder (plain safetensors + tokenizer), so the slow
 GGUF de-quantisation or hub download happens once, in its own rule.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -45,8 +46,11 @@ def prepare_model(spec: dict[str, Any], out_dir: Path, seed: int = 0) -> dict[st
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
     elif source == "random_init":
-        tokenizer = _load_gguf_tokenizer(spec["tokenizer"]) if spec["tokenizer"].get("gguf_file") else \
-            AutoTokenizer.from_pretrained(spec["tokenizer"]["path"])
+        tokenizer = (
+            _load_gguf_tokenizer(spec["tokenizer"])
+            if spec["tokenizer"].get("gguf_file")
+            else AutoTokenizer.from_pretrained(spec["tokenizer"]["path"])
+        )
         arch = dict(spec["architecture"])
         arch.setdefault("vocab_size", len(tokenizer))
         arch.setdefault("bos_token_id", tokenizer.bos_token_id)
@@ -108,7 +112,6 @@ def apply_context_extension(config, extension: dict[str, Any]) -> None:
         config.max_position_embeddings = int(extension["max_position_embeddings"])
 
 
-
 def describe_weights(weights_dir: Path | None, dtype: str) -> str:
     """What a scored or evaluated model is, for its outputs: base, fully fine-tuned, or a LoRA adapter."""
     if weights_dir is None:
@@ -125,8 +128,11 @@ def warn_if_emulated(dtype: str) -> None:
 
         native, why = native_bf16(gpus=[])
         if not native:
-            print(f"WARNING: dtype bfloat16 on a {why}: torch emulates it, far slower than float32; "
-                  f"set dtype: auto (or float32) in config", flush=True)
+            print(
+                f"WARNING: dtype bfloat16 on a {why}: torch emulates it, far slower than float32; "
+                f"set dtype: auto (or float32) in config",
+                flush=True,
+            )
 
 
 def adapter_handling(dtype: str) -> str:
@@ -149,8 +155,9 @@ def load_model(model_dir: Path, dtype: str, weights_dir: Path | None = None, att
     config = AutoConfig.from_pretrained(source)
     if weights_dir is not None and (weights_dir / "context_extension.json").is_file():
         apply_context_extension(config, json.loads((weights_dir / "context_extension.json").read_text()))
-    model = AutoModelForCausalLM.from_pretrained(source, config=config, dtype=DTYPES[dtype],
-                                                 attn_implementation=attn_implementation)
+    model = AutoModelForCausalLM.from_pretrained(
+        source, config=config, dtype=DTYPES[dtype], attn_implementation=attn_implementation
+    )
     if weights_dir is not None and (weights_dir / "adapter_config.json").is_file():
         from peft import PeftModel
 

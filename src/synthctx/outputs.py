@@ -43,8 +43,9 @@ def write_csv_atomic(path: Path, frame) -> None:
     os.replace(tmp, path)
 
 
-def write_metadata(output: Path, *, stage: str, config_slice: Any, extra: dict[str, Any] | None = None,
-                   with_device: bool = False) -> Path:
+def write_metadata(
+    output: Path, *, stage: str, config_slice: Any, extra: dict[str, Any] | None = None, with_device: bool = False
+) -> Path:
     """`<output>.meta.json`: stage, config hash and slice, versions, git commit (+ device, dtype facts)."""
     path = output.with_name(output.name + ".meta.json")
     write_json_atomic(path, metadata(stage=stage, config_slice=config_slice, extra=extra, with_device=with_device))

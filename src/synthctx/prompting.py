@@ -3,6 +3,7 @@
 Spans are character offsets into the record's context; they are mapped to tokens through the
 tokenizer's offset mapping *after* the chat template is applied. A span no token covers is an error.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ def prompt_text(tokenizer, record: dict[str, Any]) -> str:
 @dataclass
 class Encoded:
     input_ids: list[int]
-    prompt_length: int          # tokens before the first answer token
+    prompt_length: int  # tokens before the first answer token
     answer_positions: list[int]  # positions of the answer's tokens (end-of-turn excluded)
     span_positions: dict[str, list[int]]  # span role -> token positions in input_ids
     context_range: tuple[int, int]  # [first, last + 1) token positions of the documents

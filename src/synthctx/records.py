@@ -5,13 +5,14 @@ A record holds its documents, the rendered context, and exact character spans in
 citation tasks, `insight`. Later stages are task-agnostic because they only read these fields. Every
 builder of every task makes its records through `make_record`.
 """
+
 from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypedDict
 
 DOC_SEPARATOR = "\n\n"
@@ -71,16 +72,30 @@ class Needle:
     answer_offset: int | None = None
 
 
-def make_record(*, task: str, split: str, needle: str, haystack: str, seed: int, index: int,
-                documents: list[Document], question: str, answers: list[str], spans: dict[str, list[DocSpan]],
-                gold_documents: list[int], gold_position: int, extra: dict[str, Any] | None = None) -> Record:
+def make_record(
+    *,
+    task: str,
+    split: str,
+    needle: str,
+    haystack: str,
+    seed: int,
+    index: int,
+    documents: list[Document],
+    question: str,
+    answers: list[str],
+    spans: dict[str, list[DocSpan]],
+    gold_documents: list[int],
+    gold_position: int,
+    extra: dict[str, Any] | None = None,
+) -> Record:
     """The record, with every span given per document and mapped into the rendered context; each answer
     span must hold (a part of) the first answer, so a misplaced offset fails here, not in a later stage."""
     context, context_spans = build_context_spans(documents, spans)
     for s, e in context_spans.get("answer", []):
         if not context[s:e] or context[s:e] not in answers[0]:
-            raise ValueError(f"{task} {split} record {index}: answer span {context[s:e]!r} is not part of the "
-                             f"answer {answers[0]!r}")
+            raise ValueError(
+                f"{task} {split} record {index}: answer span {context[s:e]!r} is not part of the answer {answers[0]!r}"
+            )
     return {
         "id": f"{task}-{needle}-{haystack}-{split}-s{seed}-{index:05d}",
         "task": task,
@@ -115,8 +130,9 @@ def rng_for(*parts: Any) -> random.Random:
     return random.Random(":".join(str(p) for p in parts))
 
 
-def build_context_spans(documents: list[Document],
-                        doc_spans: dict[str, list[DocSpan]]) -> tuple[str, dict[str, list[list[int]]]]:
+def build_context_spans(
+    documents: list[Document], doc_spans: dict[str, list[DocSpan]]
+) -> tuple[str, dict[str, list[list[int]]]]:
     """Join documents and map spans given as (document index, start, end) inside a document's text
     to [start, end) in the context; every role's spans stay in the order given."""
     starts: list[int] = []

@@ -6,6 +6,7 @@ resumes from the last one, and SIGTERM (SLURM preemption or time limit) saves a 
 end of the current step and exits non-zero without writing the output. The output is written under a
 temporary name and renamed, so a killed job never leaves a half-written one.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,10 @@ class AnswerOnlyDataset(torch.utils.data.Dataset):
         for rec in records:
             enc = encode(tokenizer, rec, rec["answers"][0])
             if len(enc.input_ids) > max_length:
-                raise ValueError(f"record {rec['id']}: {len(enc.input_ids)} tokens exceed train.max_length={max_length}")
-            labels = [-100] * enc.prompt_length + enc.input_ids[enc.prompt_length:]
+                raise ValueError(
+                    f"record {rec['id']}: {len(enc.input_ids)} tokens exceed train.max_length={max_length}"
+                )
+            labels = [-100] * enc.prompt_length + enc.input_ids[enc.prompt_length :]
             self.items.append({"input_ids": enc.input_ids, "labels": labels})
 
     def __len__(self) -> int:
@@ -66,10 +69,13 @@ def pad_batch(pad_id: int):
             labels[i, :n] = torch.tensor(b["labels"])
             mask[i, :n] = 1
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
     return collate
 
 
-def answer_only_loss(model, batch: dict[str, torch.Tensor], num_items: int | torch.Tensor | None = None) -> torch.Tensor:
+def answer_only_loss(
+    model, batch: dict[str, torch.Tensor], num_items: int | torch.Tensor | None = None
+) -> torch.Tensor:
     """Cross-entropy on the labelled (answer) tokens, computing logits only at the positions that
     predict them: the LM head over a long context is most of the logits memory and a share of FLOPs."""
     labels = batch.pop("labels")
@@ -77,8 +83,9 @@ def answer_only_loss(model, batch: dict[str, torch.Tensor], num_items: int | tor
     keep = (targets != -100).any(dim=0).nonzero().squeeze(-1)  # positions t whose logits predict token t+1
     logits = model(**batch, use_cache=False, logits_to_keep=keep).logits
     picked = targets[:, keep]
-    total = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), picked.reshape(-1),
-                            ignore_index=-100, reduction="sum")
+    total = F.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]), picked.reshape(-1), ignore_index=-100, reduction="sum"
+    )
     denominator = num_items if num_items is not None else (picked != -100).sum()
     return total / denominator
 
@@ -139,8 +146,11 @@ def _load_for_training(model_dir: Path, cfg: dict[str, Any]):
         from transformers import BitsAndBytesConfig  # needs the `qlora` extra (bitsandbytes)
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=DTYPES[cfg["dtype"]])
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=DTYPES[cfg["dtype"]],
+        )
     from synthctx.model_io import apply_context_extension, context_extension
 
     extension = context_extension(cfg)
@@ -155,8 +165,9 @@ def _load_for_training(model_dir: Path, cfg: dict[str, Any]):
     return model
 
 
-def fine_tune(model_dir: Path, records: list[dict[str, Any]], cfg: dict[str, Any], seed: int,
-              out_dir: Path, checkpoint_dir: Path) -> dict[str, Any]:
+def fine_tune(
+    model_dir: Path, records: list[dict[str, Any]], cfg: dict[str, Any], seed: int, out_dir: Path, checkpoint_dir: Path
+) -> dict[str, Any]:
     """Train and write the fine-tuned weights (a LoRA adapter, or the full model) to `out_dir`."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import TrainingArguments, set_seed
@@ -172,23 +183,48 @@ def fine_tune(model_dir: Path, records: list[dict[str, Any]], cfg: dict[str, Any
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg["gradient_checkpointing"])
     if cfg["method"] in ("lora", "qlora"):
         lora = cfg["lora"]
-        model = get_peft_model(model, LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
-                                                 target_modules=list(lora["target_modules"]), task_type="CAUSAL_LM"))
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=lora["r"],
+                lora_alpha=lora["alpha"],
+                lora_dropout=lora["dropout"],
+                target_modules=list(lora["target_modules"]),
+                task_type="CAUSAL_LM",
+            ),
+        )
     dataset = AnswerOnlyDataset(tokenizer, records, cfg["max_length"])
     history: list[dict[str, float]] = []
     progress, mark, stop = _callbacks(history)
     args = TrainingArguments(
-        output_dir=str(checkpoint_dir), max_steps=cfg["max_steps"], per_device_train_batch_size=cfg["batch_size"],
-        gradient_accumulation_steps=cfg["gradient_accumulation_steps"], learning_rate=cfg["learning_rate"],
-        warmup_steps=cfg["warmup_steps"], lr_scheduler_type="linear", weight_decay=0.0,
-        logging_steps=cfg["log_every"], save_steps=cfg["checkpoint_every"], save_total_limit=2,
-        seed=seed, data_seed=seed, report_to=[], disable_tqdm=True, dataloader_num_workers=0,
-        remove_unused_columns=False, use_cpu=not torch.cuda.is_available(),
+        output_dir=str(checkpoint_dir),
+        max_steps=cfg["max_steps"],
+        per_device_train_batch_size=cfg["batch_size"],
+        gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
+        learning_rate=cfg["learning_rate"],
+        warmup_steps=cfg["warmup_steps"],
+        lr_scheduler_type="linear",
+        weight_decay=0.0,
+        logging_steps=cfg["log_every"],
+        save_steps=cfg["checkpoint_every"],
+        save_total_limit=2,
+        seed=seed,
+        data_seed=seed,
+        report_to=[],
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        use_cpu=not torch.cuda.is_available(),
         bf16=cfg["dtype"] == "bfloat16" and torch.cuda.is_available(),
         gradient_checkpointing=cfg["gradient_checkpointing"],
     )
-    trainer = _trainer_class()(model=model, args=args, train_dataset=dataset,
-                               data_collator=pad_batch(tokenizer.pad_token_id), callbacks=[progress, mark, stop])
+    trainer = _trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=pad_batch(tokenizer.pad_token_id),
+        callbacks=[progress, mark, stop],
+    )
     resume = last_complete_checkpoint(checkpoint_dir) if checkpoint_dir.exists() else None
     if resume:
         print(f"resuming from the last checkpoint: {resume}", flush=True)
@@ -207,11 +243,16 @@ def fine_tune(model_dir: Path, records: list[dict[str, Any]], cfg: dict[str, Any
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    return {"history": history, "resumed_from_step": int(resume.name.rsplit("-", 1)[-1]) if resume else None,
-            "n_examples": len(dataset), "method": cfg["method"],
-            "context_extension": context_extension(cfg), "steps": trainer.state.global_step,
-            "quantized_linear_layers": quantized,
-            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+    return {
+        "history": history,
+        "resumed_from_step": int(resume.name.rsplit("-", 1)[-1]) if resume else None,
+        "n_examples": len(dataset),
+        "method": cfg["method"],
+        "context_extension": context_extension(cfg),
+        "steps": trainer.state.global_step,
+        "quantized_linear_layers": quantized,
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
 
 
 def main_weights_file(method: str) -> str:

@@ -1,9 +1,11 @@
 """Length fitting shared by every task: documents are added until the prompt reaches a target length in the
 model's tokens, and the gold document is placed by a position rule."""
+
 from __future__ import annotations
 
 import random
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from synthctx.prompting import ANSWER_INSTRUCTION, count_tokens
 from synthctx.records import Document, render_document
@@ -13,8 +15,12 @@ def gold_index(rule: str | int, n_documents: int, rng: random.Random) -> int:
     """Where the gold document goes: uniform, first, middle, last, or a 0-based index (clipped)."""
     if isinstance(rule, int):
         return max(0, min(rule, n_documents - 1))
-    return {"uniform": lambda: rng.randrange(n_documents), "first": lambda: 0,
-            "middle": lambda: n_documents // 2, "last": lambda: n_documents - 1}[rule]()
+    return {
+        "uniform": lambda: rng.randrange(n_documents),
+        "first": lambda: 0,
+        "middle": lambda: n_documents // 2,
+        "last": lambda: n_documents - 1,
+    }[rule]()
 
 
 class LengthFitter:
@@ -24,7 +30,10 @@ class LengthFitter:
         self.tokenizer = tokenizer
         if template_overhead is None:
             probe = tokenizer.apply_chat_template(
-                [{"role": "user", "content": f"{ANSWER_INSTRUCTION}\n\n\n\nQuestion: "}], tokenize=False, add_generation_prompt=True)
+                [{"role": "user", "content": f"{ANSWER_INSTRUCTION}\n\n\n\nQuestion: "}],
+                tokenize=False,
+                add_generation_prompt=True,
+            )
             template_overhead = count_tokens(tokenizer, probe)
         self.overhead = template_overhead
 
@@ -32,12 +41,21 @@ class LengthFitter:
         """Tokens of a rendered document (header numbered as the index-th) plus its separator."""
         return count_tokens(self.tokenizer, render_document(index, doc["title"], doc["text"])) + 1
 
-    def fit(self, required: list[dict[str, Any]], distractors: Iterable[dict[str, Any]], question: str,
-            target_tokens: int, max_documents: int) -> list[dict[str, Any]]:
+    def fit(
+        self,
+        required: list[dict[str, Any]],
+        distractors: Iterable[dict[str, Any]],
+        question: str,
+        target_tokens: int,
+        max_documents: int,
+    ) -> list[dict[str, Any]]:
         """The required documents (always kept), then distractors in order while the prompt stays
         within target_tokens and max_documents."""
-        total = self.overhead + count_tokens(self.tokenizer, question) + \
-            sum(self.doc_tokens(d, i) for i, d in enumerate(required))
+        total = (
+            self.overhead
+            + count_tokens(self.tokenizer, question)
+            + sum(self.doc_tokens(d, i) for i, d in enumerate(required))
+        )
         chosen = list(required)
         for doc in distractors:
             if len(chosen) >= max_documents:
@@ -57,10 +75,16 @@ def place_gold(chosen: list[Document], rule: str | int, rng: random.Random) -> t
     return distractors[:g] + [gold] + distractors[g:], g
 
 
-def fill(fitter: LengthFitter, required: list[Document], candidates: Iterable[Document], question: str,
-         target_tokens: int, max_documents: int) -> list[Document]:
+def fill(
+    fitter: LengthFitter,
+    required: list[Document],
+    candidates: Iterable[Document],
+    question: str,
+    target_tokens: int,
+    max_documents: int,
+) -> list[Document]:
     """The candidates that fit beside the required documents (always kept), in order, until one does not."""
-    return fitter.fit(required, candidates, question, target_tokens, max_documents)[len(required):]
+    return fitter.fit(required, candidates, question, target_tokens, max_documents)[len(required) :]
 
 
 def interleave(first: list[Any], second: list[Any], rng: random.Random) -> list[Any]:

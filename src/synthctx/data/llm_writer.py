@@ -4,6 +4,7 @@ The offline default never needs this module. When a writer is configured, every 
 disk under a key of (writer identity, prompt, seed), so a rerun reads the same texts back without
 calling the backend: the cache, not the backend's sampling, is what makes the data reproducible.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +24,7 @@ MAX_NEEDLE_WORDS = 60
 
 NEEDLE_PROMPT = (
     "Write one natural sentence, in the style of an encyclopedia or a biography, stating that {value} "
-    "is the {relation} of {entity}. Use the exact text \"{entity}\" once and the exact text \"{value}\" "
+    'is the {relation} of {entity}. Use the exact text "{entity}" once and the exact text "{value}" '
     "once; do not repeat either of them. Keep it under 40 words. Reply with the sentence only, on one "
     "line, without quotation marks or any explanation."
 )
@@ -71,8 +72,15 @@ def _check_params(limit_name: str, limit: int, temperature: float) -> tuple[int,
 class OpenAICompatibleWriter:
     """Any server speaking the OpenAI chat-completions protocol (OpenAI, vLLM, llama.cpp, ...)."""
 
-    def __init__(self, base_url: str, model: str, api_key_env: str | None = None, max_tokens: int = 256,
-                 temperature: float = 0.7, timeout: float = 60) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key_env: str | None = None,
+        max_tokens: int = 256,
+        temperature: float = 0.7,
+        timeout: float = 60,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.url = f"{self.base_url}/chat/completions"
         self.model = model
@@ -82,25 +90,37 @@ class OpenAICompatibleWriter:
 
     def identity(self) -> dict[str, Any]:
         # The URL and key are left out: the same model behind another address writes the same texts.
-        return {"backend": "openai", "model": self.model, "max_tokens": self.max_tokens,
-                "temperature": self.temperature}
+        return {
+            "backend": "openai",
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+        }
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.api_key_env:
             key = os.environ.get(self.api_key_env)
             if not key:
-                raise WriterError(f"environment variable {self.api_key_env} (api_key_env) is not set or empty; "
-                                  f"it must hold the API key for {self.url}")
+                raise WriterError(
+                    f"environment variable {self.api_key_env} (api_key_env) is not set or empty; "
+                    f"it must hold the API key for {self.url}"
+                )
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
     def write(self, prompt: str, seed: int) -> str:
         """One completion; `seed` is passed on, though servers honour it only on a best-effort basis."""
-        payload = {"model": self.model, "messages": [{"role": "user", "content": prompt}],
-                   "max_tokens": self.max_tokens, "temperature": self.temperature, "seed": int(seed)}
-        request = urllib.request.Request(self.url, data=json.dumps(payload).encode("utf-8"),
-                                         headers=self._headers(), method="POST")
+        payload = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "seed": int(seed),
+        }
+        request = urllib.request.Request(
+            self.url, data=json.dumps(payload).encode("utf-8"), headers=self._headers(), method="POST"
+        )
         # A fresh opener per call, so proxy settings are read from the environment of the moment.
         opener = urllib.request.build_opener()
         try:
@@ -117,16 +137,24 @@ class OpenAICompatibleWriter:
         except (ValueError, KeyError, IndexError, TypeError):
             content = None
         if not isinstance(content, str):
-            raise WriterError(f"POST {self.url}: malformed response (HTTP {status}), expected "
-                              f"choices[0].message.content: {_excerpt(raw)}")
+            raise WriterError(
+                f"POST {self.url}: malformed response (HTTP {status}), expected "
+                f"choices[0].message.content: {_excerpt(raw)}"
+            )
         return content.strip()
 
 
 class TransformersWriter:
     """A local causal LM with its chat template; loaded on first use, so a fully cached run never loads it."""
 
-    def __init__(self, model_dir: str | Path, dtype: str = "float32", max_new_tokens: int = 128,
-                 temperature: float = 0.7, device: str | None = None) -> None:
+    def __init__(
+        self,
+        model_dir: str | Path,
+        dtype: str = "float32",
+        max_new_tokens: int = 128,
+        temperature: float = 0.7,
+        device: str | None = None,
+    ) -> None:
         from synthctx.model_io import DTYPES
 
         if dtype not in DTYPES:
@@ -158,9 +186,15 @@ class TransformersWriter:
         return self._fingerprint
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "transformers", "model": self.fingerprint(), "dtype": self.dtype,
-                "max_new_tokens": self.max_new_tokens, "temperature": self.temperature,
-                "top_k": 0, "top_p": 1.0}
+        return {
+            "backend": "transformers",
+            "model": self.fingerprint(),
+            "dtype": self.dtype,
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_k": 0,
+            "top_p": 1.0,
+        }
 
     def _load(self) -> None:
         import torch
@@ -179,16 +213,21 @@ class TransformersWriter:
         if self._model is None:
             self._load()
         model, tok = self._model, self._tokenizer
-        inputs = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                         return_dict=True, return_tensors="pt").to(model.device)
-        sampling: dict[str, Any] = ({"do_sample": True, "temperature": self.temperature, "top_k": 0, "top_p": 1.0}
-                                    if self.temperature > 0 else {"do_sample": False})
+        inputs = tok.apply_chat_template(
+            [{"role": "user", "content": prompt}], add_generation_prompt=True, return_dict=True, return_tensors="pt"
+        ).to(model.device)
+        sampling: dict[str, Any] = (
+            {"do_sample": True, "temperature": self.temperature, "top_k": 0, "top_p": 1.0}
+            if self.temperature > 0
+            else {"do_sample": False}
+        )
         devices = [model.device.index or 0] if model.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             torch.manual_seed(int(seed))
-            out = model.generate(**inputs, max_new_tokens=self.max_new_tokens, pad_token_id=tok.pad_token_id,
-                                 **sampling)
-        new_tokens = out[0, inputs["input_ids"].shape[1]:]
+            out = model.generate(
+                **inputs, max_new_tokens=self.max_new_tokens, pad_token_id=tok.pad_token_id, **sampling
+            )
+        new_tokens = out[0, inputs["input_ids"].shape[1] :]
         return tok.decode(new_tokens, skip_special_tokens=True).strip()
 
 
@@ -205,8 +244,9 @@ class CachedWriter:
         return self.writer.identity()
 
     def key(self, prompt: str, seed: int) -> str:
-        return hashlib.sha256(_canonical({"identity": self.identity(), "prompt": prompt,
-                                          "seed": int(seed)}).encode("utf-8")).hexdigest()
+        return hashlib.sha256(
+            _canonical({"identity": self.identity(), "prompt": prompt, "seed": int(seed)}).encode("utf-8")
+        ).hexdigest()
 
     def path_for(self, prompt: str, seed: int) -> Path:
         key = self.key(prompt, seed)
@@ -309,16 +349,20 @@ def needle_problem(raw: str, entity: str, value: str) -> str | None:
 def value_offset(sentence: str, entity: str, value: str) -> int:
     """Where `value` stands in a valid needle sentence: the whole-word occurrence that is not part of
     `entity` (counted as needle_problem counts), so "Lyon" is not found inside "Lyonnais"."""
-    covered = [m.span() for m in re.finditer(r"(?<!\w)" + re.escape(entity) + r"(?!\w)", sentence)] \
-        if len(entity) > len(value) else []
+    covered = (
+        [m.span() for m in re.finditer(r"(?<!\w)" + re.escape(entity) + r"(?!\w)", sentence)]
+        if len(entity) > len(value)
+        else []
+    )
     for m in re.finditer(r"(?<!\w)" + re.escape(value) + r"(?!\w)", sentence):
         if not any(s <= m.start() and m.end() <= e for s, e in covered):
             return m.start()
     raise ValueError(f"{value!r} does not occur as a whole word in {sentence!r}")
 
 
-def needle_sentence(writer: TextWriter, relation_phrase: str, entity: str, value: str, seed: int,
-                    attempts: int = 5) -> str:
+def needle_sentence(
+    writer: TextWriter, relation_phrase: str, entity: str, value: str, seed: int, attempts: int = 5
+) -> str:
     """A natural sentence stating the fact; invalid outputs are retried with seed+1, seed+2, ..."""
     if not entity or not value or entity == value:
         raise ValueError(f"entity and value must be distinct non-empty strings, got {entity!r} and {value!r}")
@@ -330,8 +374,10 @@ def needle_sentence(writer: TextWriter, relation_phrase: str, entity: str, value
         if problem is None:
             return _clean_sentence(raw)
         problems.append(f"seed {seed + i}: {problem}: {_excerpt(raw)!r}")
-    raise InvalidOutputError(f"no valid needle sentence for {entity!r} / {value!r} after {len(problems)} "
-                             "attempts:\n  " + "\n  ".join(problems))
+    raise InvalidOutputError(
+        f"no valid needle sentence for {entity!r} / {value!r} after {len(problems)} "
+        "attempts:\n  " + "\n  ".join(problems)
+    )
 
 
 def normalise_paragraph(text: str) -> str:
@@ -364,8 +410,9 @@ def haystack_document(writer: TextWriter, topic: str, words: int, seed: int, att
         if problem is None:
             return text
         problems.append(f"seed {seed + i}: {problem}: {_excerpt(text)!r}")
-    raise InvalidOutputError(f"no valid haystack document on {topic!r} after {len(problems)} attempts:\n  "
-                             + "\n  ".join(problems))
+    raise InvalidOutputError(
+        f"no valid haystack document on {topic!r} after {len(problems)} attempts:\n  " + "\n  ".join(problems)
+    )
 
 
 def writer_from_slice(section: dict[str, Any] | None) -> CachedWriter | None:
@@ -373,5 +420,6 @@ def writer_from_slice(section: dict[str, Any] | None) -> CachedWriter | None:
     `use_for`), or None when no LLM writes any of the variant's text."""
     if not section:
         return None
-    return writer_from_config({k: v for k, v in section.items() if k not in ("cache_dir", "use_for")},
-                              section["cache_dir"])
+    return writer_from_config(
+        {k: v for k, v in section.items() if k not in ("cache_dir", "use_for")}, section["cache_dir"]
+    )

@@ -24,11 +24,66 @@ from synthctx.records import Needle, rng_for
 
 WRITER_SEEDS = 2**31  # per-text writer seeds are drawn from the record rng in [0, WRITER_SEEDS)
 
-CITIES = ["Belfast", "Lyon", "Porto", "Krakow", "Tampere", "Bergen", "Graz", "Utrecht", "Seville", "Turin",
-          "Bremen", "Leeds", "Aarhus", "Brno", "Ghent", "Malmo", "Cork", "Bilbao", "Dresden", "Basel",
-          "Valencia", "Geelong", "Halifax", "Quebec", "Tucson", "Memphis", "Osaka", "Pune", "Recife", "Mendoza"]
-SYLLABLES = ["bel", "mar", "dor", "vin", "tes", "lor", "cal", "den", "fra", "gor", "hal", "jun", "kel",
-             "mon", "nor", "pel", "ros", "sal", "tam", "var", "wen", "zan", "lis", "ber", "cor", "dan"]
+CITIES = [
+    "Belfast",
+    "Lyon",
+    "Porto",
+    "Krakow",
+    "Tampere",
+    "Bergen",
+    "Graz",
+    "Utrecht",
+    "Seville",
+    "Turin",
+    "Bremen",
+    "Leeds",
+    "Aarhus",
+    "Brno",
+    "Ghent",
+    "Malmo",
+    "Cork",
+    "Bilbao",
+    "Dresden",
+    "Basel",
+    "Valencia",
+    "Geelong",
+    "Halifax",
+    "Quebec",
+    "Tucson",
+    "Memphis",
+    "Osaka",
+    "Pune",
+    "Recife",
+    "Mendoza",
+]
+SYLLABLES = [
+    "bel",
+    "mar",
+    "dor",
+    "vin",
+    "tes",
+    "lor",
+    "cal",
+    "den",
+    "fra",
+    "gor",
+    "hal",
+    "jun",
+    "kel",
+    "mon",
+    "nor",
+    "pel",
+    "ros",
+    "sal",
+    "tam",
+    "var",
+    "wen",
+    "zan",
+    "lis",
+    "ber",
+    "cor",
+    "dan",
+]
 
 
 def invented_name(rng: random.Random) -> str:
@@ -61,8 +116,10 @@ def writer_for(use: str, level: str, cfg: dict[str, Any], writer: TextWriter | N
             raise ValueError("a writer was given but the config slice has no `writer` section")
         return None
     if writer is None:
-        raise ValueError("the config slice has a `writer` section but no writer was given "
-                         "(the CLI creates it once with llm_writer.writer_from_slice)")
+        raise ValueError(
+            "the config slice has a `writer` section but no writer was given "
+            "(the CLI creates it once with llm_writer.writer_from_slice)"
+        )
     return writer if level == "high" and use in section["use_for"] else None
 
 
@@ -93,8 +150,9 @@ def render_units(doc: dict[str, Any]) -> str:
     return left + doc["joiner"].join(doc["units"]) + right
 
 
-def haystack_stream(level: str, cfg: dict[str, Any], rng: random.Random, pool, writer: TextWriter | None = None,
-                    words: int = 0) -> Iterator[dict[str, Any]]:
+def haystack_stream(
+    level: str, cfg: dict[str, Any], rng: random.Random, pool, writer: TextWriter | None = None, words: int = 0
+) -> Iterator[dict[str, Any]]:
     """Endless documents of one haystack level (unit lists, so a needle can be inserted between units).
 
     With a writer (level high), each document is an LLM paragraph of about `words` words on the title
@@ -113,9 +171,15 @@ def haystack_stream(level: str, cfg: dict[str, Any], rng: random.Random, pool, w
             yield _dict_doc(cfg, rng)
 
 
-def haystack_without(level: str, cfg: dict[str, Any], rng: random.Random, pool,
-                     mentions: Callable[[str], bool], writer: TextWriter | None = None,
-                     words: int = 0) -> Iterator[dict[str, Any]]:
+def haystack_without(
+    level: str,
+    cfg: dict[str, Any],
+    rng: random.Random,
+    pool,
+    mentions: Callable[[str], bool],
+    writer: TextWriter | None = None,
+    words: int = 0,
+) -> Iterator[dict[str, Any]]:
     """Haystack documents whose title and text do not `mentions` the needle, each passage (or, with a
     writer, each topic) at most once."""
     seen: set[str] = set()
@@ -132,15 +196,18 @@ def insert_needle(doc: dict[str, Any], needle: Needle, as_unit: bool, rng: rando
 
     In a dictionary haystack the needle goes in as a dictionary item, elsewhere as a sentence."""
     unit = needle.unit if as_unit else needle.sentence
-    within = unit.index(needle.sentence) + needle.answer_offset if needle.answer_offset is not None \
+    within = (
+        unit.index(needle.sentence) + needle.answer_offset
+        if needle.answer_offset is not None
         else unit.index(needle.answer)
+    )
     at = rng.randrange(len(doc["units"]) + 1)
     units = doc["units"][:at] + [unit] + doc["units"][at:]
     left, right = doc["wrap"]
     prefix = left + doc["joiner"].join(units[:at]) + (doc["joiner"] if at else "")
     text = left + doc["joiner"].join(units) + right
     offset = len(prefix) + within
-    assert text[offset:offset + len(needle.answer)] == needle.answer
+    assert text[offset : offset + len(needle.answer)] == needle.answer
     return text, offset
 
 
@@ -155,9 +222,24 @@ class Variant:
     fitter: LengthFitter
 
 
-def variant(task: str, needle_level: str, haystack_level: str, cfg: dict[str, Any], seed: int, tokenizer,
-            writer: TextWriter | None) -> Variant:
-    pool = load_passages(str(summaries_path(cfg["text_package"])), cfg["max_passage_words"])["synthetic"] \
-        if haystack_level == "high" else ()
-    return Variant(writer_for("needle", needle_level, cfg, writer), writer_for("haystack", haystack_level, cfg, writer),
-                   pool, rng_for(task, needle_level, haystack_level, "train", seed), LengthFitter(tokenizer))
+def variant(
+    task: str,
+    needle_level: str,
+    haystack_level: str,
+    cfg: dict[str, Any],
+    seed: int,
+    tokenizer,
+    writer: TextWriter | None,
+) -> Variant:
+    pool = (
+        load_passages(str(summaries_path(cfg["text_package"])), cfg["max_passage_words"])["synthetic"]
+        if haystack_level == "high"
+        else ()
+    )
+    return Variant(
+        writer_for("needle", needle_level, cfg, writer),
+        writer_for("haystack", haystack_level, cfg, writer),
+        pool,
+        rng_for(task, needle_level, haystack_level, "train", seed),
+        LengthFitter(tokenizer),
+    )

@@ -4,6 +4,7 @@ The text is loaded at run time from the installed package and never copied into 
 Titles are split into disjoint pools by a hash, so the real task's train and test passages and the
 synthetic haystacks never share a document.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -73,7 +73,7 @@ def _record_argmax(
     h // n_rep, matching ``transformers``' ``repeat_kv``.  Instead of repeating
     the keys we fold the n_rep query heads of a group into the row dimension.
     """
-    layer_idx = int(getattr(module, "layer_idx"))
+    layer_idx = int(module.layer_idx)
     _, n_heads, _, head_dim = query.shape
     n_kv = key.shape[1]
     kv_len = key.shape[2]
@@ -132,9 +132,7 @@ def _capture_attention_forward(
     state = _ACTIVE_CAPTURE.get()
     if state is not None:
         _record_argmax(state, module, query, key, attention_mask, scaling)
-    return sdpa_attention_forward(
-        module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
-    )
+    return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
 
 
 def register_capture_attention() -> str:

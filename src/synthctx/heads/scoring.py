@@ -9,6 +9,7 @@ Insight score (STUDY.md): same argmax, a hit when i* lies in an insight span (Mu
 SummHay's insight sentences), no token match; normalised by the number of answer steps (default, a share
 in [0, 1]) or by the insight span's length (|S| as in the retrieval score; recorded either way).
 """
+
 from __future__ import annotations
 
 import time
@@ -24,14 +25,15 @@ from synthctx.prompting import encode
 MODES = ("teacher_forced", "generate")
 
 
-def retrieval_hits(argmax: np.ndarray, input_ids: list[int], answer_positions: list[int],
-                   needle_positions: list[int]) -> np.ndarray:
+def retrieval_hits(
+    argmax: np.ndarray, input_ids: list[int], answer_positions: list[int], needle_positions: list[int]
+) -> np.ndarray:
     """Hit counts per (layer, head); argmax[l, h, t] is the key chosen when predicting answer token t."""
     needle = np.zeros(len(input_ids), dtype=bool)
     needle[needle_positions] = True
     ids = np.asarray(input_ids)
-    targets = ids[answer_positions]                         # y_t
-    in_span = needle[argmax]                               # (L, H, T)
+    targets = ids[answer_positions]  # y_t
+    in_span = needle[argmax]  # (L, H, T)
     copied = ids[argmax] == targets[None, None, :]
     return (in_span & copied).sum(axis=-1)
 
@@ -43,8 +45,9 @@ def insight_hits(argmax: np.ndarray, length: int, insight_positions: list[int]) 
     return span[argmax].sum(axis=-1)
 
 
-def example_argmax(model, input_ids: list[int], answer_positions: list[int],
-                   key_range: tuple[int, int] | None) -> np.ndarray:
+def example_argmax(
+    model, input_ids: list[int], answer_positions: list[int], key_range: tuple[int, int] | None
+) -> np.ndarray:
     """argmax[l, h, t]: the key each head attends to most when predicting answer token t (one SDPA forward
     that captures only the answer rows)."""
     queries = [p - 1 for p in answer_positions]
@@ -54,26 +57,37 @@ def example_argmax(model, input_ids: list[int], answer_positions: list[int],
 
 DEFINITIONS = {
     "retrieval": "Wu et al. 2024: hit when the argmax key is in the answer span S and its token is the one generated; "
-                 "example score hits/|S|; mean over scored examples; per query head",
+    "example score hits/|S|; mean over scored examples; per query head",
     "insight": "hit when the argmax key is in an insight span (bridge entity / insight sentence), no token match; "
-               "example score hits/{norm}; mean over scored examples; per query head",
+    "example score hits/{norm}; mean over scored examples; per query head",
 }
 INSIGHT_NORMALIZATIONS = ("answer_steps", "span_tokens")
 
 
-def score_heads(model, tokenizer, records: list[dict[str, Any]], predictions: dict[str, dict], mode: str,
-                argmax_over: str, insight_normalization: str = "answer_steps") -> dict[str, dict[str, Any]]:
+def score_heads(
+    model,
+    tokenizer,
+    records: list[dict[str, Any]],
+    predictions: dict[str, dict],
+    mode: str,
+    argmax_over: str,
+    insight_normalization: str = "answer_steps",
+) -> dict[str, dict[str, Any]]:
     """Head scores (n_layers, n_heads) per head kind, averaged over the scored examples, with which were
     scored. Retrieval scores always; insight scores when every record has insight spans (MuSiQue, SummHay).
     Both kinds come from the same captured argmax, one forward per example."""
     if insight_normalization not in INSIGHT_NORMALIZATIONS:
-        raise ValueError(f"insight_normalization must be one of {INSIGHT_NORMALIZATIONS}, not {insight_normalization!r}")
+        raise ValueError(
+            f"insight_normalization must be one of {INSIGHT_NORMALIZATIONS}, not {insight_normalization!r}"
+        )
     n_layers, n_heads = model.config.num_hidden_layers, model.config.num_attention_heads
     with_insight = [bool(r["spans"].get("insight")) for r in records]
     if any(with_insight) and not all(with_insight):
         missing = next(r["id"] for r, has in zip(records, with_insight) if not has)
-        raise ValueError(f"record {missing} has no insight span while others of the split have: insight scores "
-                         f"would average over a different set of examples than retrieval scores")
+        raise ValueError(
+            f"record {missing} has no insight span while others of the split have: insight scores "
+            f"would average over a different set of examples than retrieval scores"
+        )
     kinds = ["retrieval"] + (["insight"] if records and all(with_insight) else [])
     totals = {k: np.zeros((n_layers, n_heads)) for k in kinds}
     scored: list[str] = []
@@ -99,25 +113,43 @@ def score_heads(model, tokenizer, records: list[dict[str, Any]], predictions: di
             totals["insight"] += insight_hits(argmax, len(input_ids), insight) / norm
         scored.append(rec["id"])
         if i % 10 == 0 or i == len(records):
-            print(f"{mode}: scored {len(scored)} of {i}/{len(records)} examples ({time.time() - start:.0f} s)", flush=True)
+            print(
+                f"{mode}: scored {len(scored)} of {i}/{len(records)} examples ({time.time() - start:.0f} s)", flush=True
+            )
     out = {}
     for kind, total in totals.items():
         scores = total / len(scored) if scored else np.full((n_layers, n_heads), np.nan)
-        out[kind] = {"mode": mode, "scores": scores.tolist(), "n_scored": len(scored), "n_examples": len(records),
-                     "scored_ids": scored, "argmax_over": argmax_over,
-                     "span": "answer" if kind == "retrieval" else "insight",
-                     "normalization": "answer_span_tokens" if kind == "retrieval" else insight_normalization,
-                     "success_gate": "rouge1_recall > 0.5" if mode == "generate" else None}
+        out[kind] = {
+            "mode": mode,
+            "scores": scores.tolist(),
+            "n_scored": len(scored),
+            "n_examples": len(records),
+            "scored_ids": scored,
+            "argmax_over": argmax_over,
+            "span": "answer" if kind == "retrieval" else "insight",
+            "normalization": "answer_span_tokens" if kind == "retrieval" else insight_normalization,
+            "success_gate": "rouge1_recall > 0.5" if mode == "generate" else None,
+        }
     return out
 
 
-def scores_file(model, tokenizer, records: list[dict[str, Any]], predictions: dict[str, dict],
-                cfg: dict[str, Any]) -> dict[str, Any]:
+def scores_file(
+    model, tokenizer, records: list[dict[str, Any]], predictions: dict[str, dict], cfg: dict[str, Any]
+) -> dict[str, Any]:
     """The layout of `scores.json`: per head kind, its definition and one score block per scoring mode."""
     norm = cfg["insight_normalization"]
-    by_mode = {m: score_heads(model, tokenizer, records, predictions, m, cfg["argmax_over"], norm)
-               for m in cfg["modes"]}
+    by_mode = {
+        m: score_heads(model, tokenizer, records, predictions, m, cfg["argmax_over"], norm) for m in cfg["modes"]
+    }
     kinds = next(iter(by_mode.values()))
-    return {"head_kinds": {kind: {"definition": DEFINITIONS[kind].format(norm=norm),
-                                  "modes": {m: res[kind] for m, res in by_mode.items()}} for kind in kinds},
-            "n_layers": model.config.num_hidden_layers, "n_heads": model.config.num_attention_heads}
+    return {
+        "head_kinds": {
+            kind: {
+                "definition": DEFINITIONS[kind].format(norm=norm),
+                "modes": {m: res[kind] for m, res in by_mode.items()},
+            }
+            for kind in kinds
+        },
+        "n_layers": model.config.num_hidden_layers,
+        "n_heads": model.config.num_attention_heads,
+    }

@@ -42,8 +42,9 @@ def build_real(name: str, cfg: dict[str, Any], split: str, n: int, seed: int, to
     return Built(*_builder(name, module)(cfg, split, n, seed, tokenizer))
 
 
-def build_synthetic(name: str, needle: str, haystack: str, cfg: dict[str, Any], n: int, seed: int, tokenizer,
-                    writer=None) -> Built:
+def build_synthetic(
+    name: str, needle: str, haystack: str, cfg: dict[str, Any], n: int, seed: int, tokenizer, writer=None
+) -> Built:
     """Synthetic training records of one (needle, haystack) variant; `writer` is the cached LLM writer the
     CLI built from cfg["writer"], or None."""
     return Built(*_builder(name, "synthetic")(needle, haystack, cfg, n, seed, tokenizer, writer))

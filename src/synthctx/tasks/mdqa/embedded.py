@@ -44,15 +44,34 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
         if qa is None:
             continue
         question, answer, offset = qa
-        chosen = fitter.fit([passage_document(passage)], _distractors(pool, passage, answer, rng), question,
-                            cfg["target_tokens"], cfg["max_documents"])
+        chosen = fitter.fit(
+            [passage_document(passage)],
+            _distractors(pool, passage, answer, rng),
+            question,
+            cfg["target_tokens"],
+            cfg["max_documents"],
+        )
         documents, g = place_gold(chosen, cfg["gold_position"], rng)
-        records.append(make_record(
-            task="mdqa", split=split, needle="real", haystack="real", seed=seed, index=len(records),
-            documents=documents, question=question, answers=[answer],
-            spans={"answer": [(g, offset, offset + len(answer))], "gold_document": [document_span(documents, g)]},
-            gold_documents=[g], gold_position=g, extra={"target_tokens": cfg["target_tokens"]}))
+        records.append(
+            make_record(
+                task="mdqa",
+                split=split,
+                needle="real",
+                haystack="real",
+                seed=seed,
+                index=len(records),
+                documents=documents,
+                question=question,
+                answers=[answer],
+                spans={"answer": [(g, offset, offset + len(answer))], "gold_document": [document_span(documents, g)]},
+                gold_documents=[g],
+                gold_position=g,
+                extra={"target_tokens": cfg["target_tokens"]},
+            )
+        )
     if len(records) < n_examples:
-        raise ValueError(f"real MDQA {split}: only {len(records)} of {n_examples} examples could be built from "
-                         f"the {len(pool)} passages of the pool (tasks.mdqa.n_{split} too large?)")
+        raise ValueError(
+            f"real MDQA {split}: only {len(records)} of {n_examples} examples could be built from "
+            f"the {len(pool)} passages of the pool (tasks.mdqa.n_{split} too large?)"
+        )
     return records, 0

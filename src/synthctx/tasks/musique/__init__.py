@@ -34,7 +34,7 @@ SPEC = TaskSpec(
     description="multi-hop QA: a bridge entity found in one passage leads to the answer in another",
     instruction=ANSWER_INSTRUCTION,
     metric="answer token F1 (SQuAD normalisation), max over answer + aliases; substring exact match; "
-           "support F1 over the documents cited as 'Document [i]' when a prediction cites any",
+    "support F1 over the documents cited as 'Document [i]' when a prediction cites any",
     score=score,
     config_keys=("hops",),
     has_insights=True,

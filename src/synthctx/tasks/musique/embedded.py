@@ -52,11 +52,12 @@ def two_hop_chains(path: str, max_words: int, pool_name: str) -> tuple[tuple[int
     titles = _titles_by_first_word(path, max_words, pool_name)
     chains = []
     for a, passage in enumerate(pool):
-        hits = [(t, at) for t, at in title_mentions(passage.text, titles)
-                if t != passage.title and _title_is_specific(t)]
+        hits = [
+            (t, at) for t, at in title_mentions(passage.text, titles) if t != passage.title and _title_is_specific(t)
+        ]
         if len(hits) != 1:
             continue
-        (title, bridge_at), = hits
+        ((title, bridge_at),) = hits
         b = index[title]
         qa = year_question(pool[b])
         if qa is None or qa[1] in passage.title + "\n" + passage.text + "\n" + title:
@@ -72,34 +73,63 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
     chains = list(two_hop_chains(path, cfg["max_passage_words"], f"real_{split}"))
     titles = _titles_by_first_word(path, cfg["max_passage_words"], f"real_{split}")
     if len(chains) < n_examples:
-        raise ValueError(f"real MuSiQue {split}: only {len(chains)} two-hop chains in the {len(pool)} passages of "
-                         f"the pool, {n_examples} asked (lower tasks.musique.n_{split} or raise max_passage_words)")
+        raise ValueError(
+            f"real MuSiQue {split}: only {len(chains)} two-hop chains in the {len(pool)} passages of "
+            f"the pool, {n_examples} asked (lower tasks.musique.n_{split} or raise max_passage_words)"
+        )
     rng = rng_for("musique", "real", split, seed)
     rng.shuffle(chains)
     fitter = LengthFitter(tokenizer)
     records = []
     for a, b, bridge_at, year_at, year in chains[:n_examples]:
         doc_a, doc_b = passage_document(pool[a]), passage_document(pool[b])
-        question = (f'The document about "{pool[a].title}" mentions a subject that has a document of its own. '
-                    f'Which year is mentioned in that document?')
+        question = (
+            f'The document about "{pool[a].title}" mentions a subject that has a document of its own. '
+            f"Which year is mentioned in that document?"
+        )
         # no distractor holds the year or B's title, nor is about any other subject A mentions
         bridge = mentions_any([pool[b].title])
         mentioned = {t for t, _ in title_mentions(pool[a].text, titles)}
         order = list(range(len(pool)))
         rng.shuffle(order)
-        candidates = (passage_document(p) for p in (pool[i] for i in order if i not in (a, b))
-                      if p.title not in mentioned and year not in p.title + "\n" + p.text
-                      and not bridge.search(p.title + "\n" + p.text))
+        candidates = (
+            passage_document(p)
+            for p in (pool[i] for i in order if i not in (a, b))
+            if p.title not in mentioned
+            and year not in p.title + "\n" + p.text
+            and not bridge.search(p.title + "\n" + p.text)
+        )
         distractors = fill(fitter, [doc_b, doc_a], candidates, question, cfg["target_tokens"], cfg["max_documents"])
-        records.append(assemble(
-            needle="real", haystack="real", split=split, seed=seed, index=len(records), gold=doc_b,
-            others=interleave([doc_a], distractors, rng), gold_rule=cfg["gold_position"], rng=rng, question=question,
-            answers=[year], answer_at=(doc_b["doc_id"], year_at),
-            insights=[(doc_a["doc_id"], bridge_at, bridge_at + len(pool[b].title))],
-            supporting_ids=[doc_a["doc_id"], doc_b["doc_id"]],
-            hops=[{"question": f'Which subject with a document of its own does the document about "{pool[a].title}" mention?',
-                   "answer": pool[b].title, "doc_id": doc_a["doc_id"]},
-                  {"question": f'Which year is mentioned in the document about "{pool[b].title}"?',
-                   "answer": year, "doc_id": doc_b["doc_id"]}],
-            extra={"target_tokens": cfg["target_tokens"]}))
+        records.append(
+            assemble(
+                needle="real",
+                haystack="real",
+                split=split,
+                seed=seed,
+                index=len(records),
+                gold=doc_b,
+                others=interleave([doc_a], distractors, rng),
+                gold_rule=cfg["gold_position"],
+                rng=rng,
+                question=question,
+                answers=[year],
+                answer_at=(doc_b["doc_id"], year_at),
+                insights=[(doc_a["doc_id"], bridge_at, bridge_at + len(pool[b].title))],
+                supporting_ids=[doc_a["doc_id"], doc_b["doc_id"]],
+                hops=[
+                    {
+                        "question": f"Which subject with a document of its own does the document about "
+                        f'"{pool[a].title}" mention?',
+                        "answer": pool[b].title,
+                        "doc_id": doc_a["doc_id"],
+                    },
+                    {
+                        "question": f'Which year is mentioned in the document about "{pool[b].title}"?',
+                        "answer": year,
+                        "doc_id": doc_b["doc_id"],
+                    },
+                ],
+                extra={"target_tokens": cfg["target_tokens"]},
+            )
+        )
     return records, 0

@@ -19,25 +19,46 @@ from synthctx.data.sources import NONEMPTY_STRING, RecordError, as_rows, check_s
 from synthctx.records import rng_for
 from synthctx.tasks.musique.record import assemble
 
-RECORD_SCHEMA = Draft202012Validator({
-    "type": "object",
-    "required": ["id", "question", "answer", "answer_aliases", "paragraphs", "question_decomposition"],
-    "properties": {
-        "id": NONEMPTY_STRING,
-        "question": NONEMPTY_STRING,
-        "answer": NONEMPTY_STRING,
-        "answer_aliases": {"type": "array", "items": {"type": "string"}},
-        "answerable": {"const": True, "description": "only answerable records (MuSiQue-Ans) can be built"},
-        "paragraphs": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "required": ["idx", "title", "paragraph_text", "is_supporting"],
-            "properties": {"idx": {"type": "integer"}, "title": {"type": "string"},
-                           "paragraph_text": {"type": "string"}, "is_supporting": {"type": "boolean"}}}},
-        "question_decomposition": {"type": "array", "minItems": 2, "items": {
-            "type": "object", "required": ["question", "answer", "paragraph_support_idx"],
-            "properties": {"question": NONEMPTY_STRING, "answer": NONEMPTY_STRING,
-                           "paragraph_support_idx": {"type": "integer"}}}},
-    },
-})
+RECORD_SCHEMA = Draft202012Validator(
+    {
+        "type": "object",
+        "required": ["id", "question", "answer", "answer_aliases", "paragraphs", "question_decomposition"],
+        "properties": {
+            "id": NONEMPTY_STRING,
+            "question": NONEMPTY_STRING,
+            "answer": NONEMPTY_STRING,
+            "answer_aliases": {"type": "array", "items": {"type": "string"}},
+            "answerable": {"const": True, "description": "only answerable records (MuSiQue-Ans) can be built"},
+            "paragraphs": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["idx", "title", "paragraph_text", "is_supporting"],
+                    "properties": {
+                        "idx": {"type": "integer"},
+                        "title": {"type": "string"},
+                        "paragraph_text": {"type": "string"},
+                        "is_supporting": {"type": "boolean"},
+                    },
+                },
+            },
+            "question_decomposition": {
+                "type": "array",
+                "minItems": 2,
+                "items": {
+                    "type": "object",
+                    "required": ["question", "answer", "paragraph_support_idx"],
+                    "properties": {
+                        "question": NONEMPTY_STRING,
+                        "answer": NONEMPTY_STRING,
+                        "paragraph_support_idx": {"type": "integer"},
+                    },
+                },
+            },
+        },
+    }
+)
 
 
 def check_record(origin: str, raw: Any) -> None:
@@ -53,10 +74,15 @@ def check_record(origin: str, raw: Any) -> None:
     for i, hop in enumerate(raw["question_decomposition"]):
         ref = hop["paragraph_support_idx"]
         if ref not in by_idx:
-            raise fail(origin, f"question_decomposition[{i}].paragraph_support_idx", f"{ref!r} is not the idx of a paragraph")
+            raise fail(
+                origin, f"question_decomposition[{i}].paragraph_support_idx", f"{ref!r} is not the idx of a paragraph"
+            )
         if not by_idx[ref]["is_supporting"]:
-            raise fail(origin, f"question_decomposition[{i}].paragraph_support_idx",
-                       f"paragraph idx {ref} is not marked is_supporting")
+            raise fail(
+                origin,
+                f"question_decomposition[{i}].paragraph_support_idx",
+                f"paragraph idx {ref} is not marked is_supporting",
+            )
 
 
 def _lazy_permutation(n: int, rng: random.Random) -> Iterator[int]:
@@ -68,8 +94,14 @@ def _lazy_permutation(n: int, rng: random.Random) -> Iterator[int]:
         moved[j] = moved.pop(i, i)
 
 
-def _padding(raws: list[tuple[str, int, dict[str, Any]]], slots: list[tuple[int, int]], own: int,
-             forbidden: re.Pattern | None, taken: set[tuple[str, str]], rng: random.Random) -> Iterator[dict[str, Any]]:
+def _padding(
+    raws: list[tuple[str, int, dict[str, Any]]],
+    slots: list[tuple[int, int]],
+    own: int,
+    forbidden: re.Pattern | None,
+    taken: set[tuple[str, str]],
+    rng: random.Random,
+) -> Iterator[dict[str, Any]]:
     """Paragraphs of other records in random order, none holding a forbidden string or repeating one taken."""
     for k in _lazy_permutation(len(slots), rng):
         r, p = slots[k]
@@ -84,16 +116,18 @@ def _padding(raws: list[tuple[str, int, dict[str, Any]]], slots: list[tuple[int,
         yield {"doc_id": f"{origin}:{line}:{para['idx']}", "title": para["title"], "text": para["paragraph_text"]}
 
 
-def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int,
-                             tokenizer) -> tuple[list[dict[str, Any]], int]:
+def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer) -> tuple[list[dict[str, Any]], int]:
     """Records from official MuSiQue-Ans data, and the number dropped because a hop's answer does not
     occur in its supporting paragraph (only with `source.on_unalignable: drop`; otherwise an error)."""
     source = cfg["source"]
     raws = []
     for origin, line, raw in iter_records(source, split):
         if isinstance(raw, dict):
-            raw = {**raw, "paragraphs": as_rows(raw.get("paragraphs")),
-                   "question_decomposition": as_rows(raw.get("question_decomposition"))}
+            raw = {
+                **raw,
+                "paragraphs": as_rows(raw.get("paragraphs")),
+                "question_decomposition": as_rows(raw.get("question_decomposition")),
+            }
         check_record(f"{origin}:{line}", raw)  # every record is checked before any is built
         raws.append((origin, line, raw))
     slots = [(r, p) for r, (_, _, raw) in enumerate(raws) for p in range(len(raw["paragraphs"]))]
@@ -107,8 +141,10 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int,
         if len(records) >= n_examples:
             break
         origin, line, raw = raws[r]
-        docs = [{"doc_id": f"{origin}:{line}:{p['idx']}", "title": p["title"], "text": p["paragraph_text"]}
-                for p in raw["paragraphs"]]
+        docs = [
+            {"doc_id": f"{origin}:{line}:{p['idx']}", "title": p["title"], "text": p["paragraph_text"]}
+            for p in raw["paragraphs"]
+        ]
         at = {p["idx"]: i for i, p in enumerate(raw["paragraphs"])}
         hops = raw["question_decomposition"]
         hop_docs = [at[h["paragraph_support_idx"]] for h in hops]
@@ -120,35 +156,61 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int,
             if source["on_unalignable"] == "error":
                 raise RecordError(
                     f"{origin}:{line}: field '{field}': the answer does not occur in its supporting paragraph "
-                    f"idx {hops[missing]['paragraph_support_idx']} (set on_unalignable: drop to skip and count such records)")
+                    f"idx {hops[missing]['paragraph_support_idx']} "
+                    f"(set on_unalignable: drop to skip and count such records)"
+                )
             dropped += 1
             continue
         form, offset = final
         answers = _unique([form, raw["answer"], *raw["answer_aliases"]])
-        supporting = _unique([docs[d]["doc_id"] for d in hop_docs]
-                            + [docs[i]["doc_id"] for i, p in enumerate(raw["paragraphs"]) if p["is_supporting"]])
+        supporting = _unique(
+            [docs[d]["doc_id"] for d in hop_docs]
+            + [docs[i]["doc_id"] for i, p in enumerate(raw["paragraphs"]) if p["is_supporting"]]
+        )
         required = [d for d in docs if d["doc_id"] in supporting]
         own_rest = [d for d in docs if d["doc_id"] not in supporting]
         forbidden = mentions_any([*answers, *(f[0] for f in found), *(h["answer"] for h in hops)])
         taken = {(d["title"], d["text"]) for d in docs}
-        chosen = fill(fitter, required, chain(own_rest, _padding(raws, slots, r, forbidden, taken, rng)),
-                      raw["question"], cfg["target_tokens"], cfg["max_documents"])
+        chosen = fill(
+            fitter,
+            required,
+            chain(own_rest, _padding(raws, slots, r, forbidden, taken, rng)),
+            raw["question"],
+            cfg["target_tokens"],
+            cfg["max_documents"],
+        )
         chosen_ids = {d["doc_id"] for d in chosen}
         gold = docs[hop_docs[-1]]
         own = [d for d in docs if d is not gold and (d["doc_id"] in supporting or d["doc_id"] in chosen_ids)]
         extras = [d for d in chosen if d not in own_rest]
-        records.append(assemble(
-            needle="real", haystack="real", split=split, seed=seed, index=len(records), gold=gold,
-            others=interleave(own, extras, rng), gold_rule=cfg["gold_position"], rng=rng, question=raw["question"],
-            answers=answers, answer_at=(gold["doc_id"], offset),
-            insights=[(docs[d]["doc_id"], o, o + len(f)) for (f, o), d in zip(found[:-1], hop_docs)],
-            supporting_ids=supporting,
-            hops=[{"id": h.get("id"), "question": h["question"], "answer": h["answer"], "doc_id": docs[d]["doc_id"]}
-                  for h, d in zip(hops, hop_docs)],
-            extra={"target_tokens": cfg["target_tokens"], "source": f"{origin}:{line}", "source_id": raw["id"]}))
+        records.append(
+            assemble(
+                needle="real",
+                haystack="real",
+                split=split,
+                seed=seed,
+                index=len(records),
+                gold=gold,
+                others=interleave(own, extras, rng),
+                gold_rule=cfg["gold_position"],
+                rng=rng,
+                question=raw["question"],
+                answers=answers,
+                answer_at=(gold["doc_id"], offset),
+                insights=[(docs[d]["doc_id"], o, o + len(f)) for (f, o), d in zip(found[:-1], hop_docs)],
+                supporting_ids=supporting,
+                hops=[
+                    {"id": h.get("id"), "question": h["question"], "answer": h["answer"], "doc_id": docs[d]["doc_id"]}
+                    for h, d in zip(hops, hop_docs)
+                ],
+                extra={"target_tokens": cfg["target_tokens"], "source": f"{origin}:{line}", "source_id": raw["id"]},
+            )
+        )
     if len(records) < n_examples:
-        raise RecordError(f"real MuSiQue {split}: only {len(records)} of {n_examples} usable records in the source "
-                          f"({dropped} dropped as unalignable)")
+        raise RecordError(
+            f"real MuSiQue {split}: only {len(records)} of {n_examples} usable records in the source "
+            f"({dropped} dropped as unalignable)"
+        )
     return records, dropped
 
 

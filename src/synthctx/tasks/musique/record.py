@@ -10,10 +10,25 @@ from synthctx.data.length_fitting import place_gold
 from synthctx.records import Record, document_span, make_record
 
 
-def assemble(*, needle: str, haystack: str, split: str, seed: int, index: int, gold: dict[str, Any],
-             others: list[dict[str, Any]], gold_rule: str | int, rng: random.Random, question: str,
-             answers: list[str], answer_at: tuple[str, int], insights: list[tuple[str, int, int]],
-             supporting_ids: list[str], hops: list[dict[str, Any]], extra: dict[str, Any]) -> Record:
+def assemble(
+    *,
+    needle: str,
+    haystack: str,
+    split: str,
+    seed: int,
+    index: int,
+    gold: dict[str, Any],
+    others: list[dict[str, Any]],
+    gold_rule: str | int,
+    rng: random.Random,
+    question: str,
+    answers: list[str],
+    answer_at: tuple[str, int],
+    insights: list[tuple[str, int, int]],
+    supporting_ids: list[str],
+    hops: list[dict[str, Any]],
+    extra: dict[str, Any],
+) -> Record:
     """`answer_at` is (doc_id, offset) of answers[0]; `insights` are (doc_id, start, end)."""
     documents, g = place_gold([gold] + others, gold_rule, rng)
     pos = {d["doc_id"]: i for i, d in enumerate(documents)}
@@ -23,7 +38,18 @@ def assemble(*, needle: str, haystack: str, split: str, seed: int, index: int, g
         "insight": [(pos[d], s, e) for d, s, e in insights],
         "gold_document": [document_span(documents, pos[d]) for d in supporting_ids],
     }
-    return make_record(task="musique", split=split, needle=needle, haystack=haystack, seed=seed, index=index,
-                       documents=documents, question=question, answers=answers, spans=spans,
-                       gold_documents=[pos[d] for d in supporting_ids], gold_position=g,
-                       extra={"hops": hops, **extra})
+    return make_record(
+        task="musique",
+        split=split,
+        needle=needle,
+        haystack=haystack,
+        seed=seed,
+        index=index,
+        documents=documents,
+        question=question,
+        answers=answers,
+        spans=spans,
+        gold_documents=[pos[d] for d in supporting_ids],
+        gold_position=g,
+        extra={"hops": hops, **extra},
+    )

@@ -22,8 +22,13 @@ def score(record: dict[str, Any], text: str) -> dict[str, float]:
 
 def check_config(cfg: dict[str, Any]) -> list[tuple[str, str]]:
     if not cfg["min_gold"] <= cfg["max_gold"] <= cfg["max_documents"]:
-        return [("max_gold", f"need min_gold ({cfg['min_gold']}) <= max_gold ({cfg['max_gold']}) <= "
-                             f"max_documents ({cfg['max_documents']})")]
+        return [
+            (
+                "max_gold",
+                f"need min_gold ({cfg['min_gold']}) <= max_gold ({cfg['max_gold']}) <= "
+                f"max_documents ({cfg['max_documents']})",
+            )
+        ]
     return []
 
 

@@ -14,12 +14,14 @@ from synthctx.metrics import normalize_answer
 from synthctx.prompting import count_tokens
 from synthctx.records import Record, document_span, make_record
 
-CITATION_QUESTION = ('Which documents mention the following insight? Answer with their labels, separated by '
-                     'commas. Insight: "{insight}"')
+CITATION_QUESTION = (
+    'Which documents mention the following insight? Answer with their labels, separated by commas. Insight: "{insight}"'
+)
 # Words that carry no content: left out when matching an insight to a document's sentences.
 FUNCTION_WORDS = frozenset(
     "a an the of in on at to for from by with and or but nor as is are was were be been being it its this "
-    "that these those there their they he she his her we our you your i has have had do does did not".split())
+    "that these those there their they he she his her we our you your i has have had do does did not".split()
+)
 
 
 def labelled_document(doc_id: str, title: str, label: str, body: str) -> dict[str, Any]:
@@ -28,7 +30,7 @@ def labelled_document(doc_id: str, title: str, label: str, body: str) -> dict[st
 
 
 def label_of(document: dict[str, Any]) -> str:
-    return document["text"][1:document["text"].index("]")]
+    return document["text"][1 : document["text"].index("]")]
 
 
 def body_offset(label: str) -> int:
@@ -78,12 +80,21 @@ def align_insight(text: str, insight: str) -> tuple[int, int, float]:
 
 def gold_prompt_tokens(fitter: LengthFitter, golds: list[dict[str, Any]], question: str) -> int:
     """Prompt length with the gold documents only."""
-    return fitter.overhead + count_tokens(fitter.tokenizer, question) + \
-        sum(fitter.doc_tokens(d, i) for i, d in enumerate(golds))
+    return (
+        fitter.overhead
+        + count_tokens(fitter.tokenizer, question)
+        + sum(fitter.doc_tokens(d, i) for i, d in enumerate(golds))
+    )
 
 
-def fit_with_golds(fitter: LengthFitter, golds: list[dict[str, Any]], distractors: Iterable[dict[str, Any]],
-                   question: str, target_tokens: int, max_documents: int) -> list[dict[str, Any]] | None:
+def fit_with_golds(
+    fitter: LengthFitter,
+    golds: list[dict[str, Any]],
+    distractors: Iterable[dict[str, Any]],
+    question: str,
+    target_tokens: int,
+    max_documents: int,
+) -> list[dict[str, Any]] | None:
     """Every gold document, then distractors while the prompt stays within target_tokens; None when the
     gold documents alone do not fit."""
     if gold_prompt_tokens(fitter, golds, question) > target_tokens or len(golds) > max_documents:
@@ -91,8 +102,9 @@ def fit_with_golds(fitter: LengthFitter, golds: list[dict[str, Any]], distractor
     return fitter.fit(golds, distractors, question, target_tokens, max_documents)
 
 
-def place_golds(golds: list[dict[str, Any]], distractors: list[dict[str, Any]], rule: str | int,
-                rng: random.Random) -> tuple[list[dict[str, Any]], list[int]]:
+def place_golds(
+    golds: list[dict[str, Any]], distractors: list[dict[str, Any]], rule: str | int, rng: random.Random
+) -> tuple[list[dict[str, Any]], list[int]]:
     """The first gold document goes where `rule` says, gold j at n*j/k further on (wrapping round);
     returns the documents and the position of each gold, in the order given."""
     n, k = len(golds) + len(distractors), len(golds)
@@ -105,17 +117,40 @@ def place_golds(golds: list[dict[str, Any]], distractors: list[dict[str, Any]], 
     return [d if d is not None else next(rest) for d in documents], positions
 
 
-def citation_record(*, split: str, needle: str, haystack: str, seed: int, index: int,
-                    documents: list[dict[str, Any]], gold_positions: list[int], question: str,
-                    insight_spans: list[tuple[int, int, int]], extra: dict[str, Any]) -> Record:
+def citation_record(
+    *,
+    split: str,
+    needle: str,
+    haystack: str,
+    seed: int,
+    index: int,
+    documents: list[dict[str, Any]],
+    gold_positions: list[int],
+    question: str,
+    insight_spans: list[tuple[int, int, int]],
+    extra: dict[str, Any],
+) -> Record:
     """The record: answer = the gold labels in document order, joined by ", " (each label is an answer
     span); `gold_position` is where the first gold document (in the order given) went."""
     golds = sorted(gold_positions)
     labels = [label_of(d) for d in documents]
-    spans = {"answer": [(i, 1, 1 + len(labels[i])) for i in golds],
-             "gold_document": [document_span(documents, i) for i in golds],
-             "insight": sorted(insight_spans)}
-    return make_record(task="summhay", split=split, needle=needle, haystack=haystack, seed=seed, index=index,
-                       documents=documents, question=question, answers=[", ".join(labels[i] for i in golds)],
-                       spans=spans, gold_documents=golds, gold_position=gold_positions[0],
-                       extra={"citation_ids": labels, "gold_citation_ids": [labels[i] for i in golds], **extra})
+    spans = {
+        "answer": [(i, 1, 1 + len(labels[i])) for i in golds],
+        "gold_document": [document_span(documents, i) for i in golds],
+        "insight": sorted(insight_spans),
+    }
+    return make_record(
+        task="summhay",
+        split=split,
+        needle=needle,
+        haystack=haystack,
+        seed=seed,
+        index=index,
+        documents=documents,
+        question=question,
+        answers=[", ".join(labels[i] for i in golds)],
+        spans=spans,
+        gold_documents=golds,
+        gold_position=gold_positions[0],
+        extra={"citation_ids": labels, "gold_citation_ids": [labels[i] for i in golds], **extra},
+    )

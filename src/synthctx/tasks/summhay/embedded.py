@@ -26,7 +26,7 @@ YEAR_QUESTION = "Which documents mention the year {year}? Answer with their labe
 
 def single_years(text: str) -> list[str]:
     """Years the passage mentions exactly once (not as part of "1990s" or a longer number)."""
-    found = {m.group(1) for m in YEAR.finditer(text) if not text[m.end():m.end() + 1].isalpha()}
+    found = {m.group(1) for m in YEAR.finditer(text) if not text[m.end() : m.end() + 1].isalpha()}
     return sorted(y for y in found if text.count(y) == 1)
 
 
@@ -40,8 +40,9 @@ def year_holders(pool: tuple[Passage, ...]) -> dict[str, list[int]]:
     return holders
 
 
-def year_distractors(pool: tuple[Passage, ...], year: str, labels: list[str],
-                     rng: random.Random) -> Iterator[dict[str, Any]]:
+def year_distractors(
+    pool: tuple[Passage, ...], year: str, labels: list[str], rng: random.Random
+) -> Iterator[dict[str, Any]]:
     """Passages of the pool, shuffled, whose title and text do not contain the year, labelled in turn."""
     order = list(range(len(pool)))
     rng.shuffle(order)
@@ -65,8 +66,9 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
         k = rng.randint(cfg["min_gold"], min(cfg["max_gold"], len(holders[year])))
         chosen_passages = [pool[i] for i in rng.sample(holders[year], k)]
         labels = draw_labels(rng, cfg["max_documents"])
-        golds = [labelled_document(f"wiki:{p.title}", p.title, labels[j], p.text)
-                 for j, p in enumerate(chosen_passages)]
+        golds = [
+            labelled_document(f"wiki:{p.title}", p.title, labels[j], p.text) for j, p in enumerate(chosen_passages)
+        ]
         question = YEAR_QUESTION.format(year=year)
         distractors = year_distractors(pool, year, labels[k:], rng)
         chosen = fit_with_golds(fitter, golds, distractors, question, cfg["target_tokens"], cfg["max_documents"])
@@ -79,12 +81,24 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
             s, e = next((s, e) for s, e in sentence_spans(passage.text) if s <= at < e)
             shift = body_offset(label_of(documents[p]))
             insight_spans.append((p, shift + s, shift + e))
-        records.append(citation_record(
-            split=split, needle="real", haystack="real", seed=seed, index=len(records), documents=documents,
-            gold_positions=positions, question=question, insight_spans=insight_spans,
-            extra={"target_tokens": cfg["target_tokens"], "year": year}))
+        records.append(
+            citation_record(
+                split=split,
+                needle="real",
+                haystack="real",
+                seed=seed,
+                index=len(records),
+                documents=documents,
+                gold_positions=positions,
+                question=question,
+                insight_spans=insight_spans,
+                extra={"target_tokens": cfg["target_tokens"], "year": year},
+            )
+        )
     if len(records) < n_examples:
-        raise ValueError(f"real SummHay {split}: only {len(records)} of {n_examples} examples could be built from "
-                         f"the {len(years)} years that {cfg['min_gold']}+ passages of the pool mention once "
-                         f"(tasks.summhay.n_{split} too large?)")
+        raise ValueError(
+            f"real SummHay {split}: only {len(records)} of {n_examples} examples could be built from "
+            f"the {len(years)} years that {cfg['min_gold']}+ passages of the pool mention once "
+            f"(tasks.summhay.n_{split} too large?)"
+        )
     return records, 0

@@ -29,21 +29,45 @@ from synthctx.tasks.summhay.citations import (
 )
 
 ID = {"anyOf": [NONEMPTY_STRING, {"type": "integer"}], "description": "a non-empty string or an integer"}
-TOPIC_SCHEMA = Draft202012Validator({
-    "type": "object",
-    "required": ["subtopics", "documents"],
-    "properties": {
-        "subtopics": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "required": ["insights"],
-            "properties": {"insights": {"type": "array", "items": {
-                "type": "object", "required": ["insight_id", "insight"],
-                "properties": {"insight_id": ID, "insight": NONEMPTY_STRING}}}}}},
-        "documents": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "required": ["document_id", "document_text", "insights_included"],
-            "properties": {"document_id": ID, "document_text": NONEMPTY_STRING,
-                           "insights_included": {"type": "array", "items": ID}}}},
-    },
-})
+TOPIC_SCHEMA = Draft202012Validator(
+    {
+        "type": "object",
+        "required": ["subtopics", "documents"],
+        "properties": {
+            "subtopics": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["insights"],
+                    "properties": {
+                        "insights": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["insight_id", "insight"],
+                                "properties": {"insight_id": ID, "insight": NONEMPTY_STRING},
+                            },
+                        }
+                    },
+                },
+            },
+            "documents": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["document_id", "document_text", "insights_included"],
+                    "properties": {
+                        "document_id": ID,
+                        "document_text": NONEMPTY_STRING,
+                        "insights_included": {"type": "array", "items": ID},
+                    },
+                },
+            },
+        },
+    }
+)
 
 
 def iter_topics(source: dict[str, Any], split: str) -> Iterator[tuple[str, Any]]:
@@ -75,15 +99,25 @@ def check_topic(origin: str, topic: Any) -> None:
             seen.add(str(value))
         return seen
 
-    insight_ids = unique_ids([(f"subtopics[{i}].insights[{j}].insight_id", ins["insight_id"])
-                              for i, sub in enumerate(topic["subtopics"]) for j, ins in enumerate(sub["insights"])],
-                             "insight")
-    unique_ids([(f"documents[{i}].document_id", d["document_id"]) for i, d in enumerate(topic["documents"])], "document")
+    insight_ids = unique_ids(
+        [
+            (f"subtopics[{i}].insights[{j}].insight_id", ins["insight_id"])
+            for i, sub in enumerate(topic["subtopics"])
+            for j, ins in enumerate(sub["insights"])
+        ],
+        "insight",
+    )
+    unique_ids(
+        [(f"documents[{i}].document_id", d["document_id"]) for i, d in enumerate(topic["documents"])], "document"
+    )
     for i, doc in enumerate(topic["documents"]):
         for j, insight_id in enumerate(doc["insights_included"]):
             if str(insight_id) not in insight_ids:
-                raise fail(origin, f"documents[{i}].insights_included[{j}]",
-                           f"{insight_id!r} is not an insight_id of this topic")
+                raise fail(
+                    origin,
+                    f"documents[{i}].insights_included[{j}]",
+                    f"{insight_id!r} is not an insight_id of this topic",
+                )
 
 
 def topic_labels(document_ids: list[Any]) -> list[str]:
@@ -99,16 +133,18 @@ def topic_labels(document_ids: list[Any]) -> list[str]:
 @dataclass(frozen=True)
 class CitationItem:
     """One (haystack, insight) pair with its gold documents and their aligned insight sentences."""
+
     origin: str
     topic: int
     insight_id: str
     insight: str
-    golds: tuple[int, ...]                    # indices into the topic's documents
+    golds: tuple[int, ...]  # indices into the topic's documents
     alignments: tuple[tuple[int, int, float], ...]  # per gold: sentence [start, end) in its body, recall
 
 
-def citation_items(origin: str, t: int, topic: dict[str, Any], threshold: float,
-                   on_unalignable: str) -> tuple[list[CitationItem], int]:
+def citation_items(
+    origin: str, t: int, topic: dict[str, Any], threshold: float, on_unalignable: str
+) -> tuple[list[CitationItem], int]:
     """Every insight some document includes, with its alignments; and the number dropped as unalignable."""
     items: list[CitationItem] = []
     dropped = 0
@@ -116,8 +152,9 @@ def citation_items(origin: str, t: int, topic: dict[str, Any], threshold: float,
     for i, sub in enumerate(topic["subtopics"]):
         for j, ins in enumerate(sub["insights"]):
             insight_id = str(ins["insight_id"])
-            golds = tuple(d for d, doc in enumerate(documents)
-                          if insight_id in {str(x) for x in doc["insights_included"]})
+            golds = tuple(
+                d for d, doc in enumerate(documents) if insight_id in {str(x) for x in doc["insights_included"]}
+            )
             if not golds:
                 continue
             path = f"subtopics[{i}].insights[{j}].insight"
@@ -129,15 +166,15 @@ def citation_items(origin: str, t: int, topic: dict[str, Any], threshold: float,
                         f"{origin}: field '{path}': no sentence of documents[{golds[worst]}] (document_id "
                         f"{documents[golds[worst]]['document_id']!r}) paraphrases the insight (best recall of its "
                         f"content words {alignments[worst][2]:.2f} < {threshold}); set on_unalignable: drop to "
-                        f"skip and count such insights")
+                        f"skip and count such insights"
+                    )
                 dropped += 1
                 continue
             items.append(CitationItem(origin, t, insight_id, ins["insight"], golds, alignments))
     return items, dropped
 
 
-def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int,
-                             tokenizer) -> tuple[list[dict[str, Any]], int]:
+def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer) -> tuple[list[dict[str, Any]], int]:
     """Records from official SummHay topics (every gold document kept, non-gold ones cut to fit
     `target_tokens`), and how many (haystack, insight) items were dropped: unalignable insights when
     on_unalignable is "drop", plus items whose gold documents alone exceed target_tokens or max_documents."""
@@ -152,8 +189,12 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int,
     dropped = 0
     for t, (origin, topic) in enumerate(topics):
         labels = topic_labels([d["document_id"] for d in topic["documents"]])
-        all_docs.append([labelled_document(f"{origin}:{d['document_id']}", "", label, d["document_text"].strip())
-                         for d, label in zip(topic["documents"], labels)])
+        all_docs.append(
+            [
+                labelled_document(f"{origin}:{d['document_id']}", "", label, d["document_text"].strip())
+                for d, label in zip(topic["documents"], labels)
+            ]
+        )
         found, n_dropped = citation_items(origin, t, topic, threshold, source["on_unalignable"])
         dropped += n_dropped
         for item in found:  # decided before sampling, so `dropped` does not depend on the seed
@@ -178,15 +219,31 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int,
         golds = [docs[g] for g in item.golds]
         chosen = fit_with_golds(fitter, golds, others, question, cfg["target_tokens"], cfg["max_documents"])
         assert chosen is not None, "items whose gold documents do not fit were dropped above"
-        documents, positions = place_golds(golds, chosen[len(golds):], cfg["gold_position"], rng)
+        documents, positions = place_golds(golds, chosen[len(golds) :], cfg["gold_position"], rng)
         shifts = [body_offset(label_of(documents[p])) for p in positions]
         insight_spans = [(p, shift + s, shift + e) for p, shift, (s, e, _) in zip(positions, shifts, item.alignments)]
-        records.append(citation_record(
-            split=split, needle="real", haystack="real", seed=seed, index=len(records), documents=documents,
-            gold_positions=positions, question=question, insight_spans=insight_spans,
-            extra={"target_tokens": cfg["target_tokens"], "source": item.origin, "insight_id": item.insight_id,
-                   "insight_recall": [round(a[2], 4) for a in item.alignments]}))
+        records.append(
+            citation_record(
+                split=split,
+                needle="real",
+                haystack="real",
+                seed=seed,
+                index=len(records),
+                documents=documents,
+                gold_positions=positions,
+                question=question,
+                insight_spans=insight_spans,
+                extra={
+                    "target_tokens": cfg["target_tokens"],
+                    "source": item.origin,
+                    "insight_id": item.insight_id,
+                    "insight_recall": [round(a[2], 4) for a in item.alignments],
+                },
+            )
+        )
     if len(records) < n_examples:
-        raise RecordError(f"real SummHay {split}: only {len(records)} of {n_examples} usable (haystack, insight) "
-                          f"items in the source ({dropped} dropped as unalignable or longer than target_tokens)")
+        raise RecordError(
+            f"real SummHay {split}: only {len(records)} of {n_examples} usable (haystack, insight) "
+            f"items in the source ({dropped} dropped as unalignable or longer than target_tokens)"
+        )
     return records, dropped

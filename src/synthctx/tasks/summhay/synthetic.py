@@ -62,8 +62,13 @@ def make_insight(level: str, cfg: dict[str, Any], k: int, rng: random.Random) ->
         slots = {"person": person, "kind": kind, "group": group.format(city=city), "finding": finding}
         start = rng.randrange(len(INSIGHT_TEMPLATES))
         texts = [INSIGHT_TEMPLATES[(start + j) % len(INSIGHT_TEMPLATES)].format(**slots) for j in range(k)]
-        return {"statement": INSIGHT_TEMPLATES[0].format(**slots), "texts": texts, "units": [f"'{t}'" for t in texts],
-                "sentences": texts, "markers": [person]}
+        return {
+            "statement": INSIGHT_TEMPLATES[0].format(**slots),
+            "texts": texts,
+            "units": [f"'{t}'" for t in texts],
+            "sentences": texts,
+            "markers": [person],
+        }
     n = cfg["symbol_length"]
     key = symbol(rng, n)
     value = symbol(rng, n)
@@ -71,22 +76,46 @@ def make_insight(level: str, cfg: dict[str, Any], k: int, rng: random.Random) ->
         value = symbol(rng, n)
     if level == "low":
         text = f"The finding of {key} is {value}."
-        return {"statement": text, "texts": [text] * k, "units": [f"'{text}'"] * k, "sentences": [text] * k,
-                "markers": [key, value]}
+        return {
+            "statement": text,
+            "texts": [text] * k,
+            "units": [f"'{text}'"] * k,
+            "sentences": [text] * k,
+            "markers": [key, value],
+        }
     pair = f"'{key}': '{value}'"
-    return {"statement": pair, "texts": [pair] * k, "units": [pair] * k, "sentences": ["{" + pair + "}"] * k,
-            "markers": [key, value]}
+    return {
+        "statement": pair,
+        "texts": [pair] * k,
+        "units": [pair] * k,
+        "sentences": ["{" + pair + "}"] * k,
+        "markers": [key, value],
+    }
 
 
-def clean_haystack(level: str, cfg: dict[str, Any], rng: random.Random, pool, markers: list[str],
-                   writer: TextWriter | None = None, words: int = 0) -> Iterator[dict[str, Any]]:
+def clean_haystack(
+    level: str,
+    cfg: dict[str, Any],
+    rng: random.Random,
+    pool,
+    markers: list[str],
+    writer: TextWriter | None = None,
+    words: int = 0,
+) -> Iterator[dict[str, Any]]:
     """Haystack documents whose title and text hold no marker of the insight, each Wikipedia passage at
     most once."""
     return haystack_without(level, cfg, rng, pool, lambda text: any(m in text for m in markers), writer, words)
 
 
-def build(needle_level: str, haystack_level: str, cfg: dict[str, Any], n_examples: int,
-                            seed: int, tokenizer, writer: TextWriter | None = None) -> tuple[list[dict[str, Any]], int]:
+def build(
+    needle_level: str,
+    haystack_level: str,
+    cfg: dict[str, Any],
+    n_examples: int,
+    seed: int,
+    tokenizer,
+    writer: TextWriter | None = None,
+) -> tuple[list[dict[str, Any]], int]:
     """Synthetic citation training data: one insight inserted into k (min_gold..max_gold) documents of
     a haystack; `cfg` (and `writer`) as MDQA's synthetic builder's, with the task's min_gold and max_gold.
     The writer, if any, writes high haystacks only: insights stay template-based."""
@@ -99,8 +128,9 @@ def build(needle_level: str, haystack_level: str, cfg: dict[str, Any], n_example
         k = rng.randint(cfg["min_gold"], cfg["max_gold"])
         insight = make_insight(needle_level, cfg["needle"], k, rng)
         labels = draw_labels(rng, cfg["max_documents"])
-        stream = clean_haystack(haystack_level, cfg["haystack"], rng, pool, insight["markers"], haystack_writer,
-                                cfg["max_passage_words"])
+        stream = clean_haystack(
+            haystack_level, cfg["haystack"], rng, pool, insight["markers"], haystack_writer, cfg["max_passage_words"]
+        )
         golds: list[dict[str, Any]] = []
         offsets: list[int] = []
         for j in range(k):
@@ -109,18 +139,32 @@ def build(needle_level: str, haystack_level: str, cfg: dict[str, Any], n_example
             text, offset = insert_needle(base, needle, as_unit, rng)
             golds.append(labelled_document(f"synthetic:{i}:gold{j}", base["title"], labels[j], text))
             offsets.append(body_offset(labels[j]) + offset)
-        distractors = (labelled_document(d.get("id", f"synthetic:{i}:{n}"), d["title"], labels[k + n],
-                                         render_units(d)) for n, d in enumerate(stream))
+        distractors = (
+            labelled_document(d.get("id", f"synthetic:{i}:{n}"), d["title"], labels[k + n], render_units(d))
+            for n, d in enumerate(stream)
+        )
         question = CITATION_QUESTION.format(insight=insight["statement"])
         chosen = fit_with_golds(fitter, golds, distractors, question, cfg["target_tokens"], cfg["max_documents"])
         if chosen is None:
-            raise ValueError(f"synthetic SummHay {needle_level}/{haystack_level}: {k} gold documents alone exceed "
-                             f"target_tokens={cfg['target_tokens']} or max_documents={cfg['max_documents']}: raise "
-                             f"target_tokens or lower tasks.summhay.max_gold")
+            raise ValueError(
+                f"synthetic SummHay {needle_level}/{haystack_level}: {k} gold documents alone exceed "
+                f"target_tokens={cfg['target_tokens']} or max_documents={cfg['max_documents']}: raise "
+                f"target_tokens or lower tasks.summhay.max_gold"
+            )
         documents, positions = place_golds(golds, chosen[k:], cfg["gold_position"], rng)
         insight_spans = [(p, offsets[j], offsets[j] + len(insight["texts"][j])) for j, p in enumerate(positions)]
-        records.append(citation_record(
-            split="train", needle=needle_level, haystack=haystack_level, seed=seed, index=i, documents=documents,
-            gold_positions=positions, question=question, insight_spans=insight_spans,
-            extra={"target_tokens": cfg["target_tokens"]}))
+        records.append(
+            citation_record(
+                split="train",
+                needle=needle_level,
+                haystack=haystack_level,
+                seed=seed,
+                index=i,
+                documents=documents,
+                gold_positions=positions,
+                question=question,
+                insight_spans=insight_spans,
+                extra={"target_tokens": cfg["target_tokens"]},
+            )
+        )
     return records, 0
