@@ -9,6 +9,7 @@ import pytest
 
 from synthctx import conditions
 from synthctx.aggregate import condition_rows, correlation_rows
+from synthctx.settings import CorrelationSettings
 
 CFG = {"n_bootstrap": 200, "n_permutations": 200, "confidence": 0.9, "seed": 0, "include_baseline": True}
 CONDITIONS = ["real", "real-limited", "high-high", "low-low", "symbolic-symbolic", "none"]
@@ -58,7 +59,7 @@ def test_rows_per_head_kind_with_the_task_metrics():
     assert set(table["head_kind"]) == {"retrieval", "insight"}
     assert table["substring_em"].null_count() == table.height, "SummHay has no substring EM"
     assert "real (limited)" in set(table["condition"])
-    corr = correlation_rows(table, CFG)
+    corr = correlation_rows(table, CorrelationSettings(**CFG))
     rho = corr.filter(
         (pl.col("x") == "recall") & (pl.col("method") == "spearman") & (pl.col("set_rule") == "threshold")
     )

@@ -10,6 +10,7 @@ import polars as pl
 
 from synthctx import conditions
 from synthctx.correlation import correlate, weak_evidence_note
+from synthctx.settings import CorrelationSettings
 
 CONDITION_KEYS = ("task", "data", "model", "seed")
 
@@ -56,14 +57,14 @@ def condition_rows(summaries: list[dict[str, Any]], comparisons: list[dict[str, 
     )
 
 
-def correlation_rows(table: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
+def correlation_rows(table: pl.DataFrame, cfg: CorrelationSettings) -> pl.DataFrame:
     """Recall vs F1 across conditions, per task x model x seed x head kind x mode x set rule.
 
     The reference (real-data) condition is left out: its recall is 1 by construction. Real (limited)
     stays in: it is a training set like the synthetic ones, only real."""
     rows = []
     pool = table.filter(~pl.col("is_reference"))
-    if not cfg["include_baseline"]:
+    if not cfg.include_baseline:
         pool = pool.filter(pl.col("data") != conditions.NONE)
     groups = ["task", "model", "seed", "head_kind", "scoring_mode", "set_rule"]
     for key, part in pool.group_by(groups, maintain_order=True):
@@ -71,10 +72,10 @@ def correlation_rows(table: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
             res = correlate(
                 part[x_name].to_list(),
                 part["f1"].to_list(),
-                n_bootstrap=cfg["n_bootstrap"],
-                n_permutations=cfg["n_permutations"],
-                confidence=cfg["confidence"],
-                seed=cfg["seed"],
+                n_bootstrap=cfg.n_bootstrap,
+                n_permutations=cfg.n_permutations,
+                confidence=cfg.confidence,
+                seed=cfg.seed,
             )
             for method in ("spearman", "pearson"):
                 m = res[method]
@@ -88,7 +89,7 @@ def correlation_rows(table: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
                         "estimate": m["estimate"],
                         "ci_low": m["ci_low"],
                         "ci_high": m["ci_high"],
-                        "confidence": cfg["confidence"],
+                        "confidence": cfg.confidence,
                         "p_permutation": m["p_permutation"],
                         "p_analytic": m["p_analytic"],
                         "conditions": ",".join(part["condition"].to_list()),

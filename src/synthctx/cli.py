@@ -102,12 +102,14 @@ def cmd_synthetic_data(a: argparse.Namespace) -> None:
 def cmd_train(a: argparse.Namespace) -> None:
     from synthctx.outputs import set_threads, write_metadata
     from synthctx.records import read_jsonl
+    from synthctx.settings import TrainSettings, parse_slice
     from synthctx.train import fine_tune, main_weights_file
 
+    cfg = parse_slice(TrainSettings, a.config, "train")
     set_threads(a.threads)
-    log = fine_tune(a.model_dir, list(read_jsonl(a.records)), a.config, a.seed, a.out, a.checkpoint_dir)
+    log = fine_tune(a.model_dir, list(read_jsonl(a.records)), cfg, a.seed, a.out, a.checkpoint_dir)
     write_metadata(
-        a.out / main_weights_file(a.config["method"]),
+        a.out / main_weights_file(cfg.method),
         stage="train",
         config_slice=a.config,
         with_device=True,
@@ -120,11 +122,13 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     from synthctx.model_io import describe_weights, load_model, load_tokenizer
     from synthctx.outputs import set_threads, write_json_atomic, write_jsonl_atomic, write_metadata
     from synthctx.records import read_jsonl
+    from synthctx.settings import EvaluateSettings, parse_slice
 
+    cfg = parse_slice(EvaluateSettings, a.config, "evaluate")
     set_threads(a.threads)
-    dtype = a.config["dtype"]
+    dtype = cfg.dtype
     model, tokenizer = load_model(a.model_dir, dtype, a.weights), load_tokenizer(a.model_dir)
-    predictions, summary = evaluate(model, tokenizer, list(read_jsonl(a.records)), a.config["max_new_tokens"])
+    predictions, summary = evaluate(model, tokenizer, list(read_jsonl(a.records)), cfg.max_new_tokens)
     summary = {**summary, "condition": _condition(a), "weights": describe_weights(a.weights, dtype), "dtype": dtype}
     write_jsonl_atomic(a.predictions, predictions)
     write_json_atomic(a.summary, summary)
@@ -143,12 +147,14 @@ def cmd_score_heads(a: argparse.Namespace) -> None:
     from synthctx.model_io import describe_weights, load_model, load_tokenizer
     from synthctx.outputs import set_threads, write_json_atomic, write_metadata
     from synthctx.records import read_jsonl
+    from synthctx.settings import HeadSettings, parse_slice
 
+    cfg = parse_slice(HeadSettings, a.config, "heads")
     set_threads(a.threads)
-    dtype = a.config["dtype"]
+    dtype = cfg.dtype
     model, tokenizer = load_model(a.model_dir, dtype, a.weights), load_tokenizer(a.model_dir)
     predictions = {p["id"]: p for p in read_jsonl(a.predictions)}
-    out = scores_file(model, tokenizer, list(read_jsonl(a.records)), predictions, a.config)
+    out = scores_file(model, tokenizer, list(read_jsonl(a.records)), predictions, cfg)
     out = {**out, "condition": _condition(a), "dtype": dtype, "weights": describe_weights(a.weights, dtype)}
     write_json_atomic(a.out, out)
     write_metadata(
@@ -167,9 +173,11 @@ def cmd_score_heads(a: argparse.Namespace) -> None:
 def cmd_head_sets(a: argparse.Namespace) -> None:
     from synthctx.head_sets import compare_scores
     from synthctx.outputs import write_json_atomic, write_metadata
+    from synthctx.settings import HeadSetSettings, parse_slice
 
+    cfg = parse_slice(HeadSetSettings, a.config, "head_sets")
     cand, ref = json.loads(a.scores.read_text()), json.loads(a.reference.read_text())
-    write_json_atomic(a.out, compare_scores(cand, ref, a.config["threshold"], a.config["top_k"]))
+    write_json_atomic(a.out, compare_scores(cand, ref, cfg.threshold, cfg.top_k))
     write_metadata(a.out, stage="head-sets", config_slice=a.config)
 
 
@@ -188,8 +196,9 @@ def cmd_correlate(a: argparse.Namespace) -> None:
 
     from synthctx.aggregate import correlation_rows
     from synthctx.outputs import write_csv_atomic, write_metadata
+    from synthctx.settings import CorrelationSettings, parse_slice
 
-    rows = correlation_rows(pl.read_csv(a.table), a.config)
+    rows = correlation_rows(pl.read_csv(a.table), parse_slice(CorrelationSettings, a.config, "correlation"))
     write_csv_atomic(a.out, rows)
     write_metadata(a.out, stage="correlate", config_slice=a.config)
     print(

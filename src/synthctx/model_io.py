@@ -95,11 +95,6 @@ def load_tokenizer(model_dir: Path):
     return tok
 
 
-def context_extension(cfg: dict[str, Any]) -> dict[str, Any]:
-    ext = cfg.get("context_extension") or {}
-    return {k: v for k, v in ext.items() if v is not None}
-
-
 def apply_context_extension(config, extension: dict[str, Any]) -> None:
     """Raise RoPE's base θ (and the position limit) so the model is fine-tuned for longer contexts."""
     if "rope_theta" in extension:

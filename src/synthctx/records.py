@@ -72,14 +72,24 @@ class Needle:
     answer_offset: int | None = None
 
 
+@dataclass(frozen=True)
+class RecordKey:
+    """What every record of one built set shares: its task, split, realism levels and seed."""
+
+    task: str
+    split: str
+    needle: str
+    haystack: str
+    seed: int
+
+    def record_id(self, index: int) -> str:
+        return f"{self.task}-{self.needle}-{self.haystack}-{self.split}-s{self.seed}-{index:05d}"
+
+
 def make_record(
-    *,
-    task: str,
-    split: str,
-    needle: str,
-    haystack: str,
-    seed: int,
+    key: RecordKey,
     index: int,
+    *,
     documents: list[Document],
     question: str,
     answers: list[str],
@@ -94,15 +104,15 @@ def make_record(
     for s, e in context_spans.get("answer", []):
         if not context[s:e] or context[s:e] not in answers[0]:
             raise ValueError(
-                f"{task} {split} record {index}: answer span {context[s:e]!r} is not part of the answer {answers[0]!r}"
+                f"record {key.record_id(index)}: answer span {context[s:e]!r} is not part of the answer {answers[0]!r}"
             )
     return {
-        "id": f"{task}-{needle}-{haystack}-{split}-s{seed}-{index:05d}",
-        "task": task,
-        "split": split,
-        "needle_realism": needle,
-        "haystack_realism": haystack,
-        "seed": seed,
+        "id": key.record_id(index),
+        "task": key.task,
+        "split": key.split,
+        "needle_realism": key.needle,
+        "haystack_realism": key.haystack,
+        "seed": key.seed,
         "question": question,
         "answers": answers,
         "documents": documents,
@@ -112,6 +122,11 @@ def make_record(
         "spans": context_spans,
         **(extra or {}),
     }
+
+
+def single_gold_spans(documents: list[Document], gold: int, offset: int, answer: str) -> dict[str, list[DocSpan]]:
+    """Spans of a one-gold-document record: the answer at `offset` in the gold document, and its whole text."""
+    return {"answer": [(gold, offset, offset + len(answer))], "gold_document": [document_span(documents, gold)]}
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:

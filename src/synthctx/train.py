@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from synthctx.prompting import encode
+from synthctx.settings import TrainSettings
 
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, what schedulers expect from a job that stopped on SIGTERM
 COMPLETE_MARKER = "synthctx-checkpoint-complete"
@@ -135,25 +136,25 @@ def _callbacks(history: list[dict[str, float]]):
     return Progress(), MarkComplete(), StopOnSigterm()
 
 
-def _load_for_training(model_dir: Path, cfg: dict[str, Any]):
+def _load_for_training(model_dir: Path, cfg: TrainSettings):
     from transformers import AutoModelForCausalLM
 
     from synthctx.model_io import DTYPES, warn_if_emulated
 
-    warn_if_emulated(cfg["dtype"])
-    kwargs: dict[str, Any] = {"dtype": DTYPES[cfg["dtype"]], "attn_implementation": cfg["attn_implementation"]}
-    if cfg["method"] == "qlora":
+    warn_if_emulated(cfg.dtype)
+    kwargs: dict[str, Any] = {"dtype": DTYPES[cfg.dtype], "attn_implementation": cfg.attn_implementation}
+    if cfg.method == "qlora":
         from transformers import BitsAndBytesConfig  # needs the `qlora` extra (bitsandbytes)
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=DTYPES[cfg["dtype"]],
+            bnb_4bit_compute_dtype=DTYPES[cfg.dtype],
         )
-    from synthctx.model_io import apply_context_extension, context_extension
+    from synthctx.model_io import apply_context_extension
 
-    extension = context_extension(cfg)
+    extension = cfg.context_extension.active()
     if extension:
         from transformers import AutoConfig
 
@@ -166,47 +167,47 @@ def _load_for_training(model_dir: Path, cfg: dict[str, Any]):
 
 
 def fine_tune(
-    model_dir: Path, records: list[dict[str, Any]], cfg: dict[str, Any], seed: int, out_dir: Path, checkpoint_dir: Path
+    model_dir: Path, records: list[dict[str, Any]], cfg: TrainSettings, seed: int, out_dir: Path, checkpoint_dir: Path
 ) -> dict[str, Any]:
     """Train and write the fine-tuned weights (a LoRA adapter, or the full model) to `out_dir`."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import TrainingArguments, set_seed
 
-    from synthctx.model_io import context_extension, load_tokenizer
+    from synthctx.model_io import load_tokenizer
 
     torch.set_flush_denormal(True)  # CPU steps slow down 3-4x on denormals once the loss gets small
     set_seed(seed)
     tokenizer = load_tokenizer(model_dir)
     model = _load_for_training(model_dir, cfg)
     quantized = sum(1 for m in model.modules() if type(m).__name__ == "Linear4bit")
-    if cfg["method"] == "qlora":
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg["gradient_checkpointing"])
-    if cfg["method"] in ("lora", "qlora"):
-        lora = cfg["lora"]
+    if cfg.method == "qlora":
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+    if cfg.method in ("lora", "qlora"):
+        lora = cfg.lora
         model = get_peft_model(
             model,
             LoraConfig(
-                r=lora["r"],
-                lora_alpha=lora["alpha"],
-                lora_dropout=lora["dropout"],
-                target_modules=list(lora["target_modules"]),
+                r=lora.r,
+                lora_alpha=lora.alpha,
+                lora_dropout=lora.dropout,
+                target_modules=list(lora.target_modules),
                 task_type="CAUSAL_LM",
             ),
         )
-    dataset = AnswerOnlyDataset(tokenizer, records, cfg["max_length"])
+    dataset = AnswerOnlyDataset(tokenizer, records, cfg.max_length)
     history: list[dict[str, float]] = []
     progress, mark, stop = _callbacks(history)
     args = TrainingArguments(
         output_dir=str(checkpoint_dir),
-        max_steps=cfg["max_steps"],
-        per_device_train_batch_size=cfg["batch_size"],
-        gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
-        learning_rate=cfg["learning_rate"],
-        warmup_steps=cfg["warmup_steps"],
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        warmup_steps=cfg.warmup_steps,
         lr_scheduler_type="linear",
         weight_decay=0.0,
-        logging_steps=cfg["log_every"],
-        save_steps=cfg["checkpoint_every"],
+        logging_steps=cfg.log_every,
+        save_steps=cfg.checkpoint_every,
         save_total_limit=2,
         seed=seed,
         data_seed=seed,
@@ -215,8 +216,8 @@ def fine_tune(
         dataloader_num_workers=0,
         remove_unused_columns=False,
         use_cpu=not torch.cuda.is_available(),
-        bf16=cfg["dtype"] == "bfloat16" and torch.cuda.is_available(),
-        gradient_checkpointing=cfg["gradient_checkpointing"],
+        bf16=cfg.dtype == "bfloat16" and torch.cuda.is_available(),
+        gradient_checkpointing=cfg.gradient_checkpointing,
     )
     trainer = _trainer_class()(
         model=model,
@@ -234,11 +235,11 @@ def fine_tune(
         raise SystemExit(PREEMPTED_EXIT_CODE)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    if cfg["method"] == "full":
+    if cfg.method == "full":
         model.save_pretrained(tmp, safe_serialization=True)
     else:
         model.save_pretrained(tmp)
-    (tmp / "context_extension.json").write_text(json.dumps(context_extension(cfg), sort_keys=True) + "\n")
+    (tmp / "context_extension.json").write_text(json.dumps(cfg.context_extension.active(), sort_keys=True) + "\n")
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
@@ -247,8 +248,8 @@ def fine_tune(
         "history": history,
         "resumed_from_step": int(resume.name.rsplit("-", 1)[-1]) if resume else None,
         "n_examples": len(dataset),
-        "method": cfg["method"],
-        "context_extension": context_extension(cfg),
+        "method": cfg.method,
+        "context_extension": cfg.context_extension.active(),
         "steps": trainer.state.global_step,
         "quantized_linear_layers": quantized,
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),

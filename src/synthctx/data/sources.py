@@ -91,3 +91,31 @@ def as_rows(value: Any) -> Any:
 
 
 NONEMPTY_STRING = {"type": "string", "pattern": r"\S"}
+
+
+class Unalignable(ValueError):
+    """A source record whose answer (or a hop's) does not occur where it should: an error, or dropped and
+    counted, as `on_unalignable` says."""
+
+
+def build_in_random_order(n_items: int, n: int, rng, build_one, on_unalignable: str, what: str):
+    """`n` records from source items visited in a seeded random order: `build_one(item, index)` builds the
+    record of one item or raises Unalignable. Returns (records, number dropped as unalignable)."""
+    order = list(range(n_items))
+    rng.shuffle(order)
+    records: list = []
+    dropped = 0
+    for item in order:
+        if len(records) >= n:
+            break
+        try:
+            records.append(build_one(item, len(records)))
+        except Unalignable as err:
+            if on_unalignable == "error":
+                raise RecordError(f"{err} (set on_unalignable: drop to skip and count such records)") from None
+            dropped += 1
+    if len(records) < n:
+        raise RecordError(
+            f"real {what}: only {len(records)} of {n} usable records in the source ({dropped} dropped as unalignable)"
+        )
+    return records, dropped

@@ -21,6 +21,7 @@ import torch
 from synthctx.heads.capture import capture_argmax
 from synthctx.metrics import rouge1_recall
 from synthctx.prompting import encode
+from synthctx.settings import HeadSettings
 
 MODES = ("teacher_forced", "generate")
 
@@ -134,13 +135,11 @@ def score_heads(
 
 
 def scores_file(
-    model, tokenizer, records: list[dict[str, Any]], predictions: dict[str, dict], cfg: dict[str, Any]
+    model, tokenizer, records: list[dict[str, Any]], predictions: dict[str, dict], cfg: HeadSettings
 ) -> dict[str, Any]:
     """The layout of `scores.json`: per head kind, its definition and one score block per scoring mode."""
-    norm = cfg["insight_normalization"]
-    by_mode = {
-        m: score_heads(model, tokenizer, records, predictions, m, cfg["argmax_over"], norm) for m in cfg["modes"]
-    }
+    norm = cfg.insight_normalization
+    by_mode = {m: score_heads(model, tokenizer, records, predictions, m, cfg.argmax_over, norm) for m in cfg.modes}
     kinds = next(iter(by_mode.values()))
     return {
         "head_kinds": {

@@ -14,7 +14,7 @@ from typing import Any
 
 from synthctx.data.length_fitting import LengthFitter, place_gold
 from synthctx.data.wikipedia import Passage, load_passages, passage_document, summaries_path, year_question
-from synthctx.records import document_span, make_record, rng_for
+from synthctx.records import RecordKey, make_record, rng_for, single_gold_spans
 
 
 def _distractors(pool: tuple[Passage, ...], exclude: Passage, answer: str, rng) -> Iterator[dict[str, Any]]:
@@ -32,6 +32,7 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
     pools = load_passages(str(summaries_path(cfg["text_package"])), cfg["max_passage_words"])
     pool = pools[f"real_{split}"]
     rng = rng_for("mdqa", "real", split, seed)
+    key = RecordKey("mdqa", split, "real", "real", seed)
     fitter = LengthFitter(tokenizer)
     order = list(range(len(pool)))
     rng.shuffle(order)
@@ -54,16 +55,12 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
         documents, g = place_gold(chosen, cfg["gold_position"], rng)
         records.append(
             make_record(
-                task="mdqa",
-                split=split,
-                needle="real",
-                haystack="real",
-                seed=seed,
-                index=len(records),
+                key,
+                len(records),
                 documents=documents,
                 question=question,
                 answers=[answer],
-                spans={"answer": [(g, offset, offset + len(answer))], "gold_document": [document_span(documents, g)]},
+                spans=single_gold_spans(documents, g, offset, answer),
                 gold_documents=[g],
                 gold_position=g,
                 extra={"target_tokens": cfg["target_tokens"]},

@@ -12,8 +12,15 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from synthctx.data.length_fitting import LengthFitter, place_gold
-from synthctx.data.sources import NONEMPTY_STRING, RecordError, check_schema, fail, iter_records
-from synthctx.records import document_span, make_record, rng_for
+from synthctx.data.sources import (
+    NONEMPTY_STRING,
+    Unalignable,
+    build_in_random_order,
+    check_schema,
+    fail,
+    iter_records,
+)
+from synthctx.records import RecordKey, make_record, rng_for, single_gold_spans
 
 RECORD_SCHEMA = Draft202012Validator(
     {
@@ -66,15 +73,11 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
     for origin, line, raw in raws:  # every record is checked before any is built
         check_record(f"{origin}:{line}", raw)
     rng = rng_for("mdqa", "real-files", split, seed)
-    order = list(range(len(raws)))
-    rng.shuffle(order)
+    key = RecordKey("mdqa", split, "real", "real", seed)
     fitter = LengthFitter(tokenizer)
-    records: list[dict[str, Any]] = []
-    dropped = 0
-    for idx in order:
-        if len(records) >= n_examples:
-            break
-        origin, line, raw = raws[idx]
+
+    def build_one(item: int, index: int) -> dict[str, Any]:
+        origin, line, raw = raws[item]
         docs = [
             {"doc_id": f"{origin}:{line}:{i}", "title": c["title"], "text": c["text"]}
             for i, c in enumerate(raw["ctxs"])
@@ -82,38 +85,23 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
         g = next(i for i, c in enumerate(raw["ctxs"]) if _truthy(c.get("isgold")))
         found = answer_offset(docs[g]["text"], raw["answers"])
         if found is None:
-            if cfg["source"]["on_unalignable"] == "error":
-                raise RecordError(
-                    f"{origin}:{line}: field 'answers': no gold answer occurs in the gold passage "
-                    f"(set tasks.mdqa.real_data.on_unalignable: drop to skip and count such records)"
-                )
-            dropped += 1
-            continue
+            raise Unalignable(f"{origin}:{line}: field 'answers': no gold answer occurs in the gold passage")
         answer, offset = found
         distractors = docs[:g] + docs[g + 1 :]
         chosen = fitter.fit([docs[g]], iter(distractors), raw["question"], cfg["target_tokens"], cfg["max_documents"])
         documents, gi = place_gold(chosen, cfg["gold_position"], rng)
-        answers = [answer] + [a for a in raw["answers"] if a != answer]
-        records.append(
-            make_record(
-                task="mdqa",
-                split=split,
-                needle="real",
-                haystack="real",
-                seed=seed,
-                index=len(records),
-                documents=documents,
-                question=raw["question"],
-                answers=answers,
-                spans={"answer": [(gi, offset, offset + len(answer))], "gold_document": [document_span(documents, gi)]},
-                gold_documents=[gi],
-                gold_position=gi,
-                extra={"target_tokens": cfg["target_tokens"], "source": f"{origin}:{line}"},
-            )
+        return make_record(
+            key,
+            index,
+            documents=documents,
+            question=raw["question"],
+            answers=[answer] + [a for a in raw["answers"] if a != answer],
+            spans=single_gold_spans(documents, gi, offset, answer),
+            gold_documents=[gi],
+            gold_position=gi,
+            extra={"target_tokens": cfg["target_tokens"], "source": f"{origin}:{line}"},
         )
-    if len(records) < n_examples:
-        raise RecordError(
-            f"real MDQA {split}: only {len(records)} of {n_examples} usable records in the source "
-            f"({dropped} dropped as unalignable)"
-        )
-    return records, dropped
+
+    return build_in_random_order(
+        len(raws), n_examples, rng, build_one, cfg["source"]["on_unalignable"], f"MDQA {split}"
+    )

@@ -23,7 +23,7 @@ from synthctx.data.synthetic_text import (
     variant,
     written_needle,
 )
-from synthctx.records import Needle, document_span, make_record
+from synthctx.records import Needle, RecordKey, make_record, single_gold_spans
 
 OCCUPATIONS = [
     "botanist",
@@ -147,6 +147,7 @@ def build(
     needle or haystack, `writer` (with `use_for`); `writer` is then the cached writer built from it."""
     v = variant("mdqa", needle_level, haystack_level, cfg, seed, tokenizer, writer)
     rng = v.rng
+    key = RecordKey("mdqa", "train", needle_level, haystack_level, seed)
     records = []
     while len(records) < n_examples:
         needle = make_needle(needle_level, cfg["needle"], rng, v.needle_writer)
@@ -174,16 +175,12 @@ def build(
         documents, g = place_gold(chosen, cfg["gold_position"], rng)
         records.append(
             make_record(
-                task="mdqa",
-                split="train",
-                needle=needle_level,
-                haystack=haystack_level,
-                seed=seed,
-                index=i,
+                key,
+                i,
                 documents=documents,
                 question=needle.question,
                 answers=[answer],
-                spans={"answer": [(g, offset, offset + len(answer))], "gold_document": [document_span(documents, g)]},
+                spans=single_gold_spans(documents, g, offset, answer),
                 gold_documents=[g],
                 gold_position=g,
                 extra={"target_tokens": cfg["target_tokens"]},

@@ -13,7 +13,7 @@ from typing import Any
 from synthctx.data.length_fitting import LengthFitter, fill, interleave
 from synthctx.data.matching import mentions_any
 from synthctx.data.wikipedia import load_passages, passage_document, summaries_path, year_question
-from synthctx.records import rng_for
+from synthctx.records import RecordKey, rng_for
 from synthctx.tasks.musique.record import assemble
 
 
@@ -78,6 +78,7 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
             f"the pool, {n_examples} asked (lower tasks.musique.n_{split} or raise max_passage_words)"
         )
     rng = rng_for("musique", "real", split, seed)
+    key = RecordKey("musique", split, "real", "real", seed)
     rng.shuffle(chains)
     fitter = LengthFitter(tokenizer)
     records = []
@@ -102,11 +103,8 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
         distractors = fill(fitter, [doc_b, doc_a], candidates, question, cfg["target_tokens"], cfg["max_documents"])
         records.append(
             assemble(
-                needle="real",
-                haystack="real",
-                split=split,
-                seed=seed,
-                index=len(records),
+                key,
+                len(records),
                 gold=doc_b,
                 others=interleave([doc_a], distractors, rng),
                 gold_rule=cfg["gold_position"],

@@ -15,8 +15,16 @@ from jsonschema import Draft202012Validator
 
 from synthctx.data.length_fitting import LengthFitter, fill, interleave
 from synthctx.data.matching import find_answer, mentions_any
-from synthctx.data.sources import NONEMPTY_STRING, RecordError, as_rows, check_schema, fail, iter_records
-from synthctx.records import rng_for
+from synthctx.data.sources import (
+    NONEMPTY_STRING,
+    Unalignable,
+    as_rows,
+    build_in_random_order,
+    check_schema,
+    fail,
+    iter_records,
+)
+from synthctx.records import RecordKey, rng_for
 from synthctx.tasks.musique.record import assemble
 
 RECORD_SCHEMA = Draft202012Validator(
@@ -132,14 +140,10 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
         raws.append((origin, line, raw))
     slots = [(r, p) for r, (_, _, raw) in enumerate(raws) for p in range(len(raw["paragraphs"]))]
     rng = rng_for("musique", "real-files", split, seed)
-    order = list(range(len(raws)))
-    rng.shuffle(order)
+    key = RecordKey("musique", split, "real", "real", seed)
     fitter = LengthFitter(tokenizer)
-    records: list[dict[str, Any]] = []
-    dropped = 0
-    for r in order:
-        if len(records) >= n_examples:
-            break
+
+    def build_one(r: int, index: int) -> dict[str, Any]:
         origin, line, raw = raws[r]
         docs = [
             {"doc_id": f"{origin}:{line}:{p['idx']}", "title": p["title"], "text": p["paragraph_text"]}
@@ -153,14 +157,10 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
         missing = next((i for i, f in enumerate(found) if f is None), None)
         if missing is not None:
             field = "answer" if missing == len(hops) - 1 else f"question_decomposition[{missing}].answer"
-            if source["on_unalignable"] == "error":
-                raise RecordError(
-                    f"{origin}:{line}: field '{field}': the answer does not occur in its supporting paragraph "
-                    f"idx {hops[missing]['paragraph_support_idx']} "
-                    f"(set on_unalignable: drop to skip and count such records)"
-                )
-            dropped += 1
-            continue
+            raise Unalignable(
+                f"{origin}:{line}: field '{field}': the answer does not occur in its supporting paragraph "
+                f"idx {hops[missing]['paragraph_support_idx']}"
+            )
         form, offset = final
         answers = _unique([form, raw["answer"], *raw["answer_aliases"]])
         supporting = _unique(
@@ -183,35 +183,27 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
         gold = docs[hop_docs[-1]]
         own = [d for d in docs if d is not gold and (d["doc_id"] in supporting or d["doc_id"] in chosen_ids)]
         extras = [d for d in chosen if d not in own_rest]
-        records.append(
-            assemble(
-                needle="real",
-                haystack="real",
-                split=split,
-                seed=seed,
-                index=len(records),
-                gold=gold,
-                others=interleave(own, extras, rng),
-                gold_rule=cfg["gold_position"],
-                rng=rng,
-                question=raw["question"],
-                answers=answers,
-                answer_at=(gold["doc_id"], offset),
-                insights=[(docs[d]["doc_id"], o, o + len(f)) for (f, o), d in zip(found[:-1], hop_docs)],
-                supporting_ids=supporting,
-                hops=[
-                    {"id": h.get("id"), "question": h["question"], "answer": h["answer"], "doc_id": docs[d]["doc_id"]}
-                    for h, d in zip(hops, hop_docs)
-                ],
-                extra={"target_tokens": cfg["target_tokens"], "source": f"{origin}:{line}", "source_id": raw["id"]},
-            )
+        return assemble(
+            key,
+            index,
+            gold=gold,
+            others=interleave(own, extras, rng),
+            gold_rule=cfg["gold_position"],
+            rng=rng,
+            question=raw["question"],
+            answers=answers,
+            answer_at=(gold["doc_id"], offset),
+            insights=[(docs[d]["doc_id"], o, o + len(f)) for (f, o), d in zip(found[:-1], hop_docs)],
+            supporting_ids=supporting,
+            hops=[
+                {"id": h.get("id"), "question": h["question"], "answer": h["answer"], "doc_id": docs[d]["doc_id"]}
+                for h, d in zip(hops, hop_docs)
+            ],
+            extra={"target_tokens": cfg["target_tokens"], "source": f"{origin}:{line}", "source_id": raw["id"]},
         )
-    if len(records) < n_examples:
-        raise RecordError(
-            f"real MuSiQue {split}: only {len(records)} of {n_examples} usable records in the source "
-            f"({dropped} dropped as unalignable)"
-        )
-    return records, dropped
+
+    unalignable = source["on_unalignable"]
+    return build_in_random_order(len(raws), n_examples, rng, build_one, unalignable, f"MuSiQue {split}")
 
 
 def _unique(items) -> list[str]:

@@ -7,16 +7,13 @@ import random
 from typing import Any
 
 from synthctx.data.length_fitting import place_gold
-from synthctx.records import Record, document_span, make_record
+from synthctx.records import Record, RecordKey, document_span, make_record
 
 
 def assemble(
-    *,
-    needle: str,
-    haystack: str,
-    split: str,
-    seed: int,
+    key: RecordKey,
     index: int,
+    *,
     gold: dict[str, Any],
     others: list[dict[str, Any]],
     gold_rule: str | int,
@@ -39,12 +36,8 @@ def assemble(
         "gold_document": [document_span(documents, pos[d]) for d in supporting_ids],
     }
     return make_record(
-        task="musique",
-        split=split,
-        needle=needle,
-        haystack=haystack,
-        seed=seed,
-        index=index,
+        key,
+        index,
         documents=documents,
         question=question,
         answers=answers,

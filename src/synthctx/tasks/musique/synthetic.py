@@ -23,7 +23,7 @@ from synthctx.data.synthetic_text import (
     variant,
     written_needle,
 )
-from synthctx.records import Needle
+from synthctx.records import Needle, RecordKey
 from synthctx.tasks.musique import HOP_COUNTS
 from synthctx.tasks.musique.record import assemble
 
@@ -202,6 +202,7 @@ def build(
     Each hop's sentence goes into its own haystack document; the final answer occurs once in the
     context, each bridge twice (as its hop's answer and as the next hop's subject)."""
     v = variant("musique", needle_level, haystack_level, cfg, seed, tokenizer, writer)
+    key = RecordKey("musique", "train", needle_level, haystack_level, seed)
     needle_writer, haystack_writer, pool, rng, fitter = v.needle_writer, v.haystack_writer, v.pool, v.rng, v.fitter
     as_unit = haystack_level == "symbolic"
     records: list[dict[str, Any]] = []
@@ -246,11 +247,8 @@ def build(
         answer = steps[-1].answer
         records.append(
             assemble(
-                needle=needle_level,
-                haystack=haystack_level,
-                split="train",
-                seed=seed,
-                index=i,
+                key,
+                i,
                 gold=hop_docs[-1],
                 others=interleave(hop_docs[:-1], distractors, rng),
                 gold_rule=cfg["gold_position"],

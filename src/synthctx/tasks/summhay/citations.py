@@ -12,7 +12,7 @@ from synthctx.data.length_fitting import LengthFitter, gold_index
 from synthctx.data.wikipedia import split_sentences
 from synthctx.metrics import normalize_answer
 from synthctx.prompting import count_tokens
-from synthctx.records import Record, document_span, make_record
+from synthctx.records import Record, RecordKey, document_span, make_record
 
 CITATION_QUESTION = (
     'Which documents mention the following insight? Answer with their labels, separated by commas. Insight: "{insight}"'
@@ -118,12 +118,9 @@ def place_golds(
 
 
 def citation_record(
-    *,
-    split: str,
-    needle: str,
-    haystack: str,
-    seed: int,
+    key: RecordKey,
     index: int,
+    *,
     documents: list[dict[str, Any]],
     gold_positions: list[int],
     question: str,
@@ -140,12 +137,8 @@ def citation_record(
         "insight": sorted(insight_spans),
     }
     return make_record(
-        task="summhay",
-        split=split,
-        needle=needle,
-        haystack=haystack,
-        seed=seed,
-        index=index,
+        key,
+        index,
         documents=documents,
         question=question,
         answers=[", ".join(labels[i] for i in golds)],

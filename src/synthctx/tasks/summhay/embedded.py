@@ -9,7 +9,7 @@ from typing import Any
 
 from synthctx.data.length_fitting import LengthFitter
 from synthctx.data.wikipedia import YEAR, Passage, load_passages, summaries_path
-from synthctx.records import rng_for
+from synthctx.records import RecordKey, rng_for
 from synthctx.tasks.summhay.citations import (
     body_offset,
     citation_record,
@@ -57,6 +57,7 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
     holders = year_holders(pool)
     years = sorted(y for y, h in holders.items() if len(h) >= cfg["min_gold"])
     rng = rng_for("summhay", "real", split, seed)
+    key = RecordKey("summhay", split, "real", "real", seed)
     rng.shuffle(years)
     fitter = LengthFitter(tokenizer)
     records: list[dict[str, Any]] = []
@@ -83,11 +84,8 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
             insight_spans.append((p, shift + s, shift + e))
         records.append(
             citation_record(
-                split=split,
-                needle="real",
-                haystack="real",
-                seed=seed,
-                index=len(records),
+                key,
+                len(records),
                 documents=documents,
                 gold_positions=positions,
                 question=question,

@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 
 from synthctx.data.length_fitting import LengthFitter
 from synthctx.data.sources import NONEMPTY_STRING, RecordError, check_schema, fail, hub_rows
-from synthctx.records import rng_for
+from synthctx.records import RecordKey, rng_for
 from synthctx.tasks.summhay.citations import (
     CITATION_QUESTION,
     align_insight,
@@ -205,6 +205,7 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
             else:
                 items.append(item)
     rng = rng_for("summhay", "real-files", split, seed)
+    key = RecordKey("summhay", split, "real", "real", seed)
     order = list(range(len(items)))
     rng.shuffle(order)
     records: list[dict[str, Any]] = []
@@ -224,11 +225,8 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
         insight_spans = [(p, shift + s, shift + e) for p, shift, (s, e, _) in zip(positions, shifts, item.alignments)]
         records.append(
             citation_record(
-                split=split,
-                needle="real",
-                haystack="real",
-                seed=seed,
-                index=len(records),
+                key,
+                len(records),
                 documents=documents,
                 gold_positions=positions,
                 question=question,

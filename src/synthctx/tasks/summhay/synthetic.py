@@ -18,7 +18,7 @@ from synthctx.data.synthetic_text import (
     symbol,
     variant,
 )
-from synthctx.records import Needle
+from synthctx.records import Needle, RecordKey
 from synthctx.tasks.summhay.citations import (
     CITATION_QUESTION,
     body_offset,
@@ -120,6 +120,7 @@ def build(
     a haystack; `cfg` (and `writer`) as MDQA's synthetic builder's, with the task's min_gold and max_gold.
     The writer, if any, writes high haystacks only: insights stay template-based."""
     v = variant("summhay", needle_level, haystack_level, cfg, seed, tokenizer, writer)
+    key = RecordKey("summhay", "train", needle_level, haystack_level, seed)
     haystack_writer, pool, rng, fitter = v.haystack_writer, v.pool, v.rng, v.fitter
     as_unit = haystack_level == "symbolic"
     records: list[dict[str, Any]] = []
@@ -155,11 +156,8 @@ def build(
         insight_spans = [(p, offsets[j], offsets[j] + len(insight["texts"][j])) for j, p in enumerate(positions)]
         records.append(
             citation_record(
-                split="train",
-                needle=needle_level,
-                haystack=haystack_level,
-                seed=seed,
-                index=i,
+                key,
+                i,
                 documents=documents,
                 gold_positions=positions,
                 question=question,

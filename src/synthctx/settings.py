@@ -1,0 +1,101 @@
+"""Each stage's config slice as a typed, frozen object, parsed once at the CLI edge: a slice that lacks a
+key or carries one the stage does not know fails there, naming it, before any model is loaded."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class SliceError(ValueError):
+    pass
+
+
+def parse_slice(cls: type[T], data: dict[str, Any], where: str) -> T:
+    """`data` (a JSON slice) as `cls`; nested dataclass fields are parsed the same way, lists become tuples."""
+    if not isinstance(data, dict):
+        raise SliceError(f"{where}: expected an object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    missing = [n for n in names if n not in data]
+    unknown = sorted(k for k in data if k not in names)
+    if missing or unknown:
+        raise SliceError(f"{where}: missing keys {missing}, unknown keys {unknown}")
+    values = {}
+    for name in names:
+        value, hint = data[name], hints[name]
+        if dataclasses.is_dataclass(hint):
+            value = parse_slice(hint, value, f"{where}.{name}")
+        elif isinstance(value, list):
+            value = tuple(value)
+        values[name] = value
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    r: int
+    alpha: float
+    dropout: float
+    target_modules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ContextExtension:
+    rope_theta: float | None
+    max_position_embeddings: int | None
+
+    def active(self) -> dict[str, Any]:
+        """The settings that change the model (null keeps the model's own)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    method: str
+    dtype: str
+    attn_implementation: str
+    lora: LoraSettings
+    context_extension: ContextExtension
+    learning_rate: float
+    max_steps: int
+    batch_size: int
+    gradient_accumulation_steps: int
+    warmup_steps: int
+    log_every: int
+    checkpoint_every: int
+    max_length: int
+    gradient_checkpointing: bool
+
+
+@dataclass(frozen=True)
+class EvaluateSettings:
+    dtype: str
+    max_new_tokens: int
+
+
+@dataclass(frozen=True)
+class HeadSettings:
+    dtype: str
+    modes: tuple[str, ...]
+    argmax_over: str
+    insight_normalization: str
+
+
+@dataclass(frozen=True)
+class HeadSetSettings:
+    threshold: float
+    top_k: int
+
+
+@dataclass(frozen=True)
+class CorrelationSettings:
+    n_bootstrap: int
+    n_permutations: int
+    confidence: float
+    seed: int
+    include_baseline: bool
