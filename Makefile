@@ -8,10 +8,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONSTRAINTS := constraints.txt
 EXTRAS := workflow,test,qlora,hub
-RUFF_PATHS := src tests benchmarks
+RUFF_PATHS := src tests benchmarks tools
 CORES ?= 2
 
-.PHONY: setup lock study report test lint format clean
+.PHONY: setup lock study report test lint format rehearsal clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,14 @@ lock: setup
 study: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES)
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) --report results/report.html
+
+# The paper-scale path rehearsed on a cluster: generated official-format files, two small random models, two
+# seeds, every kind of condition, through profiles/slurm (export SLURM_ACCOUNT, SLURM_CPU_PARTITION and
+# SLURM_GPU_PARTITION first; see config/rehearsal.yaml).
+rehearsal: setup
+	$(BIN)/python tests/release_fixtures --out resources/rehearsal
+	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --profile profiles/slurm --configfile config/rehearsal.yaml \
+		--slurm-status-command squeue
 
 test: setup
 	# the cluster test needs a real SLURM: install the Debian packages when running as root (else it skips)

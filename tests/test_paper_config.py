@@ -16,8 +16,9 @@ def test_paper_grid_job_counts(tmp_path):
     paper = yaml.safe_load((work / "config/paper.yaml").read_text())
     assert paper["grid"]["tasks"] == ["mdqa", "musique", "summhay"]
     for task in paper["grid"]["tasks"]:  # the official files are the user's download; the DAG only needs paths
-        for split in ("train", "test"):
-            path = work / paper["tasks"][task]["real_data"][split]
+        block = paper["tasks"][task]
+        for name in [block["real_data"][split] for split in ("train", "test")] + block.get("release_files", []):
+            path = work / name
             path.parent.mkdir(parents=True, exist_ok=True)
             if task == "summhay":
                 path.mkdir(exist_ok=True)  # a folder of topic files

@@ -1,4 +1,7 @@
-"""The cluster path on a real one-node SLURM: GPU rules go to the GPU partition with a GPU request.
+"""The paper-scale path rehearsed on a real one-node SLURM: config/rehearsal.yaml (three tasks from generated
+official-format files, two models, two seeds, every kind of condition) runs end to end through profiles/slurm;
+GPU rules go to the GPU partition with a GPU request, every job has a time limit, the local rules stay on the
+submit host, and a second invocation plans nothing.
 
 Needs root and the Debian SLURM packages (`tests/slurm/cluster.sh install`, which `make test` runs);
 skipped otherwise. Starts munged, slurmctld and slurmd, and stops exactly those at the end.
@@ -11,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +25,6 @@ pytestmark = pytest.mark.slurm
 HERE = Path(__file__).parent
 CLUSTER = HERE / "slurm" / "cluster.sh"
 GPU_RULES = {"fine_tune", "evaluate", "score_heads"}
-TARGET = "results/heads/mdqa/real/tiny/0/scores.json"
 
 
 def _available() -> bool:
@@ -52,40 +55,45 @@ def _jobs() -> dict[str, dict[str, str]]:
     return jobs
 
 
-def test_gpu_rules_run_on_the_gpu_partition(cluster, tmp_path):
-    work = copy_workflow(tmp_path / "wf")
-    (work / "tiny.yaml").write_text((HERE / "fixtures" / "tiny.yaml").read_text())
-    before = set(_jobs())
+def _snakemake(work: Path, logs: Path, *extra: str) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "SLURM_ACCOUNT": "root",
         "SLURM_CPU_PARTITION": "cpu",
         "SLURM_GPU_PARTITION": "gpu",
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
     }
     exe = Path(sys.executable).with_name("snakemake")
     cmd = [
-        "timeout",
-        "-k",
-        "20",
-        "900",
-        str(exe),
-        "--profile",
-        "profiles/slurm",
-        "--configfile",
-        "tiny.yaml",
-        "--slurm-status-command",
-        "squeue",
-        "--slurm-init-seconds-before-status-checks",
-        "1",
-        "--slurm-logdir",
-        str(tmp_path / "slurm-logs"),
-        TARGET,
-    ]
-    run = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+        "timeout", "-k", "20", "1800", str(exe), "--profile", "profiles/slurm",
+        "--configfile", "config/rehearsal.yaml", "--slurm-status-command", "squeue",
+        "--slurm-init-seconds-before-status-checks", "1", "--slurm-logdir", str(logs), *extra,
+    ]  # fmt: skip
+    return subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+
+
+def test_the_rehearsal_runs_end_to_end_through_slurm(cluster, tmp_path):
+    work = copy_workflow(tmp_path / "wf")
+    generate = [sys.executable, str(HERE / "release_fixtures"), "--out", str(work / "resources/rehearsal")]
+    fixtures = subprocess.run(generate, capture_output=True, text=True)
+    assert fixtures.returncode == 0, fixtures.stderr
+    before = set(_jobs())
+    start = time.monotonic()
+    run = _snakemake(work, tmp_path / "slurm-logs")
+    wall = time.monotonic() - start
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-5000:]
-    assert (work / TARGET).is_file()
+    print(f"rehearsal through SLURM: {wall:.0f} s wall time")
+    for target in ("results/aggregate/conditions.csv", "results/aggregate/correlations.csv",
+                   "results/figures/f1_by_condition.png"):  # fmt: skip
+        assert (work / target).is_file(), target
+    table = (work / "results/aggregate/conditions.csv").read_text()
+    for task in ("mdqa", "musique", "summhay"):
+        for model in ("rehearsal-gqa", "rehearsal-mha"):
+            for label in ("real", "real (limited)", "baseline"):
+                assert f"{task},{model}" in table and f",{label}," in table
+    # the real MDQA records come from the pooled gold_at_k files, SummHay's from the topics cut by test_topics
+    test_records = (work / "results/data/summhay/test/rehearsal-gqa/test.jsonl").read_text()
+    assert "topic_news3" in test_records or "topic_conv3" in test_records
+    assert "topic_news1" not in test_records
 
     submitted = {k: v for k, v in _jobs().items() if k not in before}
     by_rule: dict[str, list[dict]] = {}
@@ -97,9 +105,16 @@ def test_gpu_rules_run_on_the_gpu_partition(cluster, tmp_path):
     for rule, jobs in by_rule.items():
         for job in jobs:
             assert job["JobState"] == "COMPLETED", job["_line"]
+            assert job.get("TimeLimit") not in (None, "UNLIMITED"), f"submitted without --time: {job['_line']}"
             if rule in GPU_RULES:
                 assert job["Partition"] == "gpu", job["_line"]
                 assert "gres/gpu=1" in job["_line"] or "gpu:1" in job["_line"], job["_line"]
             else:
                 assert job["Partition"] == "cpu", job["_line"]
     assert "prepare_model" not in by_rule, "weights are prepared by a local rule on the submit host"
+    assert "fetch_hub_data" not in by_rule
+    assert len(by_rule["fine_tune"]) == 3 * 2 * 2 * 3  # tasks x models x seeds x (real, real (limited), variant)
+
+    again = _snakemake(work, tmp_path / "slurm-logs-2", "-n")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Nothing to be done" in again.stdout + again.stderr

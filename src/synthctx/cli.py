@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# Offline unless the caller says otherwise: the workflow's local rules (prepare_model, fetch_hub_data) set
+# HF_HUB_OFFLINE=0 / HF_DATASETS_OFFLINE=0 in their shell command; no other job reaches the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -24,13 +26,47 @@ def _condition(a: argparse.Namespace) -> dict[str, Any]:
     return {"task": a.task, "data": a.data, "model": a.model, "seed": a.seed}
 
 
+def _hub_failure(err, key: str, also: list[str], offline: tuple[str, ...]) -> SystemExit:
+    """A failed hub download as one message naming the source and the config keys to change, no traceback."""
+    from synthctx.hub import offline_note
+
+    return SystemExit(
+        f"error: {err}\n  check {key} (and {', '.join(also)}) in your config; if they are right, check this "
+        f"host's network access and, for a gated repo, HF_TOKEN{offline_note(offline)}"
+    )
+
+
 def cmd_prepare_model(a: argparse.Namespace) -> None:
+    from synthctx.hub import HubError
     from synthctx.model_io import prepare_model
     from synthctx.outputs import write_metadata
 
-    facts = prepare_model(a.config, a.out, seed=a.seed)
+    try:
+        facts = prepare_model(a.config, a.out, seed=a.seed)
+    except HubError as err:
+        key = f"models.{a.model or '<model>'}"
+        raise _hub_failure(err, f"{key}.repo_id", [f"{key}.revision"], ("HF_HUB_OFFLINE",)) from None
     write_metadata(a.out / "model.safetensors", stage="prepare-model", config_slice=a.config, extra={"model": facts})
     print(json.dumps(facts), flush=True)
+
+
+def cmd_fetch_hub_data(a: argparse.Namespace) -> None:
+    from synthctx.hub import HubError, fetch_dataset_split, is_local
+    from synthctx.outputs import write_metadata
+
+    key = f"tasks.{a.task}.real_data"
+    if not a.config.get("revision") and not is_local(a.config["hub_id"]):
+        print(f"WARNING: {key}.revision is not set: the data set is fetched at its current main", flush=True)
+    try:
+        facts = fetch_dataset_split(a.config, a.out)
+    except HubError as err:
+        also = [f"{key}.{k}" for k in ("revision", "hub_config", f"{a.split}_split")]
+        raise _hub_failure(err, f"{key}.hub_id", also, ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")) from None
+    write_metadata(a.out, stage="fetch-hub-data", config_slice=a.config, extra={"task": a.task, "source": facts})
+    pinned = f"commit {facts['resolved_revision']}" if facts["resolved_revision"] else "a local folder"
+    print(f"wrote {facts['n_rows']} rows of {facts['hub_id']}[{facts['split']}] ({pinned}) to {a.out}", flush=True)
+    if not a.config.get("revision") and facts["resolved_revision"]:
+        print(f"WARNING: pin it with {key}.revision: {facts['resolved_revision']}", flush=True)
 
 
 def cmd_real_data(a: argparse.Namespace) -> None:
@@ -266,8 +302,17 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(f"--{path}", type=Path, nargs="+", required=True)
         return p
 
-    p = stage("prepare-model", cmd_prepare_model, "convert or build a model into a plain folder", "out")
+    p = stage("prepare-model", cmd_prepare_model, "convert, build or download a model into a plain folder", "out")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", default=None, help="the model's name in config (for messages)")
+    p = stage(
+        "fetch-hub-data",
+        cmd_fetch_hub_data,
+        "download one split of a task's hub data set to a local jsonl.gz (needs the network)",
+        "out",
+    )
+    p.add_argument("--task", required=True, help="the task whose real_data it is (for messages)")
+    p.add_argument("--split", choices=("train", "test"), required=True, help="which of the task's splits")
     p = stage("real-data", cmd_real_data, "build the real task's split", "out", model=True)
     p.add_argument("--task", required=True)
     p.add_argument("--split", choices=("train", "test"), required=True)

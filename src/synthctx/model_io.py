@@ -7,7 +7,6 @@ GGUF de-quantisation or hub download happens once, in its own rule.
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +31,24 @@ def _load_gguf_tokenizer(spec: dict[str, Any]):
 
 
 def prepare_model(spec: dict[str, Any], out_dir: Path, seed: int = 0) -> dict[str, Any]:
-    """Materialise a model spec from config as a plain folder; returns facts for provenance."""
+    """Materialise a model spec from config as a plain folder; returns facts for provenance. A hub model is
+    downloaded first (raising synthctx.hub.HubError when that fails), at its revision resolved to a commit."""
+    source = spec["source"]
+    origin: dict[str, Any] = {}
+    if source == "hub":
+        from synthctx.hub import download_model
+
+        # The token comes from the environment (HF_TOKEN), never from config.
+        path, sha = download_model(spec["repo_id"], spec.get("revision"))
+        origin = {"repo_id": spec["repo_id"], "revision": spec.get("revision"), "resolved_revision": sha}
+        if not spec.get("revision"):
+            print(
+                f"WARNING: no revision given for {spec['repo_id']}: took the hub's current main, commit {sha}; "
+                f"set the model's `revision: {sha}` in config to pin it",
+                flush=True,
+            )
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    source = spec["source"]
-    out_dir.mkdir(parents=True, exist_ok=True)
     if source == "gguf_package":
         folder = package_dir(spec["package"])
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=spec["gguf_file"], dtype=torch.float32)
@@ -58,16 +70,13 @@ def prepare_model(spec: dict[str, Any], out_dir: Path, seed: int = 0) -> dict[st
         torch.manual_seed(seed)
         model = LlamaForCausalLM(LlamaConfig(**arch))
     elif source == "hub":
-        from huggingface_hub import snapshot_download
-
-        # The token comes from the environment (HF_TOKEN), never from config.
-        path = snapshot_download(spec["repo_id"], revision=spec.get("revision"), token=os.environ.get("HF_TOKEN"))
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16)
         tokenizer = AutoTokenizer.from_pretrained(path)
     else:  # the schema forbids this; kept for direct callers
         raise ValueError(f"models.*.source: unknown source {source!r}")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     cfg = model.config
@@ -78,6 +87,7 @@ def prepare_model(spec: dict[str, Any], out_dir: Path, seed: int = 0) -> dict[st
         "n_kv_heads": getattr(cfg, "num_key_value_heads", cfg.num_attention_heads),
         "n_parameters": sum(p.numel() for p in model.parameters()),
         "rope_theta": _rope_theta(cfg),
+        **origin,
     }
 
 

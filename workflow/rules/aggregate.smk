@@ -15,6 +15,8 @@ rule aggregate:
         "logs/aggregate/conditions.log",
     params:
         code=code_digest("synthctx.aggregate", shallow=(CLI,)),
+    resources:
+        runtime=runtime(15),
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -36,6 +38,8 @@ rule correlate:
     params:
         cfg=section("correlation"),
         code=code_digest("synthctx.aggregate", "synthctx.correlation", shallow=(CLI,)),
+    resources:
+        runtime=runtime(60),
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -68,6 +72,8 @@ rule figures:
     params:
         cfg=lambda wc: as_json({"modes": config["heads"]["modes"], "head_kinds": HEAD_KINDS}),
         code=code_digest("synthctx.figures", shallow=(CLI,)),
+    resources:
+        runtime=runtime(15),
     conda:
         "../../envs/analysis.yaml"
     shell:

@@ -13,6 +13,7 @@ from synthctx import conditions, tasks  # noqa: E402
 from synthctx.code_digest import code_digest  # noqa: E402
 from synthctx.config import validate_config  # noqa: E402
 from synthctx.job_environment import prepare_job_environment  # noqa: E402
+from synthctx import job_resources  # noqa: E402
 
 
 SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
@@ -80,24 +81,54 @@ def as_json(obj):
 # --- config slices: each rule sees only what it depends on, so one change re-runs only its branch ---
 
 
-def data_slice(task):
-    t = config["tasks"][task]
-    keys = ("max_passage_words", "target_tokens", "max_documents", "gold_position", *tasks.get(task).config_keys)
+def data_slice(task, real=True):
+    """A task's data settings; the keys only its real-data builders read join the real slices only."""
+    t, spec = config["tasks"][task], tasks.get(task)
+    own = [k for k in spec.config_keys if real or k not in spec.real_data_keys]
+    keys = ("max_passage_words", "target_tokens", "max_documents", "gold_position", *own)
     return {"text_package": config["text"]["package"], **{k: t[k] for k in keys}}
 
 
+SPLITS = ("train", "test")
+
+
+def hub_data_file(task, split):
+    """Where the local rule fetch_hub_data writes one split of a task's hub data set."""
+    return f"resources/data/{task}/hub/{split}.jsonl.gz"
+
+
 def real_data_slice(wc):
-    return as_json({**data_slice(wc.task), "source": config["tasks"][wc.task]["real_data"]})
+    """A hub source also names the fetched local files (`fetched`), which the data rules read offline."""
+    source = dict(config["tasks"][wc.task]["real_data"])
+    if source["kind"] == "hub":
+        source["fetched"] = {split: hub_data_file(wc.task, split) for split in SPLITS}
+    return as_json({**data_slice(wc.task), "source": source})
 
 
-def real_data_files(split):
-    """The official data files of a task's real split, when config points at files (else none)."""
+def real_data_files(wc):
+    """The files a task's real splits are read from: both splits' official files (a loader reads the other
+    split too, to keep train and test apart) and any files its task keys list, or the fetched hub splits."""
+    source = config["tasks"][wc.task]["real_data"]
+    if source["kind"] == "hub":
+        return [hub_data_file(wc.task, s) for s in SPLITS]
+    if source["kind"] != "files":
+        return []
+    task = config["tasks"][wc.task]
+    listed = [f for key in tasks.get(wc.task).input_file_keys for f in task[key]]
+    return sorted({source[s] for s in SPLITS} | set(listed))
 
-    def files(wc):
-        source = config["tasks"][wc.task]["real_data"]
-        return [source[split]] if source["kind"] == "files" else []
 
-    return files
+def hub_fetch_slice(wc):
+    """What fetching one split depends on: the data set, its config and revision, and that split's name."""
+    source = config["tasks"][wc.task]["real_data"]
+    return as_json(
+        {
+            "hub_id": source["hub_id"],
+            "hub_config": source.get("hub_config"),
+            "revision": source.get("revision"),
+            "split": source[f"{wc.split}_split"],
+        }
+    )
 
 
 def synthetic_slice(wc):
@@ -107,7 +138,7 @@ def synthetic_slice(wc):
     resources/checkpoints it survives failed jobs and is shared by all of them."""
     data = conditions.parse(wc.data)
     out = {
-        **data_slice(wc.task),
+        **data_slice(wc.task, real=False),
         "needle": config["needle"][data.needle],
         "haystack": config["haystack"][data.haystack],
     }
@@ -122,11 +153,97 @@ def evaluate_slice(wc):
 
 
 def model_slice(wc):
-    return as_json(config["models"][wc.model])
+    """The model spec, less `parameters` (it only sizes jobs: setting it re-prepares nothing)."""
+    return as_json({k: v for k, v in config["models"][wc.model].items() if k != "parameters"})
 
 
 def section(name):
     return lambda wc: as_json(config[name])
+
+
+# --- resources: wall time (minutes) for every rule, host memory for the model rules; all grow with `attempt` ---
+
+
+def runtime(minutes):
+    """A fixed wall-time allowance, times the attempt."""
+    return lambda wc, attempt: minutes * attempt
+
+
+def _parameters(wc):
+    return job_resources.model_parameters(config["models"][wc.model])
+
+
+def _sequence_tokens(wc):
+    """Tokens of one prompt with its answer: the task's target length plus the answer allowance."""
+    task = config["tasks"][wc.task]
+    return task["target_tokens"] + task["max_new_tokens"]
+
+
+def model_mem_mb(stage):
+    """Host memory of a job that loads the model at config[stage]["dtype"] (resolved from `auto`), as the
+    weights pass through host memory on their way to the GPU."""
+    kind = "train" if stage == "train" else "inference"
+    return lambda wc, attempt: job_resources.host_mem_mb(_parameters(wc), config[stage]["dtype"], attempt, kind)
+
+
+def train_runtime(wc, attempt):
+    t = config["train"]
+    tokens = t["max_steps"] * t["batch_size"] * t["gradient_accumulation_steps"]
+    tokens *= min(t["max_length"], _sequence_tokens(wc))
+    return job_resources.train_minutes(_parameters(wc), t["dtype"], tokens, attempt)
+
+
+def evaluate_runtime(wc, attempt):
+    task = config["tasks"][wc.task]
+    n = task["n_test"]
+    return job_resources.inference_minutes(
+        _parameters(wc), config["evaluate"]["dtype"], n * task["target_tokens"], n * task["max_new_tokens"], attempt
+    )
+
+
+def score_heads_runtime(wc, attempt):
+    """One forward per test example and scoring mode (teacher-forced and generated answers)."""
+    passes = config["tasks"][wc.task]["n_test"] * len(config["heads"]["modes"])
+    return job_resources.inference_minutes(
+        _parameters(wc), config["heads"]["dtype"], passes * _sequence_tokens(wc), 0, attempt
+    )
+
+
+def synthetic_runtime(wc, attempt):
+    """An LLM writer (a backend other than none) writes this variant's text: allow it more time."""
+    data = conditions.parse(wc.data)
+    writer = tasks.writer_slice(config["writer"], wc.task, data.needle, data.haystack)
+    return (240 if writer else 60) * attempt
+
+
+def _planning_warnings():
+    """Unpinned hub sources and hub models of unknown size, said once when the run is planned."""
+    found = []
+    for name in MODELS:
+        spec = config["models"][name]
+        if spec["source"] == "hub" and not spec.get("revision"):
+            found.append(
+                f"models.{name}.revision is not set: prepare_model takes {spec['repo_id']} at the hub's current "
+                f"main (the commit it got is recorded in resources/models/{name}/model.safetensors.meta.json)"
+            )
+        if job_resources.model_parameters(spec) is None and spec["source"] == "hub":
+            found.append(
+                f"models.{name}.parameters is not set: fine_tune, evaluate and score_heads request fixed "
+                f"host memory and wall time instead of sizes from the model"
+            )
+    for task in TASKS:
+        source = config["tasks"][task]["real_data"]
+        if source["kind"] == "hub" and not source.get("revision") and not Path(source["hub_id"]).exists():
+            found.append(
+                f"tasks.{task}.real_data.revision is not set: fetch_hub_data takes {source['hub_id']} at the "
+                f"hub's current main (the commit it got is recorded in {hub_data_file(task, '<split>')}.meta.json)"
+            )
+    return found
+
+
+if workflow.is_main_process:
+    for _warning in _planning_warnings():
+        print(f"WARNING: {_warning}", file=sys.stderr)
 
 
 # --- input functions ---

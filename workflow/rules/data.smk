@@ -1,5 +1,7 @@
-# Data: the base model prepared once, the real task's test and training splits, and the synthetic
-# training sets. Lengths are measured in the model's tokens, so data carry the model segment.
+# Data: the base model prepared once, a hub data set fetched once, the real task's test and training splits,
+# and the synthetic training sets. Lengths are measured in the model's tokens, so data carry the model segment.
+# Only the two local rules (prepare_model, fetch_hub_data) run on the submit host with the network allowed
+# (HF_HUB_OFFLINE=0 in their shell); every other job runs offline on the local copies.
 
 
 rule prepare_model:
@@ -11,16 +13,39 @@ rule prepare_model:
         spec=model_slice,
         code=code_digest("synthctx.model_io", shallow=(CLI,)),
     localrule: True
+    resources:
+        runtime=runtime(120),
     conda:
         "../../envs/torch.yaml"
     shell:
-        "python -m synthctx prepare-model --config {params.spec:q} --out {output} > {log} 2>&1"
+        "HF_HUB_OFFLINE=0 python -m synthctx prepare-model --config {params.spec:q} --model {wildcards.model} "
+        "--out {output} > {log} 2>&1"
+
+
+rule fetch_hub_data:
+    output:
+        "resources/data/{task}/hub/{split}.jsonl.gz",
+    log:
+        "logs/fetch_hub_data/{task}/{split}.log",
+    wildcard_constraints:
+        split=_alternatives(SPLITS),
+    params:
+        source=hub_fetch_slice,
+        code=code_digest("synthctx.hub", shallow=(CLI,)),
+    localrule: True
+    resources:
+        runtime=runtime(60),
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0 python -m synthctx fetch-hub-data --config {params.source:q} "
+        "--task {wildcards.task} --split {wildcards.split} --out {output} > {log} 2>&1"
 
 
 rule real_test_data:
     input:
         model="resources/models/{model}",
-        files=real_data_files("test"),
+        files=real_data_files,
     output:
         "results/data/{task}/test/{model}/test.jsonl",
     log:
@@ -30,6 +55,8 @@ rule real_test_data:
         n=lambda wc: config["tasks"][wc.task]["n_test"],
         seed=config["data_seed"],
         code=data_code,
+    resources:
+        runtime=runtime(60),
     conda:
         "../../envs/torch.yaml"
     shell:
@@ -40,7 +67,7 @@ rule real_test_data:
 rule real_train_data:
     input:
         model="resources/models/{model}",
-        files=real_data_files("train"),
+        files=real_data_files,
     output:
         "results/data/{task}/real/{model}/{seed}/train.jsonl",
     log:
@@ -49,6 +76,8 @@ rule real_train_data:
         cfg=real_data_slice,
         n=lambda wc: config["tasks"][wc.task]["n_train_real"],
         code=data_code,
+    resources:
+        runtime=runtime(60),
     conda:
         "../../envs/torch.yaml"
     shell:
@@ -66,6 +95,8 @@ rule real_limited_train_data:
     params:
         n=lambda wc: config["tasks"][wc.task]["n_train"],
         code=code_digest("synthctx.records", shallow=(CLI,)),
+    resources:
+        runtime=runtime(10),
     conda:
         "../../envs/torch.yaml"
     shell:
@@ -85,6 +116,8 @@ rule synthetic_train_data:
         cfg=synthetic_slice,
         n=lambda wc: config["tasks"][wc.task]["n_train"],
         code=data_code,
+    resources:
+        runtime=synthetic_runtime,
     conda:
         "../../envs/torch.yaml"
     shell:

@@ -19,8 +19,8 @@ rule evaluate:
         code=stage_code("synthctx.evaluate", "synthctx.model_io"),
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=lambda wc, attempt: 30 * attempt,
+        mem_mb=model_mem_mb("evaluate"),
+        runtime=evaluate_runtime,
         gpu=1,
     conda:
         "../../envs/torch.yaml"

@@ -20,8 +20,8 @@ rule score_heads:
         code=stage_code("synthctx.heads.scoring", "synthctx.model_io"),
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=lambda wc, attempt: 30 * attempt,
+        mem_mb=model_mem_mb("heads"),
+        runtime=score_heads_runtime,
         gpu=1,
     conda:
         "../../envs/torch.yaml"
@@ -43,6 +43,8 @@ rule head_sets:
     params:
         cfg=section("head_sets"),
         code=code_digest("synthctx.head_sets", shallow=(CLI,)),
+    resources:
+        runtime=runtime(10),
     conda:
         "../../envs/analysis.yaml"
     shell:

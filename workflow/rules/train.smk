@@ -18,8 +18,8 @@ rule fine_tune:
         code=stage_code("synthctx.train", "synthctx.model_io"),
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: 6000 * attempt,
-        runtime=lambda wc, attempt: 60 * attempt,
+        mem_mb=model_mem_mb("train"),
+        runtime=train_runtime,
         gpu=1,
     conda:
         "../../envs/torch.yaml"

@@ -1,5 +1,5 @@
-"""Reading official data releases: local .jsonl / .jsonl.gz / .json files or a hub data set, checked by
-JSON schema, with every problem reported as `origin:line: field 'path': why`."""
+"""Reading official data releases: local .jsonl / .jsonl.gz / .json files or a hub data set (as fetched to a
+local file by the workflow), checked by JSON schema, with every problem reported as `origin:line: field 'path': why`."""
 
 from __future__ import annotations
 
@@ -64,13 +64,24 @@ def iter_jsonl(path: Path) -> Iterator[tuple[str, int, Any]]:
 
 
 def hub_rows(source: dict[str, Any], split: str) -> Iterator[tuple[str, int, dict[str, Any]]]:
-    """(data set[split], 1-based row, row) of a hub data set, read through `datasets`."""
+    """(data set[split], 1-based row, row) of a hub data set.
+
+    In the workflow the local rule fetch_hub_data has written each split to a jsonl.gz file (one row per
+    line, as `datasets` yields it) and the rule's slice names it in `source["fetched"][split]`: read that,
+    offline. Without it (direct callers), the split is read through `datasets.load_dataset`."""
+    name = source[f"{split}_split"]
+    origin = f"{source['hub_id']}[{name}]"
+    fetched = (source.get("fetched") or {}).get(split)
+    if fetched:
+        for _, line, row in iter_jsonl(Path(fetched)):
+            yield origin, line, row
+        return
     from datasets import load_dataset
 
-    name = source[f"{split}_split"]
-    ds = load_dataset(source["hub_id"], source.get("hub_config"), split=name)
+    pinned = {"revision": source["revision"]} if source.get("revision") else {}
+    ds = load_dataset(source["hub_id"], source.get("hub_config"), split=name, **pinned)
     for i, row in enumerate(ds, 1):
-        yield f"{source['hub_id']}[{name}]", i, dict(row)
+        yield origin, i, dict(row)
 
 
 def iter_records(source: dict[str, Any], split: str) -> Iterator[tuple[str, int, Any]]:

@@ -31,6 +31,10 @@ class TaskSpec:
     metric: str  # what `f1` (the headline metric) and the other metrics of `score` are
     score: Callable[[dict[str, Any], str], dict[str, float]]  # (record, prediction) -> metrics, `f1` first
     config_keys: tuple[str, ...] = ()  # the task's own keys under tasks.<name> (its block in the schema)
+    # Of those, the keys only the real-data builders read (kept out of the synthetic sets' slices, so changing
+    # them does not re-make synthetic data), and the keys that list files they read (declared rule inputs).
+    real_data_keys: tuple[str, ...] = ()
+    input_file_keys: tuple[str, ...] = ()
     has_insights: bool = False  # records carry `insight` spans: the task gets insight heads too
     writer_uses: tuple[str, ...] = ("needle", "haystack")  # what an LLM writer may write for it
     # Cross-field checks of the task's config block: (key, problem) for each violation.

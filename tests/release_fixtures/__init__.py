@@ -1,0 +1,1 @@
+"""Generators of files in the official releases' formats (code, no copied data), for the loaders' tests."""
