@@ -313,3 +313,29 @@ def test_symbolic_chain_lives_in_named_dictionaries(tokenizer, musique_synthetic
     assert all(d["text"].startswith("{") and d["title"] in rec["question"] for d in hop_docs)
     positions = [rec["question"].index(d["title"]) for d in hop_docs]
     assert positions == sorted(positions), "the question names the dictionaries in chain order"
+
+
+def test_release_shaped_records_keep_their_twenty_paragraphs_and_pad_to_length(tmp_path, tokenizer):
+    """Records shaped like MuSiQue-Ans v1.0 (20 paragraphs, 2-4 hops, "#1" references) build with exact spans;
+    every paragraph of the record fits at 3,000 tokens and other records' paragraphs pad it, none holding
+    an answer of the record."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from release_fixtures.musique import write_split
+
+    path = write_split(tmp_path / "musique_ans_v1.0_dev.jsonl", 12, seed=3)
+    raw = {json.loads(line)["id"]: json.loads(line) for line in path.read_text().splitlines()}
+    assert all(len(r["paragraphs"]) == 20 for r in raw.values())
+    records, dropped = build_musique_from_files(files_cfg(path, target_tokens=3000), "test", 8, 0, tokenizer)
+    assert dropped == 0 and len(records) == 8
+    for rec in records:
+        check_record(rec, tokenizer)
+        source = raw[rec["source_id"]]
+        own = {f"{rec['source']}:{p['idx']}" for p in source["paragraphs"]}
+        assert own <= {d["doc_id"] for d in rec["documents"]}, "all 20 own paragraphs fit"
+        padding = [d for d in rec["documents"] if d["doc_id"] not in own]
+        assert padding, "3,000 tokens hold more than the record's own paragraphs"
+        answers = [h["answer"].lower() for h in source["question_decomposition"]] + [source["answer"].lower()]
+        assert not any(a in (d["title"] + " " + d["text"]).lower() for d in padding for a in answers)
+        assert len(tokenizer(rec["context"])["input_ids"]) <= 3000
