@@ -64,7 +64,7 @@ def _snakemake(work: Path, logs: Path, *extra: str) -> subprocess.CompletedProce
     }
     exe = Path(sys.executable).with_name("snakemake")
     cmd = [
-        "timeout", "-k", "20", "1800", str(exe), "--profile", "profiles/slurm",
+        "timeout", "-k", "20", "3600", str(exe), "--profile", "profiles/slurm",
         "--configfile", "config/rehearsal.yaml", "--slurm-status-command", "squeue",
         "--slurm-init-seconds-before-status-checks", "1", "--slurm-logdir", str(logs), *extra,
     ]  # fmt: skip

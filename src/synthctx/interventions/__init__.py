@@ -1,0 +1,1 @@
+"""Causal interventions on attention heads: knockout and activation patching."""
