@@ -67,6 +67,16 @@ def test_rows_per_head_kind_with_the_task_metrics():
     assert by_kind["retrieval"]["n"] == 5 and "real (limited)" in by_kind["retrieval"]["conditions"]
     assert "real," not in by_kind["retrieval"]["conditions"] + ",", "the reference is excluded"
     assert math.isclose(by_kind["retrieval"]["estimate"], 1.0) and math.isclose(by_kind["insight"]["estimate"], -1.0)
+    # one row per statistic: 2 head kinds x 1 mode x 2 set rules x 2 x-variables x 3 statistics
+    assert corr.height == 2 * 2 * 2 * 3 and set(corr["method"]) == {"spearman", "pearson", "kendall"}
+    # 5 points: exact p over 5! = 120 pairings for every row
+    assert set(corr["p_method"]) == {"exact"} and set(corr["n_permutations"]) == {120}
+    tau = corr.filter((pl.col("x") == "recall") & (pl.col("method") == "kendall") & (pl.col("set_rule") == "top_k"))
+    by_kind = {r["head_kind"]: r for r in tau.iter_rows(named=True)}
+    # recall and F1 in the same order (retrieval) or reversed (insight): tau = +-1, and only the identity
+    # pairing (or its reverse) is as extreme: p = 2 / 120
+    assert math.isclose(by_kind["retrieval"]["estimate"], 1.0) and math.isclose(by_kind["insight"]["estimate"], -1.0)
+    assert math.isclose(by_kind["retrieval"]["p_permutation"], 2 / 120)
 
 
 def test_condition_labels_and_training_data_names():

@@ -1,4 +1,5 @@
 import math
+from itertools import permutations
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ def test_perfectly_monotone_series() -> None:
     # exact test over 5! = 120 pairings; only identity is as extreme -> 2 * 1/120
     assert sp["p_permutation"] == pytest.approx(2 / math.factorial(5))
     assert "exact" in out["method"]["permutation"]
+    assert out["p_method"] == "exact" and out["n_permutations"] == 120
     assert out["pearson"]["estimate"] < 1.0
 
 
@@ -106,7 +108,7 @@ def test_nan_pairs_are_dropped() -> None:
     assert out["n"] == 5
     assert out["n_dropped"] == 2
     clean = correlate([1.0, 2.0, 4.0, 5.0, 6.0], [1.0, 3.0, 2.0, 6.0, 5.0], **KW)
-    for name in ("spearman", "pearson"):
+    for name in ("spearman", "pearson", "kendall"):
         for field in FIELDS:
             assert out[name][field] == pytest.approx(clean[name][field])
 
@@ -123,7 +125,7 @@ def test_nan_pairs_are_dropped() -> None:
 )
 def test_degenerate_inputs_give_nan_without_warnings(x: list, y: list) -> None:
     out = correlate(x, y, **KW)
-    for name in ("spearman", "pearson"):
+    for name in ("spearman", "pearson", "kendall"):
         assert all(math.isnan(out[name][f]) for f in FIELDS)
     assert out["n"] == len([1 for a, b in zip(x, y) if not (np.isnan(a) or np.isnan(b))])
 
@@ -163,3 +165,71 @@ def test_weak_evidence_note() -> None:
     assert "n=6" in note
     assert "caus" in note
     assert note.count(".") == 1 and note.endswith(".")
+
+
+def _enumerated_p(x, y, statistic) -> float:
+    """Two-sided exact permutation p by brute force: every ordering of y against x, as extreme as observed in
+    either direction (2 x the smaller tail, capped at 1; ties within 1e-12 count as extreme)."""
+    observed = statistic(x, y)
+    null = np.array([statistic(x, np.array(p)) for p in permutations(y)])
+    assert null.size == math.factorial(len(x))
+    tol = 1e-12
+    return min(1.0, 2 * min(np.mean(null >= observed - tol), np.mean(null <= observed + tol)))
+
+
+def _pearson(a, b):
+    return np.corrcoef(a, b)[0, 1]
+
+
+def _spearman(a, b):
+    # no ties in the data below: ranks are argsort of argsort
+    return np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1]
+
+
+def _kendall(a, b):
+    n = len(a)
+    s = sum(np.sign(a[j] - a[i]) * np.sign(b[j] - b[i]) for i in range(n) for j in range(i + 1, n))
+    return s / (n * (n - 1) / 2)
+
+
+@pytest.mark.parametrize(
+    ("x", "y"),
+    [
+        ([3.0, 1.0, 4.0, 1.5, 5.0], [2.0, 7.0, 1.0, 8.0, 2.5]),
+        ([0.2, 0.9, 0.4, 0.7, 0.1, 0.6], [0.30, 0.80, 0.35, 0.50, 0.20, 0.90]),
+    ],
+)
+def test_exact_p_equals_a_full_enumeration_for_every_statistic(x, y) -> None:
+    x, y = np.array(x), np.array(y)
+    out = correlate(x, y, n_bootstrap=200, n_permutations=100, confidence=0.9, seed=1)
+    assert out["p_method"] == "exact" and out["n_permutations"] == math.factorial(len(x))
+    for name, statistic in (("pearson", _pearson), ("spearman", _spearman), ("kendall", _kendall)):
+        assert out[name]["estimate"] == pytest.approx(statistic(x, y))
+        assert out[name]["p_permutation"] == pytest.approx(_enumerated_p(x, y, statistic)), name
+
+
+def test_seven_points_are_exact_ten_are_monte_carlo() -> None:
+    rng = np.random.default_rng(5)
+    seven = correlate(rng.normal(size=7), rng.normal(size=7), **KW)  # 7! = 5040 > 5000 resamples: still exact
+    assert (seven["p_method"], seven["n_permutations"]) == ("exact", 5040)
+    assert "exact (7! = 5040 pairings)" in seven["method"]["permutation"]
+    x = rng.normal(size=10)
+    ten = correlate(x, x + rng.normal(size=10), **KW)  # 10! = 3,628,800 >= 1,000,000
+    assert (ten["p_method"], ten["n_permutations"]) == ("monte_carlo", 5000)
+    for name in ("spearman", "pearson", "kendall"):
+        # Monte Carlo: two-sided p = 2 (k + 1) / (5000 + 1) for a whole k (unless capped at 1)
+        p = ten[name]["p_permutation"]
+        assert p == 1.0 or p * 5001 / 2 == pytest.approx(round(p * 5001 / 2))
+
+
+def test_kendall_estimate_is_scipys_tau_b_with_ties() -> None:
+    x = [1.0, 2.0, 2.0, 3.0, 5.0, 4.0, 6.0]
+    y = [0.3, 0.1, 0.4, 0.4, 0.9, 0.5, 0.8]
+    out = correlate(x, y, **KW)
+    ref = stats.kendalltau(x, y)
+    assert out["kendall"]["estimate"] == pytest.approx(ref.statistic)
+    assert out["kendall"]["p_analytic"] == pytest.approx(ref.pvalue)
+    r = out["kendall"]
+    assert -1.0 <= r["ci_low"] <= r["estimate"] <= r["ci_high"] <= 1.0
+    # by hand: 21 pairs; x ties once (2, 2), y ties once (0.4, 0.4); concordant 17, discordant 2
+    assert out["kendall"]["estimate"] == pytest.approx((17 - 2) / math.sqrt(20 * 20))

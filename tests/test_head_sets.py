@@ -139,3 +139,22 @@ def test_head_set_comparison() -> None:
 def test_head_set_comparison_shape_mismatch() -> None:
     with pytest.raises(ValueError):
         head_set_comparison(np.ones((2, 3)), np.ones((2, 4)), threshold=0.1, top_k=1)
+
+
+def _scores_file(condition: dict, copy_match: str, n_scored: int = 3) -> dict:
+    block = {"scores": [[0.5, 0.0], [0.2, 0.3]], "n_scored": n_scored, "argmax_over": "all",
+             "copy_match": copy_match, "normalization": "answer_span_tokens"}  # fmt: skip
+    return {"condition": condition, "head_kinds": {"retrieval": {"modes": {"teacher_forced": block}}}}
+
+
+def test_compare_scores_refuses_differently_scored_files_and_marks_undefined_sets() -> None:
+    from synthctx.head_sets import compare_scores
+
+    ref = _scores_file({"data": "real"}, "normalized")
+    same = compare_scores(_scores_file({"data": "high-low"}, "normalized"), ref, threshold=0.1, top_k=2)
+    rule = same["head_kinds"]["retrieval"]["modes"]["teacher_forced"]["threshold"]
+    assert rule["recall"] == 1.0 and rule["n_reference"] == 3  # heads (0,0), (1,0), (1,1) above 0.1 in both
+    with pytest.raises(ValueError, match="copy_match='exact', the reference with 'normalized'"):
+        compare_scores(_scores_file({"data": "high-low"}, "exact"), ref, threshold=0.1, top_k=2)
+    empty = compare_scores(_scores_file({"data": "none"}, "normalized", n_scored=0), ref, threshold=0.1, top_k=2)
+    assert math.isnan(empty["head_kinds"]["retrieval"]["modes"]["teacher_forced"]["threshold"]["recall"])

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from synthctx.heads.capture import eager_reference_argmax
-from synthctx.heads.scoring import insight_hits, retrieval_hits, score_heads
+from synthctx.heads.scoring import DEFINITIONS, insight_hits, retrieval_hits, score_heads, scores_file, token_classes
 from synthctx.model_io import load_model
 from synthctx.prompting import encode
+from synthctx.settings import HeadSettings
 from synthctx.tasks.mdqa import synthetic as mdqa_synthetic
 from synthctx.tasks.musique import synthetic as musique_synthetic
 from synthctx.tasks.summhay import synthetic as summhay_synthetic
@@ -52,7 +53,7 @@ def test_teacher_forced_scores_match_an_eager_computation(tiny_model_dir, tokeni
     """End to end on a tiny random model: scores from SDPA capture equal scores from eager attentions."""
     model = load_model(tiny_model_dir, "float32")
     recs = build_synthetic("symbolic", "symbolic", {**synthetic_cfg, "target_tokens": 200}, 3, 0, tokenizer)
-    kinds = score_heads(model, tokenizer, recs, {}, "teacher_forced", "all")
+    kinds = score_heads(model, tokenizer, recs, {}, "teacher_forced", "all", copy_match="exact")
     assert set(kinds) == {"retrieval"}, "MDQA records have no insight spans"
     result = kinds["retrieval"]
     assert result["n_scored"] == 3 and result["mode"] == "teacher_forced"
@@ -95,7 +96,7 @@ def test_context_mode_restricts_the_argmax_to_the_documents(tiny_model_dir, toke
     recs = build_synthetic(
         "low", "low", {**synthetic_cfg, "target_tokens": 400, "gold_position": "last"}, 2, 0, tokenizer
     )
-    result = score_heads(model, tokenizer, recs, {}, "teacher_forced", "context")["retrieval"]
+    result = score_heads(model, tokenizer, recs, {}, "teacher_forced", "context", copy_match="exact")["retrieval"]
     expected = np.zeros((2, 4))
     for rec in recs:
         enc = encode(tokenizer, rec, rec["answers"][0])
@@ -147,3 +148,103 @@ def test_a_split_with_insights_on_some_records_only_is_an_error(tiny_model_dir, 
     recs[1] = {**recs[1], "spans": {k: v for k, v in recs[1]["spans"].items() if k != "insight"}}
     with pytest.raises(ValueError, match=f"record {recs[1]['id']} has no insight span"):
         score_heads(model, tokenizer, recs, {}, "teacher_forced", "all")
+
+
+def test_a_span_copied_twice_scores_above_one():
+    #            0  1  2  3  4  5  6  7
+    input_ids = [9, 5, 6, 1, 5, 6, 5, 6]  # needle = positions 1, 2 (5 6); generated answer 5 6 5 6 at 4..7
+    argmax = np.array([[[1, 2, 1, 2]]])  # one head copies the span twice
+    hits = retrieval_hits(argmax, input_ids, [4, 5, 6, 7], [1, 2])
+    assert hits.tolist() == [[4]] and hits[0, 0] / 2 == 2.0  # example score 4 / |S| = 2
+    assert "exceeds 1" in DEFINITIONS["retrieval"]
+
+
+def _normalized_by_decoding(tokenizer, a: int, b: int) -> bool:
+    """The rule of copy_match: normalized, written out: equal ids, or equal decoded text without leading
+    whitespace (a whitespace-only or partial-character token only matches itself)."""
+    if a == b:
+        return True
+    da, db = tokenizer.decode([a]).lstrip(), tokenizer.decode([b]).lstrip()
+    return bool(da) and "\ufffd" not in da and da == db
+
+
+def test_token_classes_merge_only_the_leading_space(tokenizer):
+    [white], [space_white] = (tokenizer(w, add_special_tokens=False)["input_ids"] for w in ("White", " White"))
+    [d], [space_d] = (tokenizer(w, add_special_tokens=False)["input_ids"] for w in ("D", " D"))
+    [lower] = tokenizer(" white", add_special_tokens=False)["input_ids"]
+    classes = token_classes(tokenizer)
+    assert classes.size == len(tokenizer)
+    assert white != space_white and classes[white] == classes[space_white]
+    assert d != space_d and classes[d] == classes[space_d]
+    assert classes[lower] != classes[white], "case still matters"
+    assert token_classes(tokenizer) is classes, "built once per tokenizer"
+    # an independent check on a slice of the vocabulary: same class exactly when decoding says so
+    ids = list(range(0, len(tokenizer), 97)) + [white, space_white, d, space_d, lower]
+    for a in ids:
+        for b in (white, space_white, d, space_d, lower, a):
+            assert (classes[a] == classes[b]) == _normalized_by_decoding(tokenizer, a, b), (a, b)
+
+
+def test_copy_match_on_a_chat_template_answer(tokenizer, synthetic_cfg):
+    """Under the chat template the answer XWDC is `X W DC` while the needle in context is ` X W DC`. A head
+    that attends to needle token t at answer step t copies all three: exact counts 2, normalized 3."""
+    recs = build_synthetic("low", "low", {**synthetic_cfg, "target_tokens": 200}, 2, 0, tokenizer)
+    rec = next(r for r in recs if r["answers"][0] == "XWDC")
+    enc = encode(tokenizer, rec, rec["answers"][0])
+    needle, answer = enc.span_positions["answer"], enc.answer_positions
+    assert [tokenizer.decode([enc.input_ids[i]]) for i in answer] == ["X", "W", "DC"]
+    assert [tokenizer.decode([enc.input_ids[i]]) for i in needle] == [" X", "W", "DC"]
+    argmax = np.array([[needle, [0, 0, 0]]])  # head 0 copies the needle in order; head 1 looks at BOS
+    exact = retrieval_hits(argmax, enc.input_ids, answer, needle)
+    normalized = retrieval_hits(argmax, enc.input_ids, answer, needle, token_classes(tokenizer))
+    assert exact.tolist() == [[2, 0]] and normalized.tolist() == [[3, 0]]
+
+
+def test_copy_match_on_summhay_labels(tokenizer):
+    """An answer `D24, D31`: the second label's ` D` against the context's `[D31]` (no space)."""
+    #           context: [ D 24 ] ... [ D 31 ] ; answer: D 2 4 , ␣D 3 1
+    ctx = tokenizer("[D24] x [D31]", add_special_tokens=False)["input_ids"]
+    ans = tokenizer("D24, D31", add_special_tokens=False)["input_ids"]
+    pieces = [tokenizer.decode([i]) for i in ans]
+    assert pieces == ["D", "2", "4", ",", " D", "3", "1"]
+    input_ids = ctx + ans
+    needle = [i for i, t in enumerate(ctx) if tokenizer.decode([t]) in ("D", "2", "4", "3", "1")]
+    assert [tokenizer.decode([input_ids[i]]) for i in needle] == ["D", "2", "4", "D", "3", "1"]
+    answer = list(range(len(ctx), len(input_ids)))
+    # each step attends to the needle token it should copy; the comma to the second label's D
+    argmax = np.array([[[needle[0], needle[1], needle[2], needle[3], needle[3], needle[4], needle[5]]]])
+    assert retrieval_hits(argmax, input_ids, answer, needle).tolist() == [[5]]
+    assert retrieval_hits(argmax, input_ids, answer, needle, token_classes(tokenizer)).tolist() == [[6]]
+
+
+@pytest.mark.parametrize("copy_match", ["exact", "normalized"])
+def test_copy_match_scores_match_an_eager_computation(tiny_model_dir, tokenizer, synthetic_cfg, copy_match):
+    """score_heads under either copy rule equals the rule applied pair by pair (decoding each token) to an
+    eager argmax; the rule is recorded in every block and in the definition."""
+    model = load_model(tiny_model_dir, "float32")
+    recs = build_synthetic("low", "low", {**synthetic_cfg, "target_tokens": 200}, 3, 0, tokenizer)
+    cfg = HeadSettings(
+        dtype="float32",
+        modes=("teacher_forced",),
+        argmax_over="all",
+        insight_normalization="answer_steps",
+        copy_match=copy_match,
+    )
+    out = scores_file(model, tokenizer, recs, {}, cfg)["head_kinds"]["retrieval"]
+    block = out["modes"]["teacher_forced"]
+    assert block["copy_match"] == copy_match and f"copy_match {copy_match}" in out["definition"]
+    expected = np.zeros((2, 4))
+    for rec in recs:
+        enc = encode(tokenizer, rec, rec["answers"][0])
+        queries = [p - 1 for p in enc.answer_positions]
+        argmax = eager_reference_argmax(model, torch.tensor([enc.input_ids]), queries).numpy()
+        needle = set(enc.span_positions["answer"])
+        for layer, head, t in np.ndindex(argmax.shape):
+            key, target = int(argmax[layer, head, t]), enc.input_ids[enc.answer_positions[t]]
+            same = (
+                enc.input_ids[key] == target
+                if copy_match == "exact"
+                else _normalized_by_decoding(tokenizer, enc.input_ids[key], target)
+            )
+            expected[layer, head] += (key in needle and same) / len(needle)
+    np.testing.assert_allclose(np.asarray(block["scores"]), expected / 3)

@@ -32,11 +32,20 @@ def test_musique_takes_the_best_alias_and_scores_support_only_when_documents_are
     assert cited_documents("see Document [02] and Document[4]") == ["2", "4"]
 
 
-def test_summhay_citation_f1_ignores_duplicates_and_labels_not_in_the_context():
+def test_summhay_citation_f1_ignores_duplicates_and_counts_labels_not_in_the_context_as_wrong():
     rec = _record("summhay", citation_ids=["D3", "D12", "D40"], gold_citation_ids=["D12", "D40"])
     assert score_prediction(rec, "D12, D40") == {"f1": 1.0, "citation_precision": 1.0, "citation_recall": 1.0}
-    m = score_prediction(rec, "[D12], D12, D99, D3")  # D99 is no document of this context
-    assert m["citation_precision"] == 0.5 and m["citation_recall"] == 0.5 and m["f1"] == 0.5
+    m = score_prediction(rec, "[D12], D12, D99, D3")  # D99 is no document of this context: a wrong citation
+    # cited {D12, D99, D3}, gold {D12, D40}: P = 1/3, R = 1/2, F1 = 2 (1/3)(1/2) / (1/3 + 1/2) = 0.4
+    assert m["citation_precision"] == pytest.approx(1 / 3) and m["citation_recall"] == 0.5
+    assert m["f1"] == pytest.approx(0.4)
+    # the brief's case: D3, D99 against gold {D3, D12}: P = 1/2 (was 1.0), R = 1/2
+    two = _record("summhay", citation_ids=["D3", "D12", "D40"], gold_citation_ids=["D3", "D12"])
+    assert score_prediction(two, "D3, D99") == pytest.approx(
+        {"f1": 0.5, "citation_precision": 0.5, "citation_recall": 0.5}
+    )
+    # letter-number words of another form than the context's labels are not citations
+    assert score_prediction(two, "D3 and D12, as of Q3 2020")["citation_precision"] == 1.0
     assert score_prediction(rec, "")["f1"] == 0.0
     assert "substring_em" not in m, "EM of a joined label list would mean nothing"
 

@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from synthctx import conditions
-from synthctx.correlation import correlate, weak_evidence_note
+from synthctx.correlation import STATISTICS, correlate, weak_evidence_note
 from synthctx.settings import CorrelationSettings
 
 CONDITION_KEYS = ("task", "data", "model", "seed")
@@ -58,7 +58,8 @@ def condition_rows(summaries: list[dict[str, Any]], comparisons: list[dict[str, 
 
 
 def correlation_rows(table: pl.DataFrame, cfg: CorrelationSettings) -> pl.DataFrame:
-    """Recall vs F1 across conditions, per task x model x seed x head kind x mode x set rule.
+    """Recall vs F1 across conditions, per task x model x seed x head kind x mode x set rule: one row per
+    statistic (Spearman, Pearson, Kendall), with whether its permutation p is exact or Monte Carlo.
 
     The reference (real-data) condition is left out: its recall is 1 by construction. Real (limited)
     stays in: it is a training set like the synthetic ones, only real."""
@@ -77,7 +78,7 @@ def correlation_rows(table: pl.DataFrame, cfg: CorrelationSettings) -> pl.DataFr
                 confidence=cfg.confidence,
                 seed=cfg.seed,
             )
-            for method in ("spearman", "pearson"):
+            for method in STATISTICS:
                 m = res[method]
                 rows.append(
                     {
@@ -91,6 +92,8 @@ def correlation_rows(table: pl.DataFrame, cfg: CorrelationSettings) -> pl.DataFr
                         "ci_high": m["ci_high"],
                         "confidence": cfg.confidence,
                         "p_permutation": m["p_permutation"],
+                        "p_method": res["p_method"],
+                        "n_permutations": res["n_permutations"],
                         "p_analytic": m["p_analytic"],
                         "conditions": ",".join(part["condition"].to_list()),
                         "caveat": weak_evidence_note(res["n"]),

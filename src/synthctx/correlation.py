@@ -1,5 +1,8 @@
-"""Spearman/Pearson correlation with bootstrap CIs and permutation p-values for
-small numbers of conditions (e.g. retrieval-head similarity vs. downstream gain)."""
+"""Spearman/Pearson/Kendall correlation with bootstrap CIs and permutation p-values for
+small numbers of conditions (e.g. retrieval-head similarity vs. downstream gain).
+
+The permutation p is exact (every one of the n! pairings of y with x) when n! < EXACT_LIMIT, and Monte
+Carlo (`n_permutations` random pairings) above; the output says which (`p_method`, `n_permutations`)."""
 
 from __future__ import annotations
 
@@ -19,6 +22,10 @@ _NAN_RESULT: dict[str, float] = {
     "p_analytic": math.nan,
 }
 
+EXACT_LIMIT = 1_000_000  # enumerate all n! pairings below this (n <= 9)
+_BATCH = 50_000  # pairings per vectorised call, to bound memory in the exact test
+STATISTICS = ("spearman", "pearson", "kendall")
+
 _SUPPRESSED = (
     stats.ConstantInputWarning,
     stats.NearConstantInputWarning,
@@ -34,6 +41,16 @@ def _pearson_stat(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
 def _spearman_stat(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
     """Vectorised Spearman rho as Pearson r of average ranks, identical to spearmanr."""
     return stats.pearsonr(stats.rankdata(x, axis=axis), stats.rankdata(y, axis=axis), axis=axis).statistic
+
+
+def _kendall_stat(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Vectorised Kendall tau-b, identical to kendalltau: sum over pairs i < j of sign(dx) sign(dy), divided
+    by sqrt(pairs untied in x * pairs untied in y); NaN when either is constant."""
+    x, y = np.moveaxis(np.asarray(x, dtype=float), axis, -1), np.moveaxis(np.asarray(y, dtype=float), axis, -1)
+    i, j = np.triu_indices(x.shape[-1], k=1)
+    sx, sy = np.sign(x[..., j] - x[..., i]), np.sign(y[..., j] - y[..., i])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (sx * sy).sum(axis=-1) / np.sqrt((sx * sx).sum(axis=-1) * (sy * sy).sum(axis=-1))
 
 
 def _percentile_ci(distribution: np.ndarray, confidence: float) -> tuple[float, float, int]:
@@ -75,11 +92,12 @@ def _one_statistic(
     )
     ci_low, ci_high, n_degenerate = _percentile_ci(np.asarray(boot.bootstrap_distribution, dtype=float), confidence)
     perm = stats.permutation_test(
-        (x,),  # permute x only: the n! re-pairings with y, as in scipy's example
-        lambda x_perm, axis=-1: statistic(x_perm, y, axis=axis),
+        (y,),  # permute y only: its n! re-pairings with x
+        lambda y_perm, axis=-1: statistic(x, y_perm, axis=axis),
         permutation_type="pairings",
         n_resamples=n_permutations,
         vectorized=True,
+        batch=_BATCH,
         alternative="two-sided",
         rng=np.random.default_rng(perm_seed),
     )
@@ -93,9 +111,13 @@ def _one_statistic(
     return result, n_degenerate
 
 
-def _is_exact(n: int, n_permutations: int) -> bool:
-    """Whether scipy enumerates all n! pairings instead of sampling them."""
-    return math.factorial(n) <= n_permutations
+def permutation_plan(n: int, n_permutations: int) -> tuple[str, int]:
+    """("exact", n!) when n! < EXACT_LIMIT or n! <= n_permutations (scipy then enumerates every pairing), else
+    ("monte_carlo", n_permutations)."""
+    orderings = math.factorial(n)
+    if orderings < EXACT_LIMIT or orderings <= n_permutations:
+        return "exact", orderings
+    return "monte_carlo", n_permutations
 
 
 def correlate(
@@ -107,13 +129,15 @@ def correlate(
     confidence: float,
     seed: int,
 ) -> dict[str, Any]:
-    """Spearman and Pearson correlation with paired percentile bootstrap CIs and
-    pairings-permutation p-values, deterministic for a given seed.
+    """Spearman, Pearson and Kendall (tau-b) correlation with paired percentile bootstrap CIs and
+    pairings-permutation p-values, deterministic for a given seed. The permutation p is exact (all n!
+    pairings) when n! < EXACT_LIMIT, else Monte Carlo over `n_permutations` pairings: "p_method" and
+    "n_permutations" say which and how many.
 
     Pairs with a NaN in either value are dropped first. With n < 3 or a constant
     x or y every number is NaN. Bootstrap resamples that are constant (statistic
     undefined) are ignored: the CI is the percentile interval of the remaining
-    resamples, and their count is reported in "n_degenerate_resamples". Both
+    resamples, and their count is reported in "n_degenerate_resamples". All
     statistics use the same bootstrap resamples and the same permutations.
     """
     if not 0.0 < confidence < 1.0:
@@ -130,23 +154,31 @@ def correlate(
         raise ValueError("x and y must not contain infinite values")
     n = int(x_arr.size)
 
-    exact = n >= 1 and _is_exact(n, n_permutations)
+    p_method, n_perm = permutation_plan(n, n_permutations)
     out: dict[str, Any] = {
         "n": n,
         "n_dropped": int((~keep).sum()),
         "confidence": confidence,
-        "spearman": dict(_NAN_RESULT),
-        "pearson": dict(_NAN_RESULT),
-        "n_degenerate_resamples": {"spearman": 0, "pearson": 0},
+        **{name: dict(_NAN_RESULT) for name in STATISTICS},
+        "n_degenerate_resamples": dict.fromkeys(STATISTICS, 0),
+        "p_method": p_method,
+        "n_permutations": n_perm,
         "method": {
-            "estimate": "scipy.stats.spearmanr / scipy.stats.pearsonr (p_analytic from the same)",
+            "estimate": (
+                "scipy.stats.spearmanr / scipy.stats.pearsonr / scipy.stats.kendalltau (tau-b) "
+                "(p_analytic from the same)"
+            ),
             "bootstrap": (
                 f"paired percentile, scipy.stats.bootstrap, {n_bootstrap} resamples; "
                 "constant (degenerate) resamples ignored"
             ),
             "permutation": (
                 "pairings, scipy.stats.permutation_test, two-sided, "
-                + (f"exact ({n}! pairings)" if exact else f"Monte Carlo ({n_permutations} resamples)")
+                + (
+                    f"exact ({n}! = {n_perm} pairings)"
+                    if p_method == "exact"
+                    else f"Monte Carlo ({n_perm} resamples, p = (hits + 1) / ({n_perm} + 1))"
+                )
             ),
             "nan_handling": "pairs with NaN in x or y dropped before analysis",
         },
@@ -161,6 +193,7 @@ def correlate(
         for name, statistic, analytic in (
             ("spearman", _spearman_stat, stats.spearmanr),
             ("pearson", _pearson_stat, stats.pearsonr),
+            ("kendall", _kendall_stat, stats.kendalltau),
         ):
             out[name], out["n_degenerate_resamples"][name] = _one_statistic(
                 x_arr,
@@ -168,7 +201,7 @@ def correlate(
                 statistic,
                 analytic,
                 n_bootstrap=n_bootstrap,
-                n_permutations=n_permutations,
+                n_permutations=n_perm,
                 confidence=confidence,
                 boot_seed=seeds[0],
                 perm_seed=seeds[1],

@@ -110,6 +110,12 @@ def compare_scores(
         modes = {}
         for mode, c in c_kind["modes"].items():
             r = reference["head_kinds"][kind]["modes"][mode]
+            for rule in ("argmax_over", "copy_match", "normalization"):
+                if c.get(rule) != r.get(rule):
+                    raise ValueError(
+                        f"{kind} heads ({mode}) were scored with {rule}={c.get(rule)!r}, the reference "
+                        f"with {r.get(rule)!r}: rescore both with the same heads settings"
+                    )
             comp = head_set_comparison(
                 np.asarray(c["scores"], dtype=float), np.asarray(r["scores"], dtype=float), threshold, top_k
             )

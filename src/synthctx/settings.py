@@ -84,6 +84,7 @@ class HeadSettings:
     modes: tuple[str, ...]
     argmax_over: str
     insight_normalization: str
+    copy_match: str
 
 
 @dataclass(frozen=True)

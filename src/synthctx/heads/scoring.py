@@ -1,18 +1,25 @@
 """Retrieval and insight scores of every attention head, in teacher-forced or generate mode.
 
 At answer step t the query is the position that predicts y_t; head (l, h) scores a hit when its
-argmax key i* lies in the needle span S and input_ids[i*] == y_t (a copy-paste event). Example score
-= hits / |S|; head score = mean over scored examples. Generate mode scores the model's own greedy
-answer and only examples it answers correctly (ROUGE-1 recall > 0.5); teacher-forced mode feeds the
-gold answer and scores every example. Argmax over all causal keys (as Wu et al.) or the context only.
+argmax key i* lies in the needle span S and input_ids[i*] copies y_t (a copy-paste event): `copy_match:
+exact` needs equal token ids (Wu et al.); `normalized` also counts tokens whose decoded text is equal once
+leading whitespace is stripped (under a chat template the answer's first token is `White`, the context's
+` White`). Example score = hits / |S|; head score = mean over scored examples. Not a share: a head can
+score above 1 when there are more answer steps than needle tokens (a generated answer that repeats the
+span, or an answer that splits into more tokens without its leading space than inside the context).
+Generate mode scores the model's own greedy answer and only examples it answers correctly (ROUGE-1 recall
+> 0.5); teacher-forced mode feeds the gold answer and scores every example. Argmax over all causal keys (as
+Wu et al.) or the context only.
 Insight score (STUDY.md): same argmax, a hit when i* lies in an insight span (MuSiQue's bridge entities,
 SummHay's insight sentences), no token match; normalised by the number of answer steps (default, a share
-in [0, 1]) or by the insight span's length (|S| as in the retrieval score; recorded either way).
+in [0, 1]) or by the insight span's length (|S| as in the retrieval score, which can exceed 1 when the
+answer has more steps than the span has tokens; recorded either way).
 """
 
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Any
 
 import numpy as np
@@ -24,15 +31,55 @@ from synthctx.prompting import encode
 from synthctx.settings import HeadSettings
 
 MODES = ("teacher_forced", "generate")
+COPY_MATCHES = ("exact", "normalized")
+_TOKEN_CLASSES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def token_classes(tokenizer) -> np.ndarray:
+    """classes[id]: one label per token id, equal for two ids exactly when `copy_match: normalized` counts
+    them as the same token: `tokenizer.decode([id]).lstrip()` equal. A token that decodes to whitespace only,
+    or to a replacement character (a piece of a multi-byte character), keeps a class of its own (exact match
+    only), so unrelated byte pieces never match. Built once per tokenizer (one batch decode of the vocabulary)."""
+    try:
+        return _TOKEN_CLASSES[tokenizer]
+    except (KeyError, TypeError):
+        pass
+    decoded = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    first: dict[str, int] = {}
+    classes = np.arange(len(decoded))
+    for i, text in enumerate(decoded):
+        key = text.lstrip()
+        if key and "\ufffd" not in key:
+            classes[i] = first.setdefault(key, i)
+    try:
+        _TOKEN_CLASSES[tokenizer] = classes
+    except TypeError:  # not weak-referenceable: rebuilt per call
+        pass
+    return classes
+
+
+def _classes_for(tokenizer, vocab_size: int) -> np.ndarray:
+    """token_classes, extended so ids the tokenizer does not know (a padded embedding) match only themselves."""
+    classes = token_classes(tokenizer)
+    if vocab_size > classes.size:
+        classes = np.concatenate([classes, np.arange(classes.size, vocab_size)])
+    return classes
 
 
 def retrieval_hits(
-    argmax: np.ndarray, input_ids: list[int], answer_positions: list[int], needle_positions: list[int]
+    argmax: np.ndarray,
+    input_ids: list[int],
+    answer_positions: list[int],
+    needle_positions: list[int],
+    token_class: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Hit counts per (layer, head); argmax[l, h, t] is the key chosen when predicting answer token t."""
+    """Hit counts per (layer, head); argmax[l, h, t] is the key chosen when predicting answer token t.
+    Without `token_class` a copy needs equal ids (`exact`); with it (token_classes), equal classes."""
     needle = np.zeros(len(input_ids), dtype=bool)
     needle[needle_positions] = True
     ids = np.asarray(input_ids)
+    if token_class is not None:
+        ids = token_class[ids]
     targets = ids[answer_positions]  # y_t
     in_span = needle[argmax]  # (L, H, T)
     copied = ids[argmax] == targets[None, None, :]
@@ -56,11 +103,20 @@ def example_argmax(
     return capture_argmax(model, ids, queries, key_range=key_range).cpu().numpy()
 
 
+COPY_RULES = {
+    "exact": "equal token ids (Wu et al.)",
+    "normalized": "equal token ids, or equal decoded tokens once leading whitespace is stripped",
+}
 DEFINITIONS = {
-    "retrieval": "Wu et al. 2024: hit when the argmax key is in the answer span S and its token is the one generated; "
-    "example score hits/|S|; mean over scored examples; per query head",
+    "retrieval": "Wu et al. 2024: hit when the argmax key is in the answer span S and its token is the one generated "
+    "(copy_match {copy_match}: {copy_rule}); example score hits/|S|, which exceeds 1 when there are more answer steps "
+    "than |S| (a span copied twice); mean over scored examples; per query head",
     "insight": "hit when the argmax key is in an insight span (bridge entity / insight sentence), no token match; "
     "example score hits/{norm}; mean over scored examples; per query head",
+}
+INSIGHT_BOUNDS = {
+    "answer_steps": "a share in [0, 1]",
+    "span_tokens": "exceeds 1 when there are more answer steps than span tokens",
 }
 INSIGHT_NORMALIZATIONS = ("answer_steps", "span_tokens")
 
@@ -73,10 +129,14 @@ def score_heads(
     mode: str,
     argmax_over: str,
     insight_normalization: str = "answer_steps",
+    copy_match: str = "normalized",
 ) -> dict[str, dict[str, Any]]:
     """Head scores (n_layers, n_heads) per head kind, averaged over the scored examples, with which were
     scored. Retrieval scores always; insight scores when every record has insight spans (MuSiQue, SummHay).
-    Both kinds come from the same captured argmax, one forward per example."""
+    Both kinds come from the same captured argmax, one forward per example. `copy_match` (the retrieval
+    score's copy rule, as the config's default): see COPY_RULES."""
+    if copy_match not in COPY_MATCHES:
+        raise ValueError(f"copy_match must be one of {COPY_MATCHES}, not {copy_match!r}")
     if insight_normalization not in INSIGHT_NORMALIZATIONS:
         raise ValueError(
             f"insight_normalization must be one of {INSIGHT_NORMALIZATIONS}, not {insight_normalization!r}"
@@ -89,6 +149,8 @@ def score_heads(
             f"record {missing} has no insight span while others of the split have: insight scores "
             f"would average over a different set of examples than retrieval scores"
         )
+    vocab = max(len(tokenizer), getattr(model.config, "vocab_size", 0) or 0)
+    token_class = _classes_for(tokenizer, vocab) if copy_match == "normalized" else None
     kinds = ["retrieval"] + (["insight"] if records and all(with_insight) else [])
     totals = {k: np.zeros((n_layers, n_heads)) for k in kinds}
     scored: list[str] = []
@@ -107,7 +169,7 @@ def score_heads(
         key_range = enc.context_range if argmax_over == "context" else None
         argmax = example_argmax(model, input_ids, answer_positions, key_range)
         needle = enc.span_positions["answer"]
-        totals["retrieval"] += retrieval_hits(argmax, input_ids, answer_positions, needle) / len(needle)
+        totals["retrieval"] += retrieval_hits(argmax, input_ids, answer_positions, needle, token_class) / len(needle)
         if "insight" in totals:
             insight = enc.span_positions["insight"]
             norm = len(answer_positions) if insight_normalization == "answer_steps" else len(insight)
@@ -127,6 +189,7 @@ def score_heads(
             "n_examples": len(records),
             "scored_ids": scored,
             "argmax_over": argmax_over,
+            "copy_match": copy_match,
             "span": "answer" if kind == "retrieval" else "insight",
             "normalization": "answer_span_tokens" if kind == "retrieval" else insight_normalization,
             "success_gate": "rouge1_recall > 0.5" if mode == "generate" else None,
@@ -139,12 +202,19 @@ def scores_file(
 ) -> dict[str, Any]:
     """The layout of `scores.json`: per head kind, its definition and one score block per scoring mode."""
     norm = cfg.insight_normalization
-    by_mode = {m: score_heads(model, tokenizer, records, predictions, m, cfg.argmax_over, norm) for m in cfg.modes}
+    by_mode = {
+        m: score_heads(model, tokenizer, records, predictions, m, cfg.argmax_over, norm, cfg.copy_match)
+        for m in cfg.modes
+    }
     kinds = next(iter(by_mode.values()))
     return {
         "head_kinds": {
             kind: {
-                "definition": DEFINITIONS[kind].format(norm=norm),
+                "definition": DEFINITIONS[kind].format(
+                    norm=f"{norm} ({INSIGHT_BOUNDS[norm]})",
+                    copy_match=cfg.copy_match,
+                    copy_rule=COPY_RULES[cfg.copy_match],
+                ),
                 "modes": {m: res[kind] for m, res in by_mode.items()},
             }
             for kind in kinds

@@ -21,7 +21,11 @@ CITATION_INSTRUCTION = (
 
 
 def score(record: dict[str, Any], text: str) -> dict[str, float]:
-    cited = parse_citations(text, valid_labels=record["citation_ids"])
+    """Citation P/R/F1 of every label cited: a label of no document in the context (D99 of D1..D20) is a wrong
+    citation and counts in precision's denominator. Labels count when they have the form of the context's
+    labels (the same letter, e.g. D), so other letter-number words of a free-form answer are not citations."""
+    letters = {label[0].upper() for label in record["citation_ids"]}
+    cited = [label for label in parse_citations(text) if label[0] in letters]
     prf = citation_prf(cited, record["gold_citation_ids"])
     return {"f1": prf["f1"], "citation_precision": prf["precision"], "citation_recall": prf["recall"]}
 
@@ -66,7 +70,8 @@ SPEC = TaskSpec(
     name="summhay",
     description="SummHay Citation: cite every document that holds an insight",
     instruction=CITATION_INSTRUCTION,
-    metric="citation precision, recall and F1 of the cited labels against the gold documents' labels",
+    metric="citation precision, recall and F1 of the cited labels against the gold documents' labels "
+    "(a label of no document in the context is a wrong citation)",
     score=score,
     config_keys=("min_gold", "max_gold", "min_insight_recall", "haystacks_per_insight", "test_topics"),
     real_data_keys=("min_insight_recall", "haystacks_per_insight", "test_topics"),
