@@ -21,7 +21,7 @@ install() {
 
 start() {
   local dir=$1 host cpus mem
-  mkdir -p "$dir" /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/munge
+  mkdir -p "$dir/state" "$dir/spool" /etc/slurm /var/log/slurm /run/munge
   host=$(hostname -s)
   cpus=$(nproc)
   mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
@@ -42,8 +42,8 @@ SlurmctldPidFile=$dir/slurmctld.pid
 SlurmdPidFile=$dir/slurmd.pid
 SlurmctldLogFile=$dir/slurmctld.log
 SlurmdLogFile=$dir/slurmd.log
-StateSaveLocation=/var/spool/slurmctld
-SlurmdSpoolDir=/var/spool/slurmd
+StateSaveLocation=$dir/state
+SlurmdSpoolDir=$dir/spool
 SlurmUser=root
 NodeName=$host CPUs=$cpus RealMemory=$mem Gres=gpu:2 State=UNKNOWN
 PartitionName=cpu Nodes=$host Default=YES MaxTime=INFINITE State=UP
