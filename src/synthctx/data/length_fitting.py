@@ -4,7 +4,8 @@ model's tokens, and the gold document is placed by a position rule."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from synthctx.prompting import ANSWER_INSTRUCTION, count_tokens
@@ -92,3 +93,34 @@ def interleave(first: list[Any], second: list[Any], rng: random.Random) -> list[
     at = set(rng.sample(range(len(first) + len(second)), len(first)))
     a, b = iter(first), iter(second)
     return [next(a) if i in at else next(b) for i in range(len(first) + len(second))]
+
+
+def lazy_permutation(n: int, rng: random.Random) -> Iterator[int]:
+    """range(n) in random order, drawn one at a time (a Fisher-Yates shuffle that stops when asked)."""
+    moved: dict[int, int] = {}
+    for i in range(n):
+        j = rng.randrange(i, n)
+        yield moved.get(j, j)
+        moved[j] = moved.pop(i, i)
+
+
+def padding_from_other_records(
+    n_slots: int,
+    slot: Callable[[int], tuple[int, Document]],
+    own: int,
+    forbidden: re.Pattern | None,
+    taken: set[tuple[str, str]],
+    rng: random.Random,
+) -> Iterator[Document]:
+    """Passages of other source records, in seeded random order, to pad a prompt to length: `slot(k)` gives
+    the k-th passage and the record it belongs to; none of record `own`, none mentioning a forbidden string
+    (an answer of the record), none repeating a passage already taken."""
+    for k in lazy_permutation(n_slots, rng):
+        owner, doc = slot(k)
+        if owner == own:
+            continue
+        key = (doc["title"], doc["text"])
+        if key in taken or (forbidden and forbidden.search(doc["title"] + "\n" + doc["text"])):
+            continue
+        taken.add(key)
+        yield doc

@@ -35,17 +35,15 @@ exact case before any case (`synthctx.data.matching.find_answer`), so "201" is n
 from __future__ import annotations
 
 import hashlib
-import random
 import re
 import unicodedata
-from collections.abc import Iterator
 from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from synthctx.data.length_fitting import LengthFitter, fill, gold_index, interleave
+from synthctx.data.length_fitting import LengthFitter, fill, gold_index, interleave, padding_from_other_records
 from synthctx.data.matching import find_answer, mentions_any
 from synthctx.data.sources import (
     NONEMPTY_STRING,
@@ -159,42 +157,18 @@ def split_questions(cfg: dict[str, Any], split: str) -> list[list[Copy]]:
     return _group(mine)
 
 
-def _lazy_permutation(n: int, rng: random.Random) -> Iterator[int]:
-    """range(n) in random order, drawn one at a time (a Fisher-Yates shuffle that stops when asked)."""
-    moved: dict[int, int] = {}
-    for i in range(n):
-        j = rng.randrange(i, n)
-        yield moved.get(j, j)
-        moved[j] = moved.pop(i, i)
-
-
-def _padding(
-    groups: list[list[Copy]],
-    slots: list[tuple[int, int]],
-    own: int,
-    forbidden: re.Pattern | None,
-    taken: set[tuple[str, str]],
-    rng: random.Random,
-) -> Iterator[dict[str, Any]]:
-    """Passages of other questions in random order, none mentioning a forbidden string or repeating one taken."""
-    for k in _lazy_permutation(len(slots), rng):
-        q, i = slots[k]
-        if q == own:
-            continue
-        origin, line, raw = groups[q][0]
-        c = raw["ctxs"][i]
-        key = (c["title"], c["text"])
-        if key in taken or (forbidden and forbidden.search(c["title"] + "\n" + c["text"])):
-            continue
-        taken.add(key)
-        yield {"doc_id": f"{origin}:{line}:{i}", "title": c["title"], "text": c["text"]}
-
-
 def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer) -> tuple[list[dict[str, Any]], int]:
     """Records from official MDQA data, and the number of questions dropped because no gold answer occurs in
     their gold passage (only with `source.on_unalignable: drop`; otherwise an error)."""
     groups = split_questions(cfg, split)
     slots = [(q, i) for q, g in enumerate(groups) for i in range(len(g[0][2]["ctxs"]))]
+
+    def passage(k: int) -> tuple[int, dict[str, Any]]:
+        q, i = slots[k]
+        origin, line, raw = groups[q][0]
+        c = raw["ctxs"][i]
+        return q, {"doc_id": f"{origin}:{line}:{i}", "title": c["title"], "text": c["text"]}
+
     rng = rng_for("mdqa", "real-files", split, seed)
     key = RecordKey("mdqa", split, "real", "real", seed)
     fitter = LengthFitter(tokenizer)
@@ -214,7 +188,7 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
         answers = list(dict.fromkeys([answer, *raw["answers"]]))
         gold, own = docs[k], docs[:k] + docs[k + 1 :]
         taken = {(d["title"], d["text"]) for d in docs}
-        padding = _padding(groups, slots, item, mentions_any(answers), taken, rng)
+        padding = padding_from_other_records(len(slots), passage, item, mentions_any(answers), taken, rng)
         chosen = fill(fitter, [gold], chain(own, padding), raw["question"], cfg["target_tokens"], cfg["max_documents"])
         kept = chosen[: len(own)]  # own distractors come first, cut from the end
         extras = chosen[len(kept) :]

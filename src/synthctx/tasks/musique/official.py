@@ -5,15 +5,12 @@ Every record is checked (JSON schema, then the references between hops and parag
 
 from __future__ import annotations
 
-import random
-import re
-from collections.abc import Iterator
 from itertools import chain
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from synthctx.data.length_fitting import LengthFitter, fill, interleave
+from synthctx.data.length_fitting import LengthFitter, fill, interleave, padding_from_other_records
 from synthctx.data.matching import find_answer, mentions_any
 from synthctx.data.sources import (
     NONEMPTY_STRING,
@@ -93,37 +90,6 @@ def check_record(origin: str, raw: Any) -> None:
             )
 
 
-def _lazy_permutation(n: int, rng: random.Random) -> Iterator[int]:
-    """range(n) in random order, drawn one at a time (a Fisher-Yates shuffle that stops when asked)."""
-    moved: dict[int, int] = {}
-    for i in range(n):
-        j = rng.randrange(i, n)
-        yield moved.get(j, j)
-        moved[j] = moved.pop(i, i)
-
-
-def _padding(
-    raws: list[tuple[str, int, dict[str, Any]]],
-    slots: list[tuple[int, int]],
-    own: int,
-    forbidden: re.Pattern | None,
-    taken: set[tuple[str, str]],
-    rng: random.Random,
-) -> Iterator[dict[str, Any]]:
-    """Paragraphs of other records in random order, none holding a forbidden string or repeating one taken."""
-    for k in _lazy_permutation(len(slots), rng):
-        r, p = slots[k]
-        if r == own:
-            continue
-        origin, line, raw = raws[r]
-        para = raw["paragraphs"][p]
-        key = (para["title"], para["paragraph_text"])
-        if key in taken or (forbidden and forbidden.search(para["title"] + "\n" + para["paragraph_text"])):
-            continue
-        taken.add(key)
-        yield {"doc_id": f"{origin}:{line}:{para['idx']}", "title": para["title"], "text": para["paragraph_text"]}
-
-
 def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer) -> tuple[list[dict[str, Any]], int]:
     """Records from official MuSiQue-Ans data, and the number dropped because a hop's answer does not
     occur in its supporting paragraph (only with `source.on_unalignable: drop`; otherwise an error)."""
@@ -139,6 +105,13 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
         check_record(f"{origin}:{line}", raw)  # every record is checked before any is built
         raws.append((origin, line, raw))
     slots = [(r, p) for r, (_, _, raw) in enumerate(raws) for p in range(len(raw["paragraphs"]))]
+
+    def paragraph(k: int) -> tuple[int, dict[str, Any]]:
+        r, p = slots[k]
+        origin, line, raw = raws[r]
+        para = raw["paragraphs"][p]
+        return r, {"doc_id": f"{origin}:{line}:{para['idx']}", "title": para["title"], "text": para["paragraph_text"]}
+
     rng = rng_for("musique", "real-files", split, seed)
     key = RecordKey("musique", split, "real", "real", seed)
     fitter = LengthFitter(tokenizer)
@@ -174,7 +147,7 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
         chosen = fill(
             fitter,
             required,
-            chain(own_rest, _padding(raws, slots, r, forbidden, taken, rng)),
+            chain(own_rest, padding_from_other_records(len(slots), paragraph, r, forbidden, taken, rng)),
             raw["question"],
             cfg["target_tokens"],
             cfg["max_documents"],
