@@ -8,6 +8,7 @@ rules' digests only (see workflow/rules/common.smk), not into every rule that lo
 from __future__ import annotations
 
 import importlib
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,13 @@ HERE = Path(__file__).resolve().parent
 BUILDERS = ("official", "embedded", "synthetic")
 
 
+@cache
 def names() -> tuple[str, ...]:
     """Every task, in name order."""
     return tuple(sorted(p.name for p in HERE.iterdir() if (p / "__init__.py").is_file()))
 
 
+@cache
 def get(name: str) -> TaskSpec:
     if name not in names():
         raise ValueError(f"unknown task {name!r} (one of {', '.join(names())})")
