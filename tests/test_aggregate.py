@@ -59,7 +59,17 @@ def test_rows_per_head_kind_with_the_task_metrics():
     assert set(table["head_kind"]) == {"retrieval", "insight"}
     assert table["substring_em"].null_count() == table.height, "SummHay has no substring EM"
     assert "real (limited)" in set(table["condition"])
-    corr = correlation_rows(table, CorrelationSettings(**CFG))
+    both = correlation_rows(table, CorrelationSettings(**CFG))
+    # per-seed rows (seed "0") and the same groups pooled over seeds (seed "pooled"; here one seed only)
+    assert set(both["seed"]) == {"0", "pooled"}
+    corr, pooled = both.filter(pl.col("seed") == "0"), both.filter(pl.col("seed") == "pooled")
+    assert pooled.height == corr.height and set(pooled["p_method"]) == {"exact_within_seed"}
+    # one seed: the within-seed orderings are all 5! pairings, so estimate and exact p are the per-seed ones
+    keys = ["head_kind", "scoring_mode", "set_rule", "x", "method"]
+    joined = corr.join(pooled, on=keys, suffix="_pooled").filter(pl.col("x") == "recall")  # cosine: constant
+    assert joined.height == 12 and not joined["estimate_pooled"].is_nan().any()
+    assert (joined["estimate"] - joined["estimate_pooled"]).abs().max() < 1e-12
+    assert (joined["p_permutation"] - joined["p_permutation_pooled"]).abs().max() < 1e-12
     rho = corr.filter(
         (pl.col("x") == "recall") & (pl.col("method") == "spearman") & (pl.col("set_rule") == "threshold")
     )

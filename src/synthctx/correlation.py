@@ -2,10 +2,15 @@
 small numbers of conditions (e.g. retrieval-head similarity vs. downstream gain).
 
 The permutation p is exact (every one of the n! pairings of y with x) when n! < EXACT_LIMIT, and Monte
-Carlo (`n_permutations` random pairings) above; the output says which (`p_method`, `n_permutations`)."""
+Carlo (`n_permutations` random pairings) above; the output says which (`p_method`, `n_permutations`).
+
+`correlate_pooled` pools conditions x seeds: y is permuted only within each seed (a seed's runs share
+whatever that seed does to every condition), and the bootstrap resamples whole conditions. `mean_ci` is
+the percentile bootstrap interval of a mean that evaluation summaries and intervention tables share."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -53,7 +58,7 @@ def _kendall_stat(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
         return (sx * sy).sum(axis=-1) / np.sqrt((sx * sx).sum(axis=-1) * (sy * sy).sum(axis=-1))
 
 
-def _percentile_ci(distribution: np.ndarray, confidence: float) -> tuple[float, float, int]:
+def percentile_ci(distribution: np.ndarray, confidence: float) -> tuple[float, float, int]:
     """Percentile interval over the non-degenerate (finite) bootstrap statistics,
     plus the number of degenerate resamples ignored."""
     finite = distribution[np.isfinite(distribution)]
@@ -90,7 +95,7 @@ def _one_statistic(
         confidence_level=confidence,
         rng=np.random.default_rng(boot_seed),
     )
-    ci_low, ci_high, n_degenerate = _percentile_ci(np.asarray(boot.bootstrap_distribution, dtype=float), confidence)
+    ci_low, ci_high, n_degenerate = percentile_ci(np.asarray(boot.bootstrap_distribution, dtype=float), confidence)
     perm = stats.permutation_test(
         (y,),  # permute y only: its n! re-pairings with x
         lambda y_perm, axis=-1: statistic(x, y_perm, axis=axis),
@@ -216,3 +221,206 @@ def weak_evidence_note(n: int) -> str:
         "interval is wide, a single condition can swing it, and as an observational "
         "association it cannot show that the factor causes the difference."
     )
+
+
+def mean_ci(
+    values: Sequence[float], *, n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean (scipy.stats.bootstrap, deterministic for a seed).
+
+    NaN, NaN with fewer than 2 values or any non-finite value: no spread can be estimated. When every value
+    is the same, low = high = their mean: every resample's mean is that value (scipy's would differ from it
+    by rounding)."""
+    arr = np.asarray(values, dtype=float).ravel()
+    if arr.size < 2 or not np.isfinite(arr).all():
+        return math.nan, math.nan
+    if np.ptp(arr) == 0:
+        return float(np.mean(arr)), float(np.mean(arr))
+    res = stats.bootstrap(
+        (arr,),
+        np.mean,
+        n_resamples=n_resamples,
+        vectorized=True,
+        method="percentile",
+        confidence_level=confidence,
+        rng=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+_VECTORISED = (("spearman", _spearman_stat), ("pearson", _pearson_stat), ("kendall", _kendall_stat))
+_ANALYTIC = {"spearman": stats.spearmanr, "pearson": stats.pearsonr, "kendall": stats.kendalltau}
+
+
+def within_group_plan(group_sizes: Sequence[int], n_permutations: int) -> tuple[str, int]:
+    """("exact_within_seed", prod n_g!) when that number of within-group orderings is < EXACT_LIMIT, else
+    ("monte_carlo_within_seed", n_permutations)."""
+    orderings = math.prod(math.factorial(int(n)) for n in group_sizes)
+    if orderings < EXACT_LIMIT:
+        return "exact_within_seed", orderings
+    return "monte_carlo_within_seed", n_permutations
+
+
+def _exact_orderings(members: list[np.ndarray], n: int) -> Any:
+    """Every combination of within-group orderings, as index arrays (batch, n) into y, in batches."""
+    perms = [np.array(list(itertools.permutations(range(m.size))), dtype=np.intp).reshape(-1, m.size) for m in members]
+    shape = tuple(p.shape[0] for p in perms)
+    total = math.prod(shape)
+    for start in range(0, total, _BATCH):
+        digits = np.unravel_index(np.arange(start, min(start + _BATCH, total)), shape)
+        order = np.empty((digits[0].size, n), dtype=np.intp)
+        for m, p, d in zip(members, perms, digits):
+            order[:, m] = m[p[d]]
+        yield order
+
+
+def _random_orderings(members: list[np.ndarray], n: int, n_permutations: int, rng: np.random.Generator) -> Any:
+    """`n_permutations` random within-group orderings, as index arrays (batch, n) into y, in batches."""
+    for start in range(0, n_permutations, _BATCH):
+        size = min(_BATCH, n_permutations - start)
+        order = np.empty((size, n), dtype=np.intp)
+        for m in members:
+            order[:, m] = m[np.argsort(rng.random((size, m.size)), axis=1)]
+        yield order
+
+
+def _two_sided_p(null: np.ndarray, observed: float, exact: bool) -> float:
+    """scipy.stats.permutation_test's two-sided p: 2 x the smaller tail, ties within 100 eps of the observed
+    counted as extreme, (hits + 1) / (n + 1) per tail when Monte Carlo; capped at 1."""
+    gamma = abs(observed) * np.finfo(float).eps * 100
+    adjustment = 0 if exact else 1
+    less = (np.count_nonzero(null <= observed + gamma) + adjustment) / (null.size + adjustment)
+    greater = (np.count_nonzero(null >= observed - gamma) + adjustment) / (null.size + adjustment)
+    return float(min(1.0, 2 * min(less, greater)))
+
+
+def _condition_bootstrap(
+    x: np.ndarray, y: np.ndarray, units: np.ndarray, statistic: Callable[..., np.ndarray], draws: np.ndarray
+) -> np.ndarray:
+    """Statistic on each resample of whole conditions: row `b` of `draws` lists condition indices (with
+    repeats); a resample holds every row (all seeds) of each drawn condition. Resamples are grouped by their
+    length so each length is one vectorised call."""
+    rows = [np.flatnonzero(units == u) for u in range(int(units.max()) + 1)]
+    sizes = np.array([r.size for r in rows])
+    lengths = sizes[draws].sum(axis=1)
+    out = np.empty(draws.shape[0])
+    for length in np.unique(lengths):
+        which = np.flatnonzero(lengths == length)
+        index = np.stack([np.concatenate([rows[u] for u in draws[b]]) for b in which])
+        out[which] = statistic(x[index], y[index], axis=-1)
+    return out
+
+
+def correlate_pooled(
+    x: Sequence[float],
+    y: Sequence[float],
+    *,
+    seeds: Sequence[Any],
+    conditions: Sequence[Any],
+    n_bootstrap: int,
+    n_permutations: int,
+    confidence: float,
+    seed: int,
+) -> dict[str, Any]:
+    """Spearman, Pearson and Kendall (tau-b) correlation of (x, y) pooled over conditions x seeds, one pair
+    per condition per seed, deterministic for `seed`.
+
+    Permutation p: y is permuted only within each seed (`seeds` labels the rows), because under the null x
+    and y are exchangeable within a seed's runs but a seed may shift every condition of that seed alike. The
+    p is exact over every combination of within-seed orderings (prod n_g!) when that is < EXACT_LIMIT
+    ("exact_within_seed"), else Monte Carlo over `n_permutations` draws with p = (hits + 1) / (n + 1) per
+    tail ("monte_carlo_within_seed"); two-sided as scipy.stats.permutation_test.
+
+    Bootstrap CI: whole conditions (`conditions` labels the rows) are resampled with replacement, each drawn
+    condition bringing its rows of every seed. The condition is the unit of replication (its seeds are
+    repeated measures of one training set, not independent points), and the seed strata stay as they are
+    when every condition has every seed. Constant resamples are ignored, as in `correlate`.
+
+    p_analytic is NaN: scipy's p would treat the pooled pairs as independent, which they are not.
+    Pairs with NaN in x or y are dropped first; with n < 3 or a constant x or y every number is NaN."""
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if n_bootstrap < 1 or n_permutations < 1:
+        raise ValueError("n_bootstrap and n_permutations must be positive")
+    x_arr = np.asarray(x, dtype=float).ravel()
+    y_arr = np.asarray(y, dtype=float).ravel()
+    seed_labels, cond_labels = list(seeds), list(conditions)
+    if not (x_arr.size == y_arr.size == len(seed_labels) == len(cond_labels)):
+        raise ValueError(
+            f"x, y, seeds and conditions differ in length: {x_arr.size}, {y_arr.size}, "
+            f"{len(seed_labels)}, {len(cond_labels)}"
+        )
+    keep = ~(np.isnan(x_arr) | np.isnan(y_arr))
+    if np.isinf(x_arr[keep]).any() or np.isinf(y_arr[keep]).any():
+        raise ValueError("x and y must not contain infinite values")
+    x_arr, y_arr = x_arr[keep], y_arr[keep]
+    seed_labels = [s for s, k in zip(seed_labels, keep) if k]
+    cond_labels = [c for c, k in zip(cond_labels, keep) if k]
+    if len(set(zip(seed_labels, cond_labels))) != len(seed_labels):
+        raise ValueError("more than one pair for a condition and seed")
+    seed_ids = np.unique(np.array([str(s) for s in seed_labels]), return_inverse=True)[1] if seed_labels else []
+    members = [np.flatnonzero(seed_ids == g) for g in range(int(np.max(seed_ids, initial=-1)) + 1)]
+    unit_ids = np.unique(np.array([str(c) for c in cond_labels]), return_inverse=True)[1] if cond_labels else []
+    n = int(x_arr.size)
+
+    p_method, n_perm = within_group_plan([m.size for m in members], n_permutations)
+    exact = p_method == "exact_within_seed"
+    out: dict[str, Any] = {
+        "n": n,
+        "n_dropped": int((~keep).sum()),
+        "n_seeds": len(members),
+        "n_conditions": int(np.max(unit_ids, initial=-1)) + 1,
+        "confidence": confidence,
+        **{name: dict(_NAN_RESULT) for name in STATISTICS},
+        "n_degenerate_resamples": dict.fromkeys(STATISTICS, 0),
+        "p_method": p_method,
+        "n_permutations": n_perm,
+        "method": {
+            "estimate": (
+                "scipy.stats.spearmanr / scipy.stats.pearsonr / scipy.stats.kendalltau (tau-b) over the pooled "
+                "condition x seed pairs; p_analytic not given (pooled pairs are not independent)"
+            ),
+            "bootstrap": (
+                f"percentile, {n_bootstrap} resamples of whole conditions (all seeds of a drawn condition "
+                "together); constant (degenerate) resamples ignored"
+            ),
+            "permutation": (
+                "y permuted within each seed, two-sided, "
+                + (
+                    f"exact (all {n_perm} combinations of within-seed orderings)"
+                    if exact
+                    else f"Monte Carlo ({n_perm} draws, p = (hits + 1) / ({n_perm} + 1))"
+                )
+            ),
+            "nan_handling": "pairs with NaN in x or y dropped before analysis",
+        },
+    }
+    if n < 3 or np.ptp(x_arr) == 0 or np.ptp(y_arr) == 0:
+        return out
+
+    boot_seed, perm_seed = np.random.SeedSequence(seed).spawn(2)
+    draws = np.random.default_rng(boot_seed).integers(0, out["n_conditions"], size=(n_bootstrap, out["n_conditions"]))
+    orderings = (
+        _exact_orderings(members, n)
+        if exact
+        else _random_orderings(members, n, n_perm, np.random.default_rng(perm_seed))
+    )
+    nulls: dict[str, list[np.ndarray]] = {name: [] for name in STATISTICS}
+    with warnings.catch_warnings():
+        for category in _SUPPRESSED:
+            warnings.simplefilter("ignore", category)
+        for order in orderings:  # the same orderings for every statistic
+            for name, statistic in _VECTORISED:
+                nulls[name].append(statistic(x_arr, y_arr[order], axis=-1))
+        for name, statistic in _VECTORISED:
+            boot = _condition_bootstrap(x_arr, y_arr, unit_ids, statistic, draws)
+            ci_low, ci_high, out["n_degenerate_resamples"][name] = percentile_ci(boot, confidence)
+            observed = float(statistic(x_arr, y_arr))
+            out[name] = {
+                "estimate": float(_ANALYTIC[name](x_arr, y_arr).statistic),
+                "ci_low": ci_low,
+                "ci_high": ci_high,
+                "p_permutation": _two_sided_p(np.concatenate(nulls[name]), observed, exact),
+                "p_analytic": math.nan,
+            }
+    return out
