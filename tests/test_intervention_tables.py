@@ -111,6 +111,10 @@ def test_knockout_rows_means_intervals_and_deltas_against_no_knockout():
         "gold_logprob_ci_high",
         "delta_f1",
         "delta_gold_logprob",
+        "delta_f1_ci_low",
+        "delta_f1_ci_high",
+        "delta_gold_logprob_ci_low",
+        "delta_gold_logprob_ci_high",
     ]
     assert table.height == 6
     rows = {(r["data"], r["control"]): r for r in table.iter_rows(named=True)}
@@ -130,6 +134,131 @@ def test_knockout_rows_means_intervals_and_deltas_against_no_knockout():
     assert (low_top["delta_f1"], low_top["seed"], low_top["condition"]) == (-0.5, 0, "low/low")
     again = knockout_rows([_knockout(COND, [1.0, 0.5, 1.0, 0.5], [0.0, 0.5, 0.0, 0.5])], 1000, 0.9, 3)
     assert again.row(0) == table.filter(pl.col("data") == "high-low").row(0), "deterministic for a seed"
+
+
+DELTA_CI = ("delta_f1_ci_low", "delta_f1_ci_high", "delta_gold_logprob_ci_low", "delta_gold_logprob_ci_high")
+
+
+def _knockout_file(condition, none, others):
+    """A knockout file with a "none" row and one random_all row per (f1, gold_logprob) pair in `others`."""
+    rows = [
+        {"head_kind": None, "control": "none", "k": 0, "draw": 0, "heads": [], "f1": none[0], "gold_logprob": none[1]}
+    ]
+    for draw, (f1, lp) in enumerate(others):
+        row = {"head_kind": "retrieval", "control": "random_all", "k": 2, "draw": draw, "heads": [[0, 0], [1, 1]]}
+        rows.append(row | {"f1": list(f1), "gold_logprob": list(lp)})
+    n = len(none[0])
+    return {"condition": condition, "semantics": "zero", "n_examples": n, "example_ids": [str(i) for i in range(n)]} | {
+        "rows": rows
+    }
+
+
+def _by_draw(table):
+    none = table.filter(pl.col("control") == "none").row(0, named=True)
+    return none, {r["draw"]: r for r in table.filter(pl.col("control") != "none").iter_rows(named=True)}
+
+
+def test_paired_delta_interval_is_exact_for_constant_changes_and_zero_for_the_none_row():
+    rng = np.random.default_rng(11)
+    f1 = rng.uniform(0.0, 1.0, 30).round(3)
+    lp = rng.normal(-3.0, 1.5, 30)
+    dyadic_f1 = np.array([1.0, 0.5, 0.75, 0.25, 0.0, 1.0, 0.5, 0.125])
+    table = knockout_rows(
+        [
+            _knockout_file(
+                COND,
+                (f1, lp),
+                [
+                    (f1, lp),  # draw 0: identical to none
+                    (f1 - 0.5, lp - 0.5),  # draw 1: every example lowered by 0.5 (up to float rounding)
+                ],
+            ),
+            _knockout_file({**COND, "seed": 2}, (dyadic_f1, -dyadic_f1), [(dyadic_f1 - 0.5, -dyadic_f1 - 0.5)]),
+        ],
+        n_bootstrap=500,
+        seed=4,
+    )
+    none, rows = _by_draw(table.filter(pl.col("seed") == 1))
+    # the none row: its change is 0 on every example, so every resample's mean change is 0
+    assert [none[c] for c in DELTA_CI] == [0.0, 0.0, 0.0, 0.0]
+    assert (none["delta_f1"], none["delta_gold_logprob"]) == (0.0, 0.0)
+    assert [rows[0][c] for c in DELTA_CI] == [0.0, 0.0, 0.0, 0.0]
+    assert [rows[1][c] for c in DELTA_CI] == pytest.approx([-0.5] * 4, abs=1e-12)
+    assert rows[1]["delta_f1_ci_high"] - rows[1]["delta_f1_ci_low"] < 1e-12
+    # exactly representable values: exactly [-0.5, -0.5]
+    _, exact = _by_draw(table.filter(pl.col("seed") == 2))
+    assert [exact[0][c] for c in DELTA_CI] == [-0.5, -0.5, -0.5, -0.5]
+    # the unpaired intervals of the same rows are wide: the spread is in the examples, not in the change
+    assert rows[1]["f1_ci_high"] - rows[1]["f1_ci_low"] > 0.1
+
+
+def test_paired_delta_interval_contains_the_point_change_and_is_deterministic():
+    rng = np.random.default_rng(5)
+    n = 40
+    none_f1, none_lp = rng.uniform(0.0, 1.0, n), rng.normal(-4.0, 2.0, n)
+    others = [
+        (np.clip(none_f1 + rng.normal(shift, 0.1, n), 0.0, 1.0), none_lp + rng.normal(3 * shift, 0.5, n))
+        for shift in (-0.3, -0.05, 0.0, 0.1)
+    ]
+    ko = _knockout_file(COND, (none_f1, none_lp), others)
+    table = knockout_rows([ko], n_bootstrap=1000, confidence=0.95, seed=7)
+    _, rows = _by_draw(table)
+    for r in rows.values():
+        assert r["delta_f1_ci_low"] < r["delta_f1"] < r["delta_f1_ci_high"]
+        assert r["delta_gold_logprob_ci_low"] < r["delta_gold_logprob"] < r["delta_gold_logprob_ci_high"]
+    # a clear drop is excluded from zero, as is a clear gain in log-probability
+    assert rows[0]["delta_f1_ci_high"] < 0 and rows[0]["delta_gold_logprob_ci_high"] < 0
+    assert table.equals(knockout_rows([ko], n_bootstrap=1000, confidence=0.95, seed=7)), "deterministic for a seed"
+    other_seed = knockout_rows([ko], n_bootstrap=1000, confidence=0.95, seed=8)
+    assert other_seed["delta_f1_ci_low"].to_list() != table["delta_f1_ci_low"].to_list()
+    # a higher confidence gives a wider interval around the same change
+    wide = _by_draw(knockout_rows([ko], n_bootstrap=1000, confidence=0.99, seed=7))[1]
+    assert (
+        wide[0]["delta_f1_ci_low"] < rows[0]["delta_f1_ci_low"]
+        and wide[0]["delta_f1_ci_high"] > rows[0]["delta_f1_ci_high"]
+    )
+
+
+def test_paired_delta_interval_is_narrower_than_the_unpaired_difference_on_correlated_examples():
+    # examples differ a lot in difficulty; the knockout moves each by a small, noisy amount
+    rng = np.random.default_rng(3)
+    n = 200
+    none_f1, none_lp = rng.uniform(0.0, 1.0, n), rng.normal(-5.0, 3.0, n)
+    diff_f1, diff_lp = rng.normal(-0.1, 0.05, n), rng.normal(-1.0, 0.3, n)
+    knocked = (none_f1 + diff_f1, none_lp + diff_lp)
+    # the same two runs with the pairing broken: the none values put in another order
+    order = rng.permutation(n)
+    table = knockout_rows(
+        [
+            _knockout_file(COND, (none_f1, none_lp), [knocked]),
+            _knockout_file({**COND, "seed": 2}, (none_f1[order], none_lp[order]), [knocked]),
+        ],
+        n_bootstrap=2000,
+        seed=0,
+    )
+    none, rows = _by_draw(table.filter(pl.col("seed") == 1))
+    row = rows[0]
+    for m, sd in (("f1", diff_f1.std(ddof=1)), ("gold_logprob", diff_lp.std(ddof=1))):
+        paired = row[f"delta_{m}_ci_high"] - row[f"delta_{m}_ci_low"]
+        # conservative unpaired interval: [row low - none high, row high - none low]
+        unpaired = (row[f"{m}_ci_high"] - none[f"{m}_ci_low"]) - (row[f"{m}_ci_low"] - none[f"{m}_ci_high"])
+        assert paired < unpaired / 4
+        # same width as the normal-theory interval of the mean of the per-example differences
+        normal = 2 * stats.norm.ppf(0.975) * sd / math.sqrt(n)
+        assert paired == pytest.approx(normal, rel=0.15)
+        # the point change is the same whether or not the rows are paired; the interval is not
+        _, shuffled = _by_draw(table.filter(pl.col("seed") == 2))
+        assert shuffled[0][f"delta_{m}"] == pytest.approx(row[f"delta_{m}"])
+        assert shuffled[0][f"{m}_ci_low"] == row[f"{m}_ci_low"]
+        assert shuffled[0][f"delta_{m}_ci_high"] - shuffled[0][f"delta_{m}_ci_low"] > 3 * paired
+
+
+def test_paired_delta_interval_undefined_with_one_example_and_refused_on_unequal_lengths():
+    table = knockout_rows([_knockout_file(COND, ([0.5], [-1.0]), [([0.0], [-2.0])])])
+    _, rows = _by_draw(table)
+    assert rows[0]["delta_f1"] == -0.5 and all(math.isnan(rows[0][c]) for c in DELTA_CI)
+    with pytest.raises(ValueError, match="control 'none' row"):
+        knockout_rows([_knockout_file(COND, ([0.5, 1.0], [-1.0, -2.0]), [([0.0], [-2.0])])])
 
 
 def test_knockout_without_a_baseline_row_is_refused():

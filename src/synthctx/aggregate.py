@@ -260,7 +260,22 @@ KNOCKOUT_SCHEMA = CONDITION_SCHEMA | {
     "gold_logprob_ci_high": pl.Float64,
     "delta_f1": pl.Float64,
     "delta_gold_logprob": pl.Float64,
+    "delta_f1_ci_low": pl.Float64,
+    "delta_f1_ci_high": pl.Float64,
+    "delta_gold_logprob_ci_low": pl.Float64,
+    "delta_gold_logprob_ci_high": pl.Float64,
 }
+
+
+def _paired_delta_ci(row: np.ndarray, base: np.ndarray, **ci: Any) -> tuple[float, float]:
+    """Paired percentile bootstrap interval of mean(row - base) over examples: `mean_ci` of the per-example
+    differences, so each resample draws one set of example indices and applies it to both runs (the mean of
+    the resampled differences is the resampled row mean minus the resampled base mean). NaN, NaN under
+    `mean_ci`'s rules (fewer than 2 examples, a non-finite difference); low = high = the difference when it is
+    the same for every example (0, 0 for a row identical to the base)."""
+    if row.size != base.size:
+        raise ValueError(f"knockout row has {row.size} examples, its control 'none' row {base.size}")
+    return mean_ci(row - base, **ci)
 
 
 def knockout_rows(
@@ -269,13 +284,21 @@ def knockout_rows(
     """One row per knockout run (condition x head kind x control x k x draw): mean F1 and gold log-probability
     over the examples with percentile bootstrap intervals (`mean_ci`, deterministic for `seed`), and the
     change against the same condition's no-knockout row (control "none"). n_heads is the number of heads
-    actually knocked out (a top list can be shorter than the asked k)."""
+    actually knocked out (a top list can be shorter than the asked k).
+
+    delta_*_ci_low/high: paired percentile bootstrap interval of the change, mean over examples of
+    (row_i - none_i), resampling example indices jointly for the row and the "none" row of the same knockout
+    file (same examples in the same order; `_paired_delta_ci`, same `seed`). The "none" row itself gets
+    0, 0 (its differences are all zero), NaN, NaN only where every interval is undefined (fewer than 2
+    examples, or a non-finite value)."""
     rows = []
     for ko in knockouts:
         base = [r for r in ko["rows"] if r["control"] == "none"]
         if len(base) != 1:
             raise ValueError(f"knockout of {ko['condition']} has {len(base)} control 'none' rows, expected 1")
-        base_f1, base_lp = float(np.mean(base[0]["f1"])), float(np.mean(base[0]["gold_logprob"]))
+        base_f1_all = np.asarray(base[0]["f1"], dtype=float)
+        base_lp_all = np.asarray(base[0]["gold_logprob"], dtype=float)
+        base_f1, base_lp = float(np.mean(base_f1_all)), float(np.mean(base_lp_all))
         for r in ko["rows"]:
             f1, lp = np.asarray(r["f1"], dtype=float), np.asarray(r["gold_logprob"], dtype=float)
             if f1.size != lp.size:
@@ -283,6 +306,8 @@ def knockout_rows(
             ci = {"n_resamples": n_bootstrap, "confidence": confidence, "seed": seed}
             f1_low, f1_high = mean_ci(f1, **ci)
             lp_low, lp_high = mean_ci(lp, **ci)
+            df1_low, df1_high = _paired_delta_ci(f1, base_f1_all, **ci)
+            dlp_low, dlp_high = _paired_delta_ci(lp, base_lp_all, **ci)
             rows.append(
                 {
                     **_condition_columns(ko["condition"]),
@@ -301,6 +326,10 @@ def knockout_rows(
                     "gold_logprob_ci_high": lp_high,
                     "delta_f1": float(f1.mean()) - base_f1,
                     "delta_gold_logprob": float(lp.mean()) - base_lp,
+                    "delta_f1_ci_low": df1_low,
+                    "delta_f1_ci_high": df1_high,
+                    "delta_gold_logprob_ci_low": dlp_low,
+                    "delta_gold_logprob_ci_high": dlp_high,
                 }
             )
     return pl.DataFrame(rows, schema=KNOCKOUT_SCHEMA)
