@@ -36,8 +36,12 @@ def test_paper_grid_job_counts(tmp_path):
         "evaluate": CONDITIONS,
         "score_heads": CONDITIONS,
         "head_sets": CONDITIONS,
+        "knockout": TASKS * (1 + VARIANTS) * MODELS * SEEDS,  # the real model and every synthetic variant
+        "patch": TASKS * VARIANTS * MODELS * SEEDS,  # every synthetic variant, the real model as donor
         "aggregate": 1,
         "correlate": 1,
+        "intervention_tables": 1,
         "figures": 1,
+        "claims": 1,
         "all": 1,
     }

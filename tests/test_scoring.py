@@ -229,6 +229,7 @@ def test_copy_match_scores_match_an_eager_computation(tiny_model_dir, tokenizer,
         argmax_over="all",
         insight_normalization="answer_steps",
         copy_match=copy_match,
+        snapshot_examples=None,
     )
     out = scores_file(model, tokenizer, recs, {}, cfg)["head_kinds"]["retrieval"]
     block = out["modes"]["teacher_forced"]

@@ -13,6 +13,7 @@ from synthctx.settings import (
     EvaluateSettings,
     HeadSetSettings,
     HeadSettings,
+    InterventionSettings,
     SliceError,
     TrainSettings,
     parse_slice,
@@ -26,6 +27,7 @@ SECTIONS = {
     "heads": HeadSettings,
     "head_sets": HeadSetSettings,
     "correlation": CorrelationSettings,
+    "interventions": InterventionSettings,
 }
 
 

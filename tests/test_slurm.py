@@ -25,7 +25,7 @@ from workflow_helpers import copy_workflow
 pytestmark = pytest.mark.slurm
 HERE = Path(__file__).parent
 CLUSTER = HERE / "slurm" / "cluster.sh"
-GPU_RULES = {"fine_tune", "evaluate", "score_heads"}
+GPU_RULES = {"fine_tune", "evaluate", "score_heads", "knockout", "patch"}
 
 
 def _available() -> bool:
@@ -84,7 +84,8 @@ def test_the_rehearsal_runs_end_to_end_through_slurm(cluster, tmp_path):
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-5000:]
     print(f"rehearsal through SLURM: {wall:.0f} s wall time")
     for target in ("results/aggregate/conditions.csv", "results/aggregate/correlations.csv",
-                   "results/figures/f1_by_condition.png"):  # fmt: skip
+                   "results/aggregate/knockout.csv", "results/aggregate/patching.csv",
+                   "results/aggregate/claims.html", "results/figures/f1_by_condition.png"):  # fmt: skip
         assert (work / target).is_file(), target
     with open(work / "results/aggregate/conditions.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))

@@ -36,6 +36,7 @@ def train_cfg(**over) -> dict:
         "warmup_steps": 0,
         "log_every": 1,
         "checkpoint_every": 2,
+        "snapshot_every": None,
         "max_length": 512,
         "gradient_checkpointing": False,
     }

@@ -73,6 +73,43 @@ def test_every_stage_produced_its_outputs(finished_run):
         assert (res / "figures" / fig).stat().st_size > 1000
     log = (work / "logs/train/mdqa/real/tiny/0.log").read_text()
     assert "step 2/2 loss" in log
+
+
+def test_head_lists_recall_over_training_and_interventions(finished_run):
+    """Head sets list their heads; snapshots give recall over steps; knockout runs the real model and every
+    synthetic variant with its controls, patching every synthetic variant; the report has the claims."""
+    work, _ = finished_run
+    res = work / "results"
+    for task, conditions in CONDITIONS.items():
+        kinds = ["retrieval"] if task == "mdqa" else ["retrieval", "insight"]
+        for cond in conditions:
+            comparison = json.loads((res / f"head_sets/{task}/{cond}/tiny/0/comparison.json").read_text())
+            top = comparison["head_kinds"]["retrieval"]["modes"]["teacher_forced"]["top_k"]
+            assert len(top["candidate_heads"]) == top["n_candidate"] and len(top["reference_heads"]) == top["n_reference"]
+            steps = [s["step"] for s in comparison["by_step"]]
+            assert steps == ([] if cond == "none" else [1, 2]), steps  # snapshot_every 1, two steps
+            synthetic = cond not in ("real", "real-limited", "none")
+            knockout_file = res / f"interventions/knockout/{task}/{cond}/tiny/0/knockout.json"
+            assert knockout_file.exists() == (cond == "real" or synthetic), cond
+            if knockout_file.exists():
+                ko = json.loads(knockout_file.read_text())
+                assert ko["semantics"] == "mean" and ko["calibration"] and ko["n_examples"] == 2
+                # none, then per kind and k in (1, 2): top, bottom, 3 matched, 3 random
+                assert len(ko["rows"]) == 1 + len(kinds) * 2 * 8
+                assert all(len(r["f1"]) == len(r["gold_logprob"]) == 2 for r in ko["rows"])
+            patch_file = res / f"interventions/patching/{task}/{cond}/tiny/0/patching.json"
+            assert patch_file.exists() == synthetic, cond
+            if synthetic:
+                patch = json.loads(patch_file.read_text())
+                assert patch["donor"]["data"] == "real"
+                sets = {r["head_set"] for r in patch["rows"]}
+                assert sets == {"shared", "real_only", "all_real", "random"}
+    for table in ("knockout", "patching", "condition_means", "leave_one_out", "recall_by_step", "head_layers"):
+        assert len((res / f"aggregate/{table}.csv").read_text().splitlines()) > 1, table
+    claims = (res / "aggregate/claims.html").read_text()
+    assert "not testable at this size" in claims
+    for fig in ("knockout_curves.png", "patching_recovery.png", "recall_over_training.png", "heads_by_layer.png"):
+        assert (res / "figures" / fig).stat().st_size > 1000
     assert not (work / "resources/checkpoints/mdqa/real/tiny/0").exists()
 
 

@@ -501,6 +501,12 @@ def head_layer_rows(comparisons: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=HEAD_LAYER_SCHEMA)
 
 
+def read_csv(path: Path) -> pl.DataFrame:
+    """A table this workflow wrote, with every row looked at for its column types (a `seed` column holds
+    "pooled" only in its last rows; an all-empty column is read as text)."""
+    return pl.read_csv(path, infer_schema_length=None)
+
+
 def read_json(paths: list[Path]) -> list[dict[str, Any]]:
     return [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
 

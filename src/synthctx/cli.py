@@ -143,7 +143,7 @@ def cmd_train(a: argparse.Namespace) -> None:
 
     cfg = parse_slice(TrainSettings, a.config, "train")
     set_threads(a.threads)
-    log = fine_tune(a.model_dir, list(read_jsonl(a.records)), cfg, a.seed, a.out, a.checkpoint_dir)
+    log = fine_tune(a.model_dir, list(read_jsonl(a.records)), cfg, a.seed, a.out, a.checkpoint_dir, a.snapshots)
     write_metadata(
         a.out / main_weights_file(cfg.method),
         stage="train",
@@ -179,19 +179,28 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 
 
 def cmd_score_heads(a: argparse.Namespace) -> None:
-    from synthctx.heads.scoring import scores_file
+    from synthctx.heads.scoring import scores_file, snapshot_scores
     from synthctx.model_io import describe_weights, load_model, load_tokenizer
     from synthctx.outputs import set_threads, write_json_atomic, write_metadata
     from synthctx.records import read_jsonl
     from synthctx.settings import HeadSettings, parse_slice
+    from synthctx.train import snapshot_dirs
 
     cfg = parse_slice(HeadSettings, a.config, "heads")
     set_threads(a.threads)
     dtype = cfg.dtype
     model, tokenizer = load_model(a.model_dir, dtype, a.weights), load_tokenizer(a.model_dir)
     predictions = {p["id"]: p for p in read_jsonl(a.predictions)}
-    out = scores_file(model, tokenizer, list(read_jsonl(a.records)), predictions, cfg)
+    records = list(read_jsonl(a.records))
+    out = scores_file(model, tokenizer, records, predictions, cfg)
     out = {**out, "condition": _condition(a), "dtype": dtype, "weights": describe_weights(a.weights, dtype)}
+    snapshots, final_step = snapshot_dirs(a.snapshots) if a.snapshots else ([], None)
+    by_step = snapshot_scores(lambda w: load_model(a.model_dir, dtype, w), tokenizer, snapshots, records, cfg)
+    if a.snapshots and "teacher_forced" in cfg.modes:  # the trained weights: the last step, on every example
+        final = {k: {"scores": b["modes"]["teacher_forced"]["scores"]} for k, b in out["head_kinds"].items()}
+        by_step.append({"step": final_step, "n_examples": len(records), "head_kinds": final})
+    write_json_atomic(a.by_step, {"condition": _condition(a), "mode": "teacher_forced", "steps": by_step})
+    write_metadata(a.by_step, stage="score-heads", config_slice=a.config, extra={"condition": _condition(a)})
     write_json_atomic(a.out, out)
     write_metadata(
         a.out,
@@ -206,70 +215,226 @@ def cmd_score_heads(a: argparse.Namespace) -> None:
     )
 
 
+def _intervention_inputs(a: argparse.Namespace, n_examples: int | None, kinds: tuple[str, ...], ranked_by: str):
+    """The test records the interventions run on and the condition's own head scores they rank heads by."""
+    import numpy as np
+
+    from synthctx.records import read_jsonl
+
+    records = list(read_jsonl(a.records))
+    records = records if n_examples is None else records[:n_examples]
+    scores = json.loads(a.scores.read_text())
+
+    def matrices(scored: dict) -> dict:
+        found = scored["head_kinds"]
+        return {k: np.asarray(found[k]["modes"][ranked_by]["scores"], dtype=float) for k in kinds if k in found}
+
+    return records, scores, matrices
+
+
+def cmd_knockout(a: argparse.Namespace) -> None:
+    import dataclasses
+
+    from synthctx import tasks
+    from synthctx.interventions.experiments import calibration_means, knockout_configurations, run_knockout
+    from synthctx.model_io import describe_weights, load_model, load_tokenizer
+    from synthctx.outputs import set_threads, write_json_atomic, write_metadata
+    from synthctx.records import read_jsonl
+    from synthctx.settings import KnockoutRun, parse_slice
+
+    cfg = parse_slice(KnockoutRun, a.config, "interventions (knockout)")
+    set_threads(a.threads)
+    records, scores, matrices = _intervention_inputs(a, cfg.n_examples, cfg.head_kinds, cfg.ranked_by)
+    model, tokenizer = load_model(a.model_dir, cfg.dtype, a.weights), load_tokenizer(a.model_dir)
+    configs = knockout_configurations(matrices(scores), cfg.k, cfg.random_draws, cfg.exclude_top, a.seed)
+    means, calibration = None, None
+    if cfg.semantics == "mean":
+        calibrate = list(read_jsonl(a.records))[: cfg.calibration_examples]
+        means = calibration_means(model, tokenizer, calibrate)
+        calibration = f"mean head output over every prompt token of the first {len(calibrate)} real test examples"
+    rows = run_knockout(
+        model, tokenizer, records, configs, cfg.semantics, means, tasks.get(a.task).score, cfg.max_new_tokens
+    )
+    out = {
+        "condition": _condition(a),
+        "semantics": cfg.semantics,
+        "calibration": calibration,
+        "ranked_by": cfg.ranked_by,
+        "n_examples": len(records),
+        "example_ids": [r["id"] for r in records],
+        "metric": "f1",
+        "dtype": cfg.dtype,
+        "weights": describe_weights(a.weights, cfg.dtype),
+        "n_layers": scores["n_layers"],
+        "n_heads": scores["n_heads"],
+        "exclude_top": cfg.exclude_top,
+        "seed": a.seed,
+        "settings": dataclasses.asdict(cfg),
+        "rows": rows,
+    }
+    write_json_atomic(a.out, out)
+    write_metadata(
+        a.out,
+        stage="knockout",
+        config_slice=a.config,
+        with_device=True,
+        extra={"condition": _condition(a), "semantics": cfg.semantics, "attention": "sdpa + head knockout wrapper"},
+    )
+
+
+def cmd_patch(a: argparse.Namespace) -> None:
+    import dataclasses
+
+    from synthctx import tasks
+    from synthctx.interventions.experiments import patching_configurations, run_patching
+    from synthctx.model_io import load_model, load_tokenizer
+    from synthctx.outputs import set_threads, write_json_atomic, write_metadata
+    from synthctx.settings import PatchingRun, parse_slice
+
+    cfg = parse_slice(PatchingRun, a.config, "interventions (patching)")
+    set_threads(a.threads)
+    records, scores, matrices = _intervention_inputs(a, cfg.n_examples, cfg.head_kinds, cfg.ranked_by)
+    reference = json.loads(a.reference.read_text())
+    configs = patching_configurations(
+        matrices(scores), matrices(reference), cfg.set_rule, cfg.threshold, cfg.top_k, cfg.random_draws, a.seed
+    )
+    tokenizer = load_tokenizer(a.model_dir)
+    model_a, model_b = load_model(a.model_dir, cfg.dtype, a.weights), load_model(a.model_dir, cfg.dtype, a.donor)
+    synthetic, real, rows = run_patching(
+        model_a, model_b, tokenizer, records, configs, tasks.get(a.task).score, cfg.max_new_tokens
+    )
+    out = {
+        "condition": _condition(a),
+        "donor": reference["condition"],
+        "set_rule": cfg.set_rule,
+        "ranked_by": cfg.ranked_by,
+        "n_examples": len(records),
+        "example_ids": [r["id"] for r in records],
+        "metric": "f1",
+        "dtype": cfg.dtype,
+        "semantics": "each head's output slot through its own model's o_proj, from the donor's clean forward on "
+        "the same tokens (not recomputed from the patched residual stream); the patched model's o_proj bias kept",
+        "seed": a.seed,
+        "settings": dataclasses.asdict(cfg),
+        "synthetic": synthetic.as_record(),
+        "real": real.as_record(),
+        "rows": rows,
+    }
+    write_json_atomic(a.out, out)
+    write_metadata(a.out, stage="patch", config_slice=a.config, with_device=True, extra={"condition": _condition(a)})
+
+
 def cmd_head_sets(a: argparse.Namespace) -> None:
-    from synthctx.head_sets import compare_scores
+    from synthctx.head_sets import compare_scores, recall_by_step
     from synthctx.outputs import write_json_atomic, write_metadata
     from synthctx.settings import HeadSetSettings, parse_slice
 
     cfg = parse_slice(HeadSetSettings, a.config, "head_sets")
     cand, ref = json.loads(a.scores.read_text()), json.loads(a.reference.read_text())
-    write_json_atomic(a.out, compare_scores(cand, ref, cfg.threshold, cfg.top_k))
+    comparison = compare_scores(cand, ref, cfg.threshold, cfg.top_k)
+    by_step = json.loads(a.by_step.read_text())
+    comparison["by_step"] = recall_by_step(by_step, ref, cfg.threshold, cfg.top_k)
+    write_json_atomic(a.out, comparison)
     write_metadata(a.out, stage="head-sets", config_slice=a.config)
 
 
 def cmd_aggregate(a: argparse.Namespace) -> None:
-    from synthctx.aggregate import condition_rows, headline, read_json
+    from synthctx.aggregate import condition_rows, head_layer_rows, headline, read_json, recall_by_step_rows
     from synthctx.outputs import write_csv_atomic, write_metadata
 
-    table = condition_rows(read_json(a.summaries), read_json(a.comparisons))
-    write_csv_atomic(a.out, table)
-    write_metadata(a.out, stage="aggregate", config_slice={"n_summaries": len(a.summaries)})
+    summaries, comparisons = read_json(a.summaries), read_json(a.comparisons)
+    table = condition_rows(summaries, comparisons)
+    for path, rows in (
+        (a.out, table),
+        (a.recall_by_step, recall_by_step_rows(comparisons)),
+        (a.head_layers, head_layer_rows(comparisons)),
+    ):
+        write_csv_atomic(path, rows)
+        write_metadata(path, stage="aggregate", config_slice={"n_summaries": len(a.summaries)})
     print(headline(table), flush=True)
 
 
 def cmd_correlate(a: argparse.Namespace) -> None:
     import polars as pl
 
-    from synthctx.aggregate import correlation_rows
+    from synthctx.aggregate import condition_means, correlation_rows, leave_one_out_rows, read_csv
     from synthctx.outputs import write_csv_atomic, write_metadata
     from synthctx.settings import CorrelationSettings, parse_slice
 
-    rows = correlation_rows(pl.read_csv(a.table), parse_slice(CorrelationSettings, a.config, "correlation"))
-    write_csv_atomic(a.out, rows)
-    write_metadata(a.out, stage="correlate", config_slice=a.config)
-    print(
-        rows.filter(pl.col("x") == "recall").select(
-            "task",
-            "head_kind",
-            "scoring_mode",
-            "set_rule",
-            "method",
-            "n",
-            "estimate",
-            "ci_low",
-            "ci_high",
-            "p_permutation",
-        ),
-        flush=True,
-    )
+    cfg = parse_slice(CorrelationSettings, a.config, "correlation")
+    table = read_csv(a.table)
+    rows = correlation_rows(table, cfg)
+    for path, out in (
+        (a.out, rows),
+        (a.means, condition_means(table, cfg.confidence)),
+        (a.leave_one_out, leave_one_out_rows(table, include_baseline=cfg.include_baseline)),
+    ):
+        write_csv_atomic(path, out)
+        write_metadata(path, stage="correlate", config_slice=a.config)
+    shown = ("task", "seed", "head_kind", "scoring_mode", "set_rule", "method", "n", "estimate", "ci_low", "ci_high")
+    print(rows.filter(pl.col("x") == "recall").select(*shown, "p_permutation", "p_method"), flush=True)
+
+
+def cmd_intervention_tables(a: argparse.Namespace) -> None:
+    from synthctx.aggregate import knockout_rows, patching_rows, read_json
+    from synthctx.outputs import write_csv_atomic, write_metadata
+    from synthctx.settings import CorrelationSettings, parse_slice
+
+    cfg = parse_slice(CorrelationSettings, a.config, "correlation")
+    boot = {"n_bootstrap": cfg.n_bootstrap, "confidence": cfg.confidence, "seed": cfg.seed}
+    for path, rows in (
+        (a.knockout_table, knockout_rows(read_json(a.knockouts), **boot)),
+        (a.patching_table, patching_rows(read_json(a.patchings), **boot)),
+    ):
+        write_csv_atomic(path, rows)
+        write_metadata(path, stage="intervention-tables", config_slice=a.config)
 
 
 def cmd_figures(a: argparse.Namespace) -> None:
-    import polars as pl
-
     from synthctx import figures
-    from synthctx.aggregate import read_json
+    from synthctx.aggregate import read_csv, read_json
 
     kinds, modes = a.config["head_kinds"], a.config["modes"]
     if len(a.heatmaps) != len(kinds) * len(modes) or len(a.scatter) != len(modes):
         raise ValueError("one heatmap per head kind x mode and one scatter plot per mode are expected")
-    table, corr = pl.read_csv(a.table), pl.read_csv(a.correlations)
+    table, corr = read_csv(a.table), read_csv(a.correlations)
     figures.f1_by_condition(table, a.f1_figure)
     scores = read_json(a.scores)
     for (kind, mode), path in zip(itertools.product(kinds, modes), a.heatmaps, strict=True):
         figures.score_heatmaps(scores, kind, mode, path)
     for mode, path in zip(modes, a.scatter, strict=True):
         figures.recall_vs_f1(table, corr, mode, "threshold", path)
+    figures.recall_vs_f1_seeds(read_csv(a.means), a.seeds_figure)
+    figures.recall_over_training(read_csv(a.recall_by_step), a.steps_figure)
+    figures.head_layers(read_csv(a.head_layers), a.layers_figure)
+    figures.knockout_curves(read_csv(a.knockout), a.knockout_figure)
+    figures.patching_recovery(read_csv(a.patching), a.patching_figure)
+
+
+def cmd_claims(a: argparse.Namespace) -> None:
+    from docutils.core import publish_string
+
+    from synthctx.aggregate import read_csv
+    from synthctx.claims import claim_verdicts, claims_rst
+    from synthctx.outputs import write_csv_atomic, write_metadata, write_text_atomic
+
+    names = ("conditions", "condition_means", "correlations", "leave_one_out", "knockout", "patching", "recall_by_step")
+    tables = {name: read_csv(path) for name, path in zip(names, a.tables, strict=True)}
+    verdicts = claim_verdicts(tables)
+    text = claims_rst(verdicts)
+    html = publish_string(text, writer_name="html5", settings_overrides={"report_level": 5, "embed_stylesheet": True})
+    write_text_atomic(a.out, html.decode("utf-8"))
+    flat = [
+        {**{k: v for k, v in v.items() if k != "numbers"}, "numbers": json.dumps(v["numbers"], sort_keys=True)}
+        for v in verdicts
+    ]
+    import polars as pl
+
+    write_csv_atomic(a.table_out, pl.DataFrame(flat, infer_schema_length=None))
+    for path in (a.out, a.table_out):
+        write_metadata(path, stage="claims", config_slice={"tables": [str(t) for t in a.tables]})
+    for v in verdicts:
+        print(f"{v['claim']} {v['task']} {v['head_kind']}: {v['verdict']}", flush=True)
 
 
 def _json(text: str) -> Any:
@@ -325,25 +490,101 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="<needle>-<haystack>, e.g. high-low")
     p.add_argument("--n", type=int, required=True)
     p.add_argument("--seed", type=int, required=True)
-    stage("train", cmd_train, "LoRA fine-tuning", "records", "out", "checkpoint-dir", condition=True, model=True)
+    p = stage("train", cmd_train, "LoRA fine-tuning", "records", "out", "checkpoint-dir", condition=True, model=True)
+    p.add_argument("--snapshots", type=Path, default=None, help="folder for the intermediate snapshots")
     for name, fn, help_, outs in (
         ("evaluate", cmd_evaluate, "answer the real test split", ("predictions", "summary")),
-        ("score-heads", cmd_score_heads, "retrieval and insight scores of every head", ("predictions", "out")),
+        (
+            "score-heads",
+            cmd_score_heads,
+            "retrieval and insight scores of every head",
+            ("predictions", "out", "by-step"),
+        ),
     ):
         p = stage(name, fn, help_, "records", *outs, condition=True, model=True)
         p.add_argument("--weights", type=Path, default=None)
-    stage("head-sets", cmd_head_sets, "head sets and recall against the real-data model", "scores", "reference", "out")
-    stage("aggregate", cmd_aggregate, "one table of all conditions", "out", many=("summaries", "comparisons"))
-    stage("correlate", cmd_correlate, "recall vs F1 correlations", "table", "out")
+        if name == "score-heads":
+            p.add_argument("--snapshots", type=Path, default=None, help="a fine-tuning run's snapshots folder")
+    p = stage(
+        "knockout",
+        cmd_knockout,
+        "re-evaluate with top-k heads and controls knocked out",
+        "records",
+        "scores",
+        "out",
+        condition=True,
+        model=True,
+    )
+    p.add_argument("--weights", type=Path, default=None)
+    p = stage(
+        "patch",
+        cmd_patch,
+        "patch the real-data model's heads into another model",
+        "records",
+        "scores",
+        "reference",
+        "donor",
+        "out",
+        condition=True,
+        model=True,
+    )
+    p.add_argument("--weights", type=Path, default=None)
+    stage(
+        "head-sets",
+        cmd_head_sets,
+        "head sets and recall against the real-data model",
+        "scores",
+        "by-step",
+        "reference",
+        "out",
+    )
+    stage(
+        "aggregate",
+        cmd_aggregate,
+        "one table of all conditions; recall over training; heads by layer",
+        "out",
+        "recall-by-step",
+        "head-layers",
+        many=("summaries", "comparisons"),
+    )
+    stage(
+        "correlate",
+        cmd_correlate,
+        "recall vs F1 correlations, means over seeds, leave-one-out",
+        "table",
+        "out",
+        "means",
+        "leave-one-out",
+    )
+    p = stage(
+        "intervention-tables",
+        cmd_intervention_tables,
+        "knockout and patching tables",
+        "knockout-table",
+        "patching-table",
+    )
+    p.add_argument("--knockouts", type=Path, nargs="*", default=[])
+    p.add_argument("--patchings", type=Path, nargs="*", default=[])
     stage(
         "figures",
         cmd_figures,
         "report figures",
         "table",
         "correlations",
+        "means",
+        "recall-by-step",
+        "head-layers",
+        "knockout",
+        "patching",
         "f1-figure",
+        "seeds-figure",
+        "steps-figure",
+        "layers-figure",
+        "knockout-figure",
+        "patching-figure",
         many=("scores", "heatmaps", "scatter"),
     )
+    stage("claims", cmd_claims, "each claim of the paper with this run's numbers", "out", "table-out", many=("tables",))
     return parser
 
 

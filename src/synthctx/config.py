@@ -17,7 +17,7 @@ from synthctx import tasks
 from synthctx.hardware import resolve_dtype
 
 # Stage sections whose `dtype` may be `auto`; resolved once here, so it is in every slice and output.
-DTYPE_SECTIONS = ("train", "evaluate", "heads")
+DTYPE_SECTIONS = ("train", "evaluate", "heads", "interventions")
 # Task keys that default to a key of another section when a task does not set them.
 TASK_KEY_DEFAULTS = {
     "max_passage_words": ("text", "max_passage_words"),
@@ -114,6 +114,31 @@ def _cross_field_problems(config: dict[str, Any], config_files: list[Path]) -> l
             )
         for key, why in tasks.get(name).check_config(task):
             problems.append(f"{locate(config_files, ['tasks', name, key])}: key 'tasks.{name}.{key}': {why}")
+    return problems + _intervention_problems(config, config_files)
+
+
+def _intervention_problems(config: dict[str, Any], config_files: list[Path]) -> list[str]:
+    """Interventions reuse the grid's seeds and the head scores' modes; matched random heads need room."""
+    cfg, problems = config["interventions"], []
+
+    def problem(path: list[Any], why: str) -> None:
+        key = ".".join(str(p) for p in path)
+        problems.append(f"{locate(config_files, path)}: key '{key}': {why}")
+
+    for i, seed in enumerate(cfg["seeds"]):
+        if seed not in config["grid"]["seeds"]:
+            problem(["interventions", "seeds", i], f"seed {seed} is not in grid.seeds {config['grid']['seeds']}")
+    if cfg["ranked_by"] not in config["heads"]["modes"]:
+        problem(
+            ["interventions", "ranked_by"], f"{cfg['ranked_by']!r} is not among heads.modes {config['heads']['modes']}"
+        )
+    knockout = cfg["knockout"]
+    if knockout["exclude_top"] < max(knockout["k"]):
+        problem(
+            ["interventions", "knockout", "exclude_top"],
+            f"{knockout['exclude_top']} is less than the largest k ({max(knockout['k'])}): matched random heads "
+            f"could be top-k heads",
+        )
     return problems
 
 

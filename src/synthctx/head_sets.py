@@ -73,25 +73,48 @@ def score_cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a_flat, b_flat) / (norm_a * norm_b))
 
 
+def head_list(heads: set[Head], scores: np.ndarray) -> list[list[float | int]]:
+    """[layer, head, score] of each head, best first (ties by layer, head): what the head-set stage writes."""
+    ranked = sorted(heads, key=lambda h: (-scores[h], h))
+    return [[layer, head, float(scores[layer, head])] for layer, head in ranked]
+
+
+def select_heads(scores: np.ndarray, rule: str, threshold: float, top_k: int) -> set[Head]:
+    """The head set of one selection rule: `threshold` (score above it) or `top_k`."""
+    if rule == "threshold":
+        return heads_above(scores, threshold)
+    if rule == "top_k":
+        return top_k_heads(scores, top_k)
+    raise ValueError(f"unknown head-set rule {rule!r}: threshold or top_k")
+
+
+SET_RULES = ("threshold", "top_k")
+
+
 def head_set_comparison(
     candidate_scores: np.ndarray,
     reference_scores: np.ndarray,
     threshold: float,
     top_k: int,
 ) -> dict[str, object]:
-    """Compare candidate vs reference retrieval heads by threshold set, top-k set
-    and whole-matrix cosine."""
+    """Compare candidate vs reference heads by threshold set, top-k set and whole-matrix cosine; each rule's
+    entry lists the heads themselves (with scores) beside the counts."""
     cand = _as_score_matrix(candidate_scores)
     ref = _as_score_matrix(reference_scores)
     if cand.shape != ref.shape:
         raise ValueError(f"score shapes differ: {cand.shape} vs {ref.shape}")
-    by_threshold = compare_head_sets(heads_above(cand, threshold), heads_above(ref, threshold))
-    by_top_k = compare_head_sets(top_k_heads(cand, top_k), top_k_heads(ref, top_k))
-    return {
-        "threshold": {**by_threshold, "threshold": threshold},
-        "top_k": {**by_top_k, "k": top_k},
-        "cosine": score_cosine(cand, ref),
-    }
+    out: dict[str, object] = {}
+    for rule, setting in (("threshold", {"threshold": threshold}), ("top_k", {"k": top_k})):
+        c, r = select_heads(cand, rule, threshold, top_k), select_heads(ref, rule, threshold, top_k)
+        out[rule] = {
+            **compare_head_sets(c, r),
+            **setting,
+            "candidate_heads": head_list(c, cand),
+            "reference_heads": head_list(r, ref),
+            "shared_heads": [list(h) for h in sorted(c & r)],
+        }
+    out["cosine"] = score_cosine(cand, ref)
+    return out
 
 
 def compare_scores(
@@ -130,4 +153,34 @@ def compare_scores(
         "reference": reference["condition"],
         "head_kinds": kinds,
         "is_reference": candidate["condition"] == reference["condition"],
+        "n_layers": candidate.get("n_layers"),
+        "n_heads": candidate.get("n_heads"),
     }
+
+
+def recall_by_step(
+    by_step: dict[str, Any], reference: dict[str, Any], threshold: float, top_k: int
+) -> list[dict[str, Any]]:
+    """Recall of each training snapshot's teacher-forced heads against the reference's final heads (same
+    mode): when, during fine-tuning, the real model's heads appear. Undefined (NaN) where nothing was scored."""
+    out = []
+    for snapshot in by_step["steps"]:
+        kinds = {}
+        for kind, block in snapshot["head_kinds"].items():
+            ref_block = reference["head_kinds"][kind]["modes"]["teacher_forced"]
+            cand, ref = np.asarray(block["scores"], dtype=float), np.asarray(ref_block["scores"], dtype=float)
+            rules = {}
+            for rule in SET_RULES:
+                comp = compare_head_sets(
+                    select_heads(cand, rule, threshold, top_k), select_heads(ref, rule, threshold, top_k)
+                )
+                if not ref_block["n_scored"] or not block.get("n_scored", 1):
+                    comp["recall"] = math.nan
+                rules[rule] = {
+                    "recall": comp["recall"],
+                    "n_candidate": comp["n_candidate"],
+                    "n_shared": comp["n_shared"],
+                }
+            kinds[kind] = rules
+        out.append({"step": snapshot["step"], "n_examples": snapshot["n_examples"], "head_kinds": kinds})
+    return out

@@ -36,6 +36,12 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = _temporary(path)
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def write_csv_atomic(path: Path, frame) -> None:
     """A polars DataFrame as CSV."""
     tmp = _temporary(path)

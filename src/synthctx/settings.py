@@ -68,6 +68,7 @@ class TrainSettings:
     warmup_steps: int
     log_every: int
     checkpoint_every: int
+    snapshot_every: int | None
     max_length: int
     gradient_checkpointing: bool
 
@@ -85,6 +86,7 @@ class HeadSettings:
     argmax_over: str
     insight_normalization: str
     copy_match: str
+    snapshot_examples: int | None
 
 
 @dataclass(frozen=True)
@@ -100,3 +102,62 @@ class CorrelationSettings:
     confidence: float
     seed: int
     include_baseline: bool
+
+
+@dataclass(frozen=True)
+class KnockoutSettings:
+    data: tuple[str, ...]
+    semantics: str
+    k: tuple[int, ...]
+    random_draws: int
+    exclude_top: int
+    calibration_examples: int
+
+
+@dataclass(frozen=True)
+class PatchingSettings:
+    data: tuple[str, ...]
+    set_rule: str
+    random_draws: int
+
+
+@dataclass(frozen=True)
+class InterventionSettings:
+    dtype: str
+    seeds: tuple[int, ...]
+    n_examples: int | None
+    ranked_by: str
+    head_kinds: tuple[str, ...]
+    knockout: KnockoutSettings
+    patching: PatchingSettings
+
+
+@dataclass(frozen=True)
+class KnockoutRun:
+    """What one knockout job depends on: the interventions section less the choice of conditions."""
+
+    dtype: str
+    n_examples: int | None
+    ranked_by: str
+    head_kinds: tuple[str, ...]
+    max_new_tokens: int
+    semantics: str
+    k: tuple[int, ...]
+    random_draws: int
+    exclude_top: int
+    calibration_examples: int
+
+
+@dataclass(frozen=True)
+class PatchingRun:
+    """What one patching job depends on: the head-set rule and its setting, and the draws."""
+
+    dtype: str
+    n_examples: int | None
+    ranked_by: str
+    head_kinds: tuple[str, ...]
+    max_new_tokens: int
+    set_rule: str
+    threshold: float
+    top_k: int
+    random_draws: int

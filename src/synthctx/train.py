@@ -102,7 +102,7 @@ def _trainer_class():
     return AnswerOnlyTrainer
 
 
-def _callbacks(history: list[dict[str, float]]):
+def _callbacks(history: list[dict[str, float]], snapshot_every: int | None, snapshot_dir: Path, extension: dict):
     from transformers import TrainerCallback
 
     class Progress(TrainerCallback):
@@ -133,7 +133,27 @@ def _callbacks(history: list[dict[str, float]]):
                 control.should_save = True
                 control.should_training_stop = True
 
-    return Progress(), MarkComplete(), StopOnSigterm()
+    class Snapshots(TrainerCallback):
+        """Weights every `snapshot_every` steps (before the last), for head recall over training. Kept beside
+        the checkpoints, so a killed job that resumes past a snapshot still has it."""
+
+        def on_step_end(self, args, state, control, model=None, **kw):
+            step = state.global_step
+            if snapshot_every and step % snapshot_every == 0 and step < state.max_steps:
+                _save_weights(model, snapshot_dir / f"step-{step}", extension)
+
+    return Progress(), MarkComplete(), StopOnSigterm(), Snapshots()
+
+
+def _save_weights(model, out_dir: Path, extension: dict) -> None:
+    """The trained weights (adapter, or whole model) and the context extension they need, written whole."""
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    (tmp / "context_extension.json").write_text(json.dumps(extension, sort_keys=True) + "\n")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
 
 
 def _load_for_training(model_dir: Path, cfg: TrainSettings):
@@ -167,9 +187,16 @@ def _load_for_training(model_dir: Path, cfg: TrainSettings):
 
 
 def fine_tune(
-    model_dir: Path, records: list[dict[str, Any]], cfg: TrainSettings, seed: int, out_dir: Path, checkpoint_dir: Path
+    model_dir: Path,
+    records: list[dict[str, Any]],
+    cfg: TrainSettings,
+    seed: int,
+    out_dir: Path,
+    checkpoint_dir: Path,
+    snapshots_out: Path | None = None,
 ) -> dict[str, Any]:
-    """Train and write the fine-tuned weights (a LoRA adapter, or the full model) to `out_dir`."""
+    """Train and write the fine-tuned weights (a LoRA adapter, or the full model) to `out_dir`, and the
+    intermediate snapshots (every `cfg.snapshot_every` steps) to `snapshots_out` as `step-<n>` folders."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import TrainingArguments, set_seed
 
@@ -196,7 +223,9 @@ def fine_tune(
         )
     dataset = AnswerOnlyDataset(tokenizer, records, cfg.max_length)
     history: list[dict[str, float]] = []
-    progress, mark, stop = _callbacks(history)
+    snapshot_dir = checkpoint_dir / "snapshots"
+    extension = cfg.context_extension.active()
+    progress, mark, stop, snapshots = _callbacks(history, cfg.snapshot_every, snapshot_dir, extension)
     args = TrainingArguments(
         output_dir=str(checkpoint_dir),
         max_steps=cfg.max_steps,
@@ -224,7 +253,7 @@ def fine_tune(
         args=args,
         train_dataset=dataset,
         data_collator=pad_batch(tokenizer.pad_token_id),
-        callbacks=[progress, mark, stop],
+        callbacks=[progress, mark, stop, snapshots],
     )
     resume = last_complete_checkpoint(checkpoint_dir) if checkpoint_dir.exists() else None
     if resume:
@@ -233,16 +262,9 @@ def fine_tune(
     if stop.requested:
         print(f"stopped by SIGTERM at step {trainer.state.global_step}; rerun to resume", flush=True)
         raise SystemExit(PREEMPTED_EXIT_CODE)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    if cfg.method == "full":
-        model.save_pretrained(tmp, safe_serialization=True)
-    else:
-        model.save_pretrained(tmp)
-    (tmp / "context_extension.json").write_text(json.dumps(cfg.context_extension.active(), sort_keys=True) + "\n")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+    _save_weights(model, out_dir, extension)
+    final = trainer.state.global_step
+    steps = _publish_snapshots(snapshot_dir, snapshots_out, final) if snapshots_out else []
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return {
         "history": history,
@@ -251,9 +273,33 @@ def fine_tune(
         "method": cfg.method,
         "context_extension": cfg.context_extension.active(),
         "steps": trainer.state.global_step,
+        "snapshot_steps": steps,
         "quantized_linear_layers": quantized,
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }
+
+
+def _publish_snapshots(snapshot_dir: Path, out: Path, final_step: int) -> list[int]:
+    """Move the snapshots into the rule's output folder, with an index of their steps."""
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    found = [p for p in snapshot_dir.glob("step-*") if p.name.split("-")[1].isdigit()] if snapshot_dir.exists() else []
+    steps = []
+    for path in sorted(found, key=lambda p: int(p.name.split("-")[1])):
+        shutil.copytree(path, tmp / path.name)
+        steps.append(int(path.name.split("-")[1]))
+    (tmp / "snapshots.json").write_text(json.dumps({"steps": steps, "final_step": final_step}) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return steps
+
+
+def snapshot_dirs(snapshots: Path) -> tuple[list[tuple[int, Path]], int]:
+    """(step, folder) of every snapshot a fine-tuning run kept, by step, and the run's final step."""
+    index = json.loads((snapshots / "snapshots.json").read_text())
+    return [(step, snapshots / f"step-{step}") for step in index["steps"]], index["final_step"]
 
 
 def main_weights_file(method: str) -> str:

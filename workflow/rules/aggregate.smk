@@ -1,4 +1,6 @@
-# Aggregation across conditions, correlation of head recall with real-task F1, and the report figures.
+# Aggregation across conditions and seeds: one table of F1 beside head recall, its correlation (per seed and
+# pooled over seeds), a leave-one-condition-out prediction of F1 from recall, the knockout and patching
+# tables, the report figures, and each of the paper's claims with this run's numbers and a verdict.
 
 
 rule aggregate:
@@ -6,11 +8,9 @@ rule aggregate:
         summaries=per_condition(f"results/eval/{COND}/summary.json"),
         comparisons=per_condition(f"results/head_sets/{COND}/comparison.json"),
     output:
-        report(
-            "results/aggregate/conditions.csv",
-            caption="../report/conditions.rst",
-            category="Tables",
-        ),
+        table=report(TABLES["conditions"], caption="../report/conditions.rst", category="Tables"),
+        recall_by_step=TABLES["recall_by_step"],
+        head_layers=TABLES["head_layers"],
     log:
         "logs/aggregate/conditions.log",
     params:
@@ -21,52 +21,72 @@ rule aggregate:
         "../../envs/analysis.yaml"
     shell:
         "python -m synthctx aggregate --summaries {input.summaries} --comparisons {input.comparisons} "
-        "--out {output} > {log} 2>&1"
+        "--out {output.table} --recall-by-step {output.recall_by_step} --head-layers {output.head_layers} "
+        "> {log} 2>&1"
 
 
 rule correlate:
     input:
-        "results/aggregate/conditions.csv",
+        TABLES["conditions"],
     output:
-        report(
-            "results/aggregate/correlations.csv",
-            caption="../report/correlations.rst",
-            category="Tables",
-        ),
+        correlations=report(TABLES["correlations"], caption="../report/correlations.rst", category="Tables"),
+        means=report(TABLES["condition_means"], caption="../report/recall_seeds.rst", category="Tables"),
+        leave_one_out=report(TABLES["leave_one_out"], caption="../report/leave_one_out.rst", category="Tables"),
     log:
         "logs/aggregate/correlations.log",
     params:
         cfg=section("correlation"),
-        code=code_digest("synthctx.aggregate", "synthctx.correlation", shallow=(CLI,)),
+        code=code_digest("synthctx.aggregate", "synthctx.correlation", "synthctx.prediction", shallow=(CLI,)),
     resources:
         runtime=runtime(60),
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m synthctx correlate --config {params.cfg:q} --table {input} --out {output} > {log} 2>&1"
+        "python -m synthctx correlate --config {params.cfg:q} --table {input} --out {output.correlations} "
+        "--means {output.means} --leave-one-out {output.leave_one_out} > {log} 2>&1"
+
+
+rule intervention_tables:
+    input:
+        knockouts=per_intervention("knockout", f"results/interventions/knockout/{COND}/knockout.json"),
+        patchings=per_intervention("patching", f"results/interventions/patching/{COND}/patching.json"),
+    output:
+        knockout=report(TABLES["knockout"], caption="../report/knockout.rst", category="Tables"),
+        patching=report(TABLES["patching"], caption="../report/patching.rst", category="Tables"),
+    log:
+        "logs/aggregate/interventions.log",
+    params:
+        cfg=section("correlation"),
+        code=code_digest("synthctx.aggregate", shallow=(CLI,)),
+    resources:
+        runtime=runtime(15),
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m synthctx intervention-tables --config {params.cfg:q} --knockouts {input.knockouts} "
+        "--patchings {input.patchings} --knockout-table {output.knockout} --patching-table {output.patching} "
+        "> {log} 2>&1"
 
 
 rule figures:
     input:
-        table="results/aggregate/conditions.csv",
-        correlations="results/aggregate/correlations.csv",
+        table=TABLES["conditions"],
+        correlations=TABLES["correlations"],
+        means=TABLES["condition_means"],
+        recall_by_step=TABLES["recall_by_step"],
+        head_layers=TABLES["head_layers"],
+        knockout=TABLES["knockout"],
+        patching=TABLES["patching"],
         scores=per_condition(f"results/heads/{COND}/scores.json"),
     output:
-        f1=report(
-            FIGURES["f1"],
-            caption="../report/f1.rst",
-            category="Figures",
-        ),
-        heatmaps=report(
-            FIGURES["heatmaps"],
-            caption="../report/heatmaps.rst",
-            category="Figures",
-        ),
-        scatter=report(
-            FIGURES["scatter"],
-            caption="../report/scatter.rst",
-            category="Figures",
-        ),
+        f1=report(FIGURES["f1"], caption="../report/f1.rst", category="Figures"),
+        heatmaps=report(FIGURES["heatmaps"], caption="../report/heatmaps.rst", category="Figures"),
+        scatter=report(FIGURES["scatter"], caption="../report/scatter.rst", category="Figures"),
+        seeds=report(FIGURES["seeds"], caption="../report/recall_seeds.rst", category="Figures"),
+        steps=report(FIGURES["steps"], caption="../report/recall_steps.rst", category="Figures"),
+        layers=report(FIGURES["layers"], caption="../report/head_layers.rst", category="Figures"),
+        knockout=report(FIGURES["knockout"], caption="../report/knockout.rst", category="Interventions"),
+        patching=report(FIGURES["patching"], caption="../report/patching.rst", category="Interventions"),
     log:
         "logs/figures/figures.log",
     params:
@@ -78,4 +98,26 @@ rule figures:
         "../../envs/analysis.yaml"
     shell:
         "python -m synthctx figures --config {params.cfg:q} --table {input.table} --correlations {input.correlations} "
-        "--scores {input.scores} --f1-figure {output.f1} --heatmaps {output.heatmaps} --scatter {output.scatter} > {log} 2>&1"
+        "--means {input.means} --recall-by-step {input.recall_by_step} --head-layers {input.head_layers} "
+        "--knockout {input.knockout} --patching {input.patching} --scores {input.scores} "
+        "--f1-figure {output.f1} --heatmaps {output.heatmaps} --scatter {output.scatter} "
+        "--seeds-figure {output.seeds} --steps-figure {output.steps} --layers-figure {output.layers} "
+        "--knockout-figure {output.knockout} --patching-figure {output.patching} > {log} 2>&1"
+
+
+rule claims:
+    input:
+        [TABLES[name] for name in ("conditions", "condition_means", "correlations", "leave_one_out", "knockout", "patching", "recall_by_step")],
+    output:
+        page=report("results/aggregate/claims.html", caption="../report/claims.rst", category="Claims"),
+        table="results/aggregate/claims.csv",
+    log:
+        "logs/aggregate/claims.log",
+    params:
+        code=code_digest("synthctx.claims", "synthctx.aggregate", shallow=(CLI,)),
+    resources:
+        runtime=runtime(10),
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m synthctx claims --tables {input} --out {output.page} --table-out {output.table} > {log} 2>&1"

@@ -179,11 +179,11 @@ def _sequence_tokens(wc):
     return task["target_tokens"] + task["max_new_tokens"]
 
 
-def model_mem_mb(stage):
-    """Host memory of a job that loads the model at config[stage]["dtype"] (resolved from `auto`), as the
-    weights pass through host memory on their way to the GPU."""
+def model_mem_mb(stage, models=1):
+    """Host memory of a job that loads the model (`models` copies of it) at config[stage]["dtype"] (resolved
+    from `auto`), as the weights pass through host memory on their way to the GPU."""
     kind = "train" if stage == "train" else "inference"
-    return lambda wc, attempt: job_resources.host_mem_mb(_parameters(wc), config[stage]["dtype"], attempt, kind)
+    return lambda wc, attempt: models * job_resources.host_mem_mb(_parameters(wc), config[stage]["dtype"], attempt, kind)
 
 
 def train_runtime(wc, attempt):
@@ -260,6 +260,13 @@ def weights(wc):
     return f"results/train/{wc.task}/{wc.data}/{wc.model}/{wc.seed}/weights"
 
 
+def snapshots(wc):
+    """The intermediate training snapshots of a condition (none for the baseline)."""
+    if wc.data == conditions.NONE:
+        return []
+    return f"results/train/{wc.task}/{wc.data}/{wc.model}/{wc.seed}/snapshots"
+
+
 def weights_arg(input):
     return f"--weights {input.weights}" if input.get("weights") else ""
 
@@ -273,16 +280,112 @@ def per_condition(pattern):
     return [pattern.format(**c) for c in grid()]
 
 
+# --- interventions: which conditions get them, and what each job depends on ---
+
+INTERVENTIONS = config["interventions"]
+
+
+def _chosen(data, kinds):
+    """Whether training data `data` is of a kind listed (real, real-limited, synthetic, none)."""
+    return conditions.parse(data).kind in kinds
+
+
+def intervention_conditions(experiment):
+    """The conditions that get `experiment` (knockout or patching): data kinds and seeds from config."""
+    kinds = INTERVENTIONS[experiment]["data"]
+    seeds = {str(s) for s in INTERVENTIONS["seeds"]}
+    return [c for c in grid() if _chosen(c["data"], kinds) and c["seed"] in seeds]
+
+
+def per_intervention(experiment, pattern):
+    return [pattern.format(**c) for c in intervention_conditions(experiment)]
+
+
+def _intervention_common(wc):
+    keys = ("dtype", "n_examples", "ranked_by", "head_kinds")
+    return {**{k: INTERVENTIONS[k] for k in keys}, "max_new_tokens": config["tasks"][wc.task]["max_new_tokens"]}
+
+
+def knockout_slice(wc):
+    """The knockout settings less the choice of conditions (that decides which jobs exist, not their results)."""
+    own = {k: v for k, v in INTERVENTIONS["knockout"].items() if k != "data"}
+    return as_json({**_intervention_common(wc), **own})
+
+
+def patching_slice(wc):
+    """The patching settings and the head-set rule's setting that picks the heads."""
+    own = INTERVENTIONS["patching"]
+    return as_json(
+        {
+            **_intervention_common(wc),
+            "set_rule": own["set_rule"],
+            "random_draws": own["random_draws"],
+            "threshold": config["head_sets"]["threshold"],
+            "top_k": config["head_sets"]["top_k"],
+        }
+    )
+
+
+def reference_weights(wc):
+    """The real-data model's weights: the donor of every patching run."""
+    return f"results/train/{wc.task}/{conditions.REAL}/{wc.model}/{wc.seed}/weights"
+
+
+def _n_intervention_examples(wc):
+    n = config["tasks"][wc.task]["n_test"]
+    return n if INTERVENTIONS["n_examples"] is None else min(n, INTERVENTIONS["n_examples"])
+
+
+def _n_head_kinds(wc):
+    return len([k for k in INTERVENTIONS["head_kinds"] if k == "retrieval" or tasks.get(wc.task).has_insights])
+
+
+def knockout_runtime(wc, attempt):
+    """One prefill and a greedy decode per example and configuration (the unmodified model, then per head
+    kind and k: top, bottom and two random controls of `random_draws` draws each)."""
+    ko = INTERVENTIONS["knockout"]
+    configs = 1 + _n_head_kinds(wc) * len(ko["k"]) * (2 + 2 * ko["random_draws"])
+    n = configs * _n_intervention_examples(wc)
+    return job_resources.inference_minutes(
+        _parameters(wc), INTERVENTIONS["dtype"], n * _sequence_tokens(wc), n * config["tasks"][wc.task]["max_new_tokens"], attempt
+    )
+
+
+def patching_runtime(wc, attempt):
+    """Both models run in every patched configuration (the donor gives the contributions)."""
+    configs = 2 + _n_head_kinds(wc) * (3 + INTERVENTIONS["patching"]["random_draws"])
+    n = 2 * configs * _n_intervention_examples(wc)
+    return job_resources.inference_minutes(
+        _parameters(wc), INTERVENTIONS["dtype"], n * _sequence_tokens(wc), n * config["tasks"][wc.task]["max_new_tokens"], attempt
+    )
+
+
 FIGURES = {
     "f1": "results/figures/f1_by_condition.png",
+    "seeds": "results/figures/recall_vs_f1_over_seeds.png",
+    "steps": "results/figures/recall_over_training.png",
+    "layers": "results/figures/heads_by_layer.png",
+    "knockout": "results/figures/knockout_curves.png",
+    "patching": "results/figures/patching_recovery.png",
     "heatmaps": expand("results/figures/head_scores_{kind}_{mode}.png", kind=HEAD_KINDS, mode=config["heads"]["modes"]),
     "scatter": expand("results/figures/recall_vs_f1_{mode}.png", mode=config["heads"]["modes"]),
 }
 
 
+TABLES = {
+    name: f"results/aggregate/{name}.csv"
+    for name in (
+        "conditions",
+        "condition_means",
+        "correlations",
+        "leave_one_out",
+        "knockout",
+        "patching",
+        "recall_by_step",
+        "head_layers",
+    )
+}
+
+
 def all_targets():
-    return [
-        "results/aggregate/conditions.csv",
-        "results/aggregate/correlations.csv",
-        FIGURES["f1"],
-    ]
+    return [*TABLES.values(), FIGURES["f1"], "results/aggregate/claims.html"]

@@ -1,5 +1,6 @@
-# Heads: the retrieval score of every attention head on the real test examples, then head sets and
-# their overlap with the heads of the model fine-tuned on real data.
+# Heads: the retrieval (and insight) score of every attention head on the real test examples, also at the
+# training snapshots; then head sets, the heads themselves, and their overlap with the heads of the model
+# fine-tuned on real data (recall), at the end of training and over its steps.
 
 
 rule score_heads:
@@ -8,8 +9,10 @@ rule score_heads:
         weights=weights,
         records="results/data/{task}/test/{model}/test.jsonl",
         predictions=f"results/eval/{COND}/predictions.jsonl",
+        snapshots=snapshots,
     output:
-        f"results/heads/{COND}/scores.json",
+        scores=f"results/heads/{COND}/scores.json",
+        by_step=f"results/heads/{COND}/scores_by_step.json",
     log:
         f"logs/heads/{COND}.log",
     benchmark:
@@ -17,7 +20,8 @@ rule score_heads:
     params:
         cfg=section("heads"),
         weights=lambda wc, input: weights_arg(input),
-        code=stage_code("synthctx.heads.scoring", "synthctx.model_io"),
+        snapshots=lambda wc, input: f"--snapshots {input.snapshots}" if input.get("snapshots") else "",
+        code=stage_code("synthctx.heads.scoring", "synthctx.model_io", "synthctx.train"),
     threads: 1
     resources:
         mem_mb=model_mem_mb("heads"),
@@ -29,12 +33,14 @@ rule score_heads:
         "python -m synthctx score-heads --config {params.cfg:q} --threads {threads} --task {wildcards.task} "
         "--data {wildcards.data} --model {wildcards.model} "
         "--seed {wildcards.seed} --model-dir {input.model} {params.weights} --records {input.records} "
-        "--predictions {input.predictions} --out {output} > {log} 2>&1"
+        "--predictions {input.predictions} {params.snapshots} --out {output.scores} --by-step {output.by_step} "
+        "> {log} 2>&1"
 
 
 rule head_sets:
     input:
         scores=f"results/heads/{COND}/scores.json",
+        by_step=f"results/heads/{COND}/scores_by_step.json",
         reference=reference_scores,
     output:
         f"results/head_sets/{COND}/comparison.json",
@@ -48,5 +54,6 @@ rule head_sets:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m synthctx head-sets --config {params.cfg:q} --scores {input.scores} --reference {input.reference} "
+        "python -m synthctx head-sets --config {params.cfg:q} --scores {input.scores} --by-step {input.by_step} "
+        "--reference {input.reference} "
         "--out {output} > {log} 2>&1"

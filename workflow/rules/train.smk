@@ -1,4 +1,5 @@
-# Fine-tuning: LoRA on the attention projections, loss on the answer tokens. Checkpoints live under
+# Fine-tuning: LoRA on the attention projections, loss on the answer tokens; snapshots every few steps for
+# head recall over training. Checkpoints live under
 # resources/checkpoints (outside the outputs) so a killed or retried job resumes.
 
 
@@ -7,7 +8,8 @@ rule fine_tune:
         model="resources/models/{model}",
         records=train_data,
     output:
-        directory(f"results/train/{COND}/weights"),
+        weights=directory(f"results/train/{COND}/weights"),
+        snapshots=directory(f"results/train/{COND}/snapshots"),
     log:
         f"logs/train/{COND}.log",
     benchmark:
@@ -26,5 +28,5 @@ rule fine_tune:
     shell:
         "python -m synthctx train --config {params.cfg:q} --threads {threads} --task {wildcards.task} "
         "--data {wildcards.data} --model {wildcards.model} "
-        "--seed {wildcards.seed} --model-dir {input.model} --records {input.records} --out {output} "
-        "--checkpoint-dir {params.checkpoints} > {log} 2>&1"
+        "--seed {wildcards.seed} --model-dir {input.model} --records {input.records} --out {output.weights} "
+        "--snapshots {output.snapshots} --checkpoint-dir {params.checkpoints} > {log} 2>&1"

@@ -222,3 +222,28 @@ def scores_file(
         "n_layers": model.config.num_hidden_layers,
         "n_heads": model.config.num_attention_heads,
     }
+
+
+def snapshot_scores(
+    load_model, tokenizer, snapshots: list[tuple[int, Any]], records: list[dict[str, Any]], cfg: HeadSettings
+) -> list[dict[str, Any]]:
+    """Teacher-forced head scores of each training snapshot (step, weights folder) on the first
+    `cfg.snapshot_examples` test examples: when the heads appear during fine-tuning. `load_model(weights)`
+    gives the base model with those weights applied."""
+    subset = records if cfg.snapshot_examples is None else records[: cfg.snapshot_examples]
+    out = []
+    for step, weights in snapshots:
+        scored = score_heads(
+            load_model(weights), tokenizer, subset, {}, "teacher_forced", cfg.argmax_over,
+            cfg.insight_normalization, cfg.copy_match,
+        )  # fmt: skip
+        out.append(
+            {
+                "step": step,
+                "n_examples": len(subset),
+                "head_kinds": {
+                    kind: {"scores": block["scores"], "n_scored": block["n_scored"]} for kind, block in scored.items()
+                },
+            }
+        )
+    return out

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import torch
 
@@ -46,12 +47,17 @@ def _linear_part(o_proj: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def head_contributions(
-    model: torch.nn.Module, input_ids: torch.Tensor, heads: Iterable[Head], attention_mask: torch.Tensor | None = None
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    heads: Iterable[Head],
+    attention_mask: torch.Tensor | None = None,
+    cache: Any = None,
 ) -> dict[int, torch.Tensor]:
     """Summed residual-stream contribution of the chosen heads, per layer, from one clean forward.
 
     Returns ``{layer: W_o[:, P_l] x_{P_l}}`` (batch, q, hidden) for every layer l
-    with chosen heads P_l, where x is the model's own ``o_proj`` input.
+    with chosen heads P_l, where x is the model's own ``o_proj`` input. With ``cache`` (a transformers Cache the
+    forward extends in place) ``input_ids`` continue the cached tokens, as in step-by-step decoding.
     """
     n_layers, n_heads = _text_dims(_pretrained_model(model))
     by_layer = _group_heads(heads, n_layers, n_heads)
@@ -69,7 +75,12 @@ def head_contributions(
     handles = [modules[layer].o_proj.register_forward_pre_hook(make_hook(layer)) for layer in by_layer]
     try:
         with torch.no_grad():
-            model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+            model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                cache=cache,
+                use_cache=cache is not None,
+            )
     finally:
         for handle in handles:
             handle.remove()

@@ -1,0 +1,299 @@
+"""Knockout and patching experiments on the real test split (STUDY.md, "Knockout", "Activation patching").
+
+Every configuration (a head set and how it is intervened on) is measured the same way, per example: one
+teacher-forced forward of prompt + gold answer gives the gold answer's log-probability (a continuous measure
+that a handful of test examples cannot give through F1 alone) and, at the prompt's last position, the first
+greedy token; the key-value cache is then cut back to the prompt and greedy decoding goes on from there, so
+one prefill serves both measures. The intervention is active in every forward, prefill and decode alike.
+One model load per job serves every k, control and draw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import DynamicCache
+
+from synthctx.head_sets import select_heads, top_k_heads
+from synthctx.interventions.knockout import Head, head_output_means, knockout
+from synthctx.interventions.patching import head_contributions, patch_heads
+from synthctx.prompting import encode
+
+
+@dataclass
+class Measured:
+    """Per-example measures of one configuration, in the order of the records."""
+
+    f1: list[float] = field(default_factory=list)
+    gold_logprob: list[float] = field(default_factory=list)
+    predictions: list[str] = field(default_factory=list)
+
+    def as_record(self) -> dict[str, list]:
+        return {"f1": self.f1, "gold_logprob": self.gold_logprob, "predictions": self.predictions}
+
+
+class PlainRunner:
+    """Forwards of one model that continue its key-value cache."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model, self.cache = model, DynamicCache()
+
+    def reset(self) -> None:
+        self.cache = DynamicCache()
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=ids, cache=self.cache, use_cache=True).logits
+
+    def crop(self, n: int) -> None:
+        """Keep the first n cached tokens."""
+        extra = self.cache.get_seq_length() - n
+        if extra > 0:
+            self.cache.crop(-extra)
+
+
+class PatchedRunner:
+    """Model A's forwards with the chosen heads' contributions taken from model B's clean forward over the
+    same tokens. Each model keeps its own cache: B's contributions depend only on B's own run over the
+    tokens (never on A's patched residual stream), so decoding step by step gives what one full forward of
+    B on the whole sequence would."""
+
+    def __init__(self, model_a: torch.nn.Module, model_b: torch.nn.Module, heads: list[Head]):
+        self.a, self.b = PlainRunner(model_a), PlainRunner(model_b)
+        self.heads = heads
+
+    def reset(self) -> None:
+        self.a.reset()
+        self.b.reset()
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if not self.heads:
+            return self.a.forward(ids)
+        donor = head_contributions(self.b.model, ids, self.heads, cache=self.b.cache)
+        with patch_heads(self.a.model, self.heads, donor):
+            return self.a.forward(ids)
+
+    def crop(self, n: int) -> None:
+        self.a.crop(n)
+        self.b.crop(n)
+
+
+@torch.no_grad()
+def measure(
+    runner: PlainRunner | PatchedRunner,
+    tokenizer: Any,
+    records: list[dict[str, Any]],
+    score: Callable[[dict[str, Any], str], dict[str, float]],
+    max_new_tokens: int,
+) -> Measured:
+    """Gold log-probability (teacher forcing) and the task's F1 of the greedy answer, per example."""
+    out = Measured()
+    device = next(runner_model(runner).parameters()).device
+    for rec in records:
+        gold = encode(tokenizer, rec, rec["answers"][0])
+        prompt = gold.input_ids[: gold.prompt_length]
+        if prompt != encode(tokenizer, rec, None).input_ids:
+            raise ValueError(f"record {rec['id']}: the answered prompt does not start with the generation prompt")
+        ids = torch.tensor([gold.input_ids], device=device)
+        runner.reset()
+        logits = runner.forward(ids)[0].float()
+        log_probs = torch.log_softmax(logits, dim=-1)
+        pos = torch.tensor(gold.answer_positions, device=device)
+        out.gold_logprob.append(float(log_probs[pos - 1, ids[0, pos]].sum()))
+        runner.crop(gold.prompt_length)
+        generated: list[int] = []
+        token = int(logits[gold.prompt_length - 1].argmax())
+        while token != tokenizer.eos_token_id:
+            generated.append(token)
+            if len(generated) == max_new_tokens:
+                break
+            token = int(runner.forward(torch.tensor([[token]], device=device))[0, -1].argmax())
+        text = tokenizer.decode(generated, skip_special_tokens=True).strip()
+        out.predictions.append(text)
+        out.f1.append(float(score(rec, text)["f1"]))
+    return out
+
+
+def runner_model(runner: PlainRunner | PatchedRunner) -> torch.nn.Module:
+    return runner.model if isinstance(runner, PlainRunner) else runner.a.model
+
+
+# --- which heads ---
+
+
+def _rng(seed: int, *keys: int | str) -> np.random.Generator:
+    """A generator per (seed, control, k, draw, kind): every draw is reproducible on its own."""
+    words = [seed] + [
+        k if isinstance(k, int) else int.from_bytes(k.encode()[:8].ljust(8, b"\0"), "little") for k in keys
+    ]
+    return np.random.default_rng(np.random.SeedSequence(words))
+
+
+def bottom_k_heads(scores: np.ndarray, k: int, rng: np.random.Generator) -> list[Head]:
+    """The k lowest-scoring heads; ties (many heads score 0) broken in a seeded random order, not by position."""
+    flat = np.nan_to_num(scores, nan=np.inf).ravel()
+    order = np.lexsort((rng.permutation(flat.size), flat))[:k]
+    n_heads = scores.shape[1]
+    return sorted((int(i // n_heads), int(i % n_heads)) for i in order)
+
+
+def matched_random_heads(top: list[Head], excluded: set[Head], n_heads: int, rng: np.random.Generator) -> list[Head]:
+    """As many heads per layer as `top` has there, drawn uniformly among that layer's heads outside `excluded`."""
+    per_layer: dict[int, int] = {}
+    for layer, _ in top:
+        per_layer[layer] = per_layer.get(layer, 0) + 1
+    out = []
+    for layer, count in sorted(per_layer.items()):
+        pool = [h for h in range(n_heads) if (layer, h) not in excluded]
+        if len(pool) < count:
+            raise ValueError(
+                f"layer {layer} has {len(pool)} heads outside the excluded top heads, {count} are needed: "
+                f"lower interventions.knockout.exclude_top"
+            )
+        out += [(layer, int(h)) for h in rng.choice(pool, size=count, replace=False)]
+    return sorted(out)
+
+
+def random_heads(n: int, n_layers: int, n_heads: int, rng: np.random.Generator) -> list[Head]:
+    """n heads drawn uniformly from all heads."""
+    picked = rng.choice(n_layers * n_heads, size=n, replace=False)
+    return sorted((int(i // n_heads), int(i % n_heads)) for i in picked)
+
+
+@dataclass(frozen=True)
+class Configuration:
+    head_kind: str | None
+    control: str  # none | top | bottom | random_matched | random_all (knockout); shared | real_only | ... (patching)
+    k: int
+    draw: int
+    heads: tuple[Head, ...]
+
+
+def knockout_configurations(
+    scores: dict[str, np.ndarray], ks: tuple[int, ...], draws: int, exclude_top: int, seed: int
+) -> list[Configuration]:
+    """The unmodified model, then per head kind and k: the top-k heads, the bottom-k, `draws` matched random
+    sets (same count per layer, outside the `exclude_top` best) and `draws` random sets from all heads."""
+    configs = [Configuration(None, "none", 0, 0, ())]
+    for kind, matrix in scores.items():
+        n_layers, n_heads = matrix.shape
+        excluded = top_k_heads(matrix, exclude_top)
+        for k in ks:
+            top = sorted(top_k_heads(matrix, k))
+            configs.append(Configuration(kind, "top", k, 0, tuple(top)))
+            configs.append(
+                Configuration(kind, "bottom", k, 0, tuple(bottom_k_heads(matrix, k, _rng(seed, "bottom", k, kind))))
+            )
+            for d in range(draws):
+                rng = _rng(seed, "random_matched", k, d, kind)
+                configs.append(
+                    Configuration(
+                        kind, "random_matched", k, d, tuple(matched_random_heads(top, excluded, n_heads, rng))
+                    )
+                )
+            for d in range(draws):
+                rng = _rng(seed, "random_all", k, d, kind)
+                configs.append(Configuration(kind, "random_all", k, d, tuple(random_heads(k, n_layers, n_heads, rng))))
+    return configs  # fmt: skip
+
+
+def patching_configurations(
+    synthetic: dict[str, np.ndarray],
+    real: dict[str, np.ndarray],
+    rule: str,
+    threshold: float,
+    top_k: int,
+    draws: int,
+    seed: int,
+) -> list[Configuration]:
+    """Per head kind: heads both models select (shared), heads only the real model selects, all real heads,
+    and `draws` random sets of the size of all real heads."""
+    configs = []
+    for kind, real_scores in real.items():
+        n_layers, n_heads = real_scores.shape
+        ref = select_heads(real_scores, rule, threshold, top_k)
+        cand = select_heads(synthetic[kind], rule, threshold, top_k)
+        for name, heads in (("shared", ref & cand), ("real_only", ref - cand), ("all_real", ref)):
+            configs.append(Configuration(kind, name, len(heads), 0, tuple(sorted(heads))))
+        for d in range(draws):
+            heads = random_heads(len(ref), n_layers, n_heads, _rng(seed, "random", len(ref), d, kind))
+            configs.append(Configuration(kind, "random", len(ref), d, tuple(heads)))
+    return configs  # fmt: skip
+
+
+# --- the two experiments ---
+
+
+def _progress(i: int, n: int, config: Configuration, start: float) -> None:
+    print(f"configuration {i}/{n}: {config.head_kind} {config.control} k={config.k} draw={config.draw} "
+          f"({time.time() - start:.0f} s)", flush=True)  # fmt: skip
+
+
+def calibration_means(model: torch.nn.Module, tokenizer: Any, records: list[dict[str, Any]]) -> torch.Tensor:
+    """Each head's mean output over the prompts (no answers) of the calibration records."""
+    device = next(model.parameters()).device
+    batches = (torch.tensor([encode(tokenizer, r, None).input_ids], device=device) for r in records)
+    return head_output_means(model, batches)
+
+
+def run_knockout(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    records: list[dict[str, Any]],
+    configs: list[Configuration],
+    semantics: str,
+    means: torch.Tensor | None,
+    score: Callable,
+    max_new_tokens: int,
+) -> list[dict[str, Any]]:
+    """One row per configuration: its heads and the per-example measures with them knocked out."""
+    rows, start, runner = [], time.time(), PlainRunner(model)
+    for i, config in enumerate(configs, 1):
+        ctx = (
+            knockout(model, config.heads, semantics, means if semantics == "mean" else None)
+            if config.heads
+            else contextlib.nullcontext()
+        )
+        with ctx:
+            measured = measure(runner, tokenizer, records, score, max_new_tokens)
+        rows.append(_row(config, measured, "control"))
+        _progress(i, len(configs), config, start)
+    return rows  # fmt: skip
+
+
+def run_patching(
+    model_a: torch.nn.Module,
+    model_b: torch.nn.Module,
+    tokenizer: Any,
+    records: list[dict[str, Any]],
+    configs: list[Configuration],
+    score: Callable,
+    max_new_tokens: int,
+) -> tuple[Measured, Measured, list[dict[str, Any]]]:
+    """The synthetic model A and the real model B unpatched, then A with each configuration's heads patched."""
+    synthetic = measure(PlainRunner(model_a), tokenizer, records, score, max_new_tokens)
+    real = measure(PlainRunner(model_b), tokenizer, records, score, max_new_tokens)
+    rows, start = [], time.time()
+    for i, config in enumerate(configs, 1):
+        measured = measure(
+            PatchedRunner(model_a, model_b, list(config.heads)), tokenizer, records, score, max_new_tokens
+        )
+        rows.append(_row(config, measured, "head_set"))
+        _progress(i, len(configs), config, start)
+    return synthetic, real, rows  # fmt: skip
+
+
+def _row(config: Configuration, measured: Measured, name: str) -> dict[str, Any]:
+    return {
+        "head_kind": config.head_kind,
+        name: config.control,
+        "k": config.k,
+        "draw": config.draw,
+        "heads": [list(h) for h in config.heads],
+        **measured.as_record(),
+    }

@@ -1,0 +1,147 @@
+"""The knockout and patching experiments: one prefill serving gold log-probability and greedy decoding, head
+selection for the controls, and the patch-everything identity through decoding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from synthctx.evaluate import generate_answer
+from synthctx.interventions.experiments import (
+    PatchedRunner,
+    PlainRunner,
+    bottom_k_heads,
+    knockout_configurations,
+    measure,
+    patching_configurations,
+    run_knockout,
+)
+from synthctx.interventions.knockout import gold_logprob, knockout
+from synthctx.model_io import load_model
+from synthctx.tasks import build_synthetic, get
+
+MAX_NEW = 5
+
+
+@pytest.fixture(scope="module")
+def records(tokenizer, synthetic_cfg):
+    recs, _ = build_synthetic("mdqa", "low", "low", {**synthetic_cfg, "target_tokens": 150}, 3, 0, tokenizer)
+    return recs
+
+
+def _perturbed(model_dir, seed: int):
+    """The tiny model with its attention weights changed (as fine-tuning on attention would)."""
+    model = load_model(model_dir, "float32")
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "self_attn" in name:
+                p.add_(torch.randn(p.shape, generator=gen) * 0.3)
+    return model
+
+
+def test_measure_matches_generate_and_a_separate_teacher_forced_forward(tiny_model_dir, tokenizer, records):
+    """Greedy answers equal model.generate's; the log-probability equals a cache-free forward's."""
+    model = _perturbed(tiny_model_dir, 1)
+    score = get("mdqa").score
+    got = measure(PlainRunner(model), tokenizer, records, score, MAX_NEW)
+    for i, rec in enumerate(records):
+        text, _ = generate_answer(model, tokenizer, rec, MAX_NEW)
+        assert got.predictions[i] == text
+        assert got.f1[i] == score(rec, text)["f1"]
+        assert got.gold_logprob[i] == pytest.approx(gold_logprob(model, tokenizer, rec), abs=1e-4)
+
+
+def test_knockout_inside_measure_matches_a_cache_free_knocked_out_forward(tiny_model_dir, tokenizer, records):
+    model = _perturbed(tiny_model_dir, 2)
+    heads = [(0, 1), (1, 3)]
+    with knockout(model, heads, "zero"):
+        got = measure(PlainRunner(model), tokenizer, records, get("mdqa").score, MAX_NEW)
+        expected = [gold_logprob(model, tokenizer, rec) for rec in records]
+        texts = [generate_answer(model, tokenizer, rec, MAX_NEW)[0] for rec in records]
+    assert got.gold_logprob == pytest.approx(expected, abs=1e-4)
+    assert got.predictions == texts
+    plain = measure(PlainRunner(model), tokenizer, records, get("mdqa").score, MAX_NEW)
+    assert plain.gold_logprob != pytest.approx(got.gold_logprob, abs=1e-3)  # the knockout did something
+
+
+def test_patching_every_head_reproduces_the_donor_through_decoding(tiny_model_dir, tokenizer, records):
+    """Fine-tuning changed attention only, so A with every head's contribution taken from B is B, also
+    token by token with both caches (the donor's contributions come from its own cached forward)."""
+    a, b = _perturbed(tiny_model_dir, 3), _perturbed(tiny_model_dir, 4)
+    n_layers, n_heads = a.config.num_hidden_layers, a.config.num_attention_heads
+    every = [(layer, head) for layer in range(n_layers) for head in range(n_heads)]
+    score = get("mdqa").score
+    donor = measure(PlainRunner(b), tokenizer, records, score, MAX_NEW)
+    patched = measure(PatchedRunner(a, b, every), tokenizer, records, score, MAX_NEW)
+    unpatched = measure(PlainRunner(a), tokenizer, records, score, MAX_NEW)
+    assert patched.gold_logprob == pytest.approx(donor.gold_logprob, abs=1e-3)
+    assert patched.predictions == donor.predictions
+    assert unpatched.gold_logprob != pytest.approx(donor.gold_logprob, abs=1e-2)
+
+
+def _scores(seed: int, n_layers: int = 4, n_heads: int = 6) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    scores = rng.random((n_layers, n_heads))
+    scores[rng.random((n_layers, n_heads)) < 0.3] = 0.0  # many heads never hit
+    return scores
+
+
+def test_knockout_controls_follow_their_definitions():
+    scores = _scores(0)
+    configs = knockout_configurations({"retrieval": scores}, (2, 4), draws=3, exclude_top=6, seed=5)
+    assert configs[0].control == "none" and configs[0].heads == ()
+    flat = sorted(((scores[h], h) for h in np.ndindex(scores.shape)), key=lambda t: (-t[0], t[1]))
+    best6 = {h for _, h in flat[:6]}
+    for k in (2, 4):
+        by = {c.control: [x for x in configs if x.control == c.control and x.k == k] for c in configs[1:]}
+        top = by["top"][0].heads
+        assert set(top) == {h for _, h in flat[:k]}  # the k best, by hand
+        layers = sorted(layer for layer, _ in top)
+        assert len(by["random_matched"]) == 3 and len(by["random_all"]) == 3
+        for c in by["random_matched"]:
+            assert sorted(layer for layer, _ in c.heads) == layers  # same count per layer
+            assert not set(c.heads) & best6  # never among the excluded best heads
+        for c in by["random_all"]:
+            assert len(set(c.heads)) == k
+        bottom = by["bottom"][0].heads
+        worst = sorted(scores[h] for h in np.ndindex(scores.shape))[:k]
+        assert sorted(scores[h] for h in bottom) == worst
+    # seeded: the same seed gives the same draws, another seed other draws
+    again = knockout_configurations({"retrieval": scores}, (2, 4), draws=3, exclude_top=6, seed=5)
+    other = knockout_configurations({"retrieval": scores}, (2, 4), draws=3, exclude_top=6, seed=6)
+    assert [c.heads for c in again] == [c.heads for c in configs]
+    assert [c.heads for c in other] != [c.heads for c in configs]
+
+
+def test_bottom_k_breaks_ties_at_random_not_by_position():
+    scores = np.zeros((3, 4))
+    picks = {tuple(bottom_k_heads(scores, 2, np.random.default_rng(s))) for s in range(10)}
+    assert len(picks) > 1
+
+
+def test_matched_random_needs_room_outside_the_excluded_heads():
+    scores = np.ones((2, 3))
+    scores[0] = [5, 4, 3]  # the top-3 all sit in layer 0, which has no other head
+    with pytest.raises(ValueError, match="exclude_top"):
+        knockout_configurations({"retrieval": scores}, (3,), draws=3, exclude_top=3, seed=0)
+
+
+def test_patching_sets_by_hand():
+    real = np.array([[0.9, 0.0, 0.5], [0.0, 0.8, 0.0]])
+    synthetic = np.array([[0.7, 0.6, 0.0], [0.0, 0.0, 0.0]])
+    configs = patching_configurations({"retrieval": synthetic}, {"retrieval": real}, "threshold", 0.1, 2, 3, 0)
+    sets = {c.control: set(c.heads) for c in configs if c.control != "random"}
+    assert sets == {"shared": {(0, 0)}, "real_only": {(0, 2), (1, 1)}, "all_real": {(0, 0), (0, 2), (1, 1)}}
+    randoms = [c for c in configs if c.control == "random"]
+    assert len(randoms) == 3 and all(len(c.heads) == 3 for c in randoms)
+
+
+def test_run_knockout_rows_record_heads_and_measures(tiny_model_dir, tokenizer, records):
+    model = _perturbed(tiny_model_dir, 5)
+    configs = knockout_configurations({"retrieval": _scores(1, 2, 4)}, (1,), draws=3, exclude_top=1, seed=0)
+    rows = run_knockout(model, tokenizer, records[:2], configs, "uniform", None, get("mdqa").score, MAX_NEW)
+    assert [r["control"] for r in rows] == ["none", "top", "bottom"] + ["random_matched"] * 3 + ["random_all"] * 3
+    assert all(len(r["f1"]) == len(r["gold_logprob"]) == 2 for r in rows)
+    assert rows[1]["heads"] == [list(h) for h in configs[1].heads]
