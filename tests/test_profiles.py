@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import yaml
@@ -22,7 +24,8 @@ def test_slurm_profile_sends_gpu_rules_to_the_gpu_partition():
     slurm = load("slurm")
     assert slurm["executor"] == "slurm"
     assert slurm["default-resources"]["slurm_account"] == "$SLURM_ACCOUNT"
-    for rule in ("fine_tune", "evaluate", "score_heads"):
-        assert slurm["set-resources"][rule]["slurm_partition"] == "$SLURM_GPU_PARTITION"
     rules = "".join(p.read_text() for p in (REPO / "workflow/rules").glob("*.smk"))
-    assert rules.count("gpu=1") >= 3
+    gpu_rules = re.findall(r"^rule (\w+):(?:(?!^rule ).)*?gpu=1", rules, flags=re.M | re.S)
+    assert set(gpu_rules) == {"fine_tune", "evaluate", "score_heads", "knockout", "patch"}
+    for rule in gpu_rules:  # every rule that asks for a GPU goes to the GPU partition
+        assert slurm["set-resources"][rule]["slurm_partition"] == "$SLURM_GPU_PARTITION"

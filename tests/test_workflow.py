@@ -12,7 +12,7 @@ from workflow_helpers import copy_workflow, planned_jobs, planned_wildcards, sna
 
 pytestmark = pytest.mark.slow
 TINY = Path(__file__).parent / "fixtures" / "tiny.yaml"
-DOWNSTREAM = {"aggregate", "correlate", "figures", "all"}
+DOWNSTREAM = {"aggregate", "correlate", "intervention_tables", "figures", "claims", "all"}
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +135,8 @@ def test_changing_one_condition_reruns_only_its_branch(finished_run, tmp_path):
         "evaluate": 1,
         "score_heads": 1,
         "head_sets": 1,
+        "knockout": 1,  # a synthetic variant: knocked out and patched on seed 0
+        "patch": 1,
         **{r: 1 for r in DOWNSTREAM},
     }, plan
     assert all("data=symbolic-symbolic" in w for w in planned_wildcards(dry.stdout, "fine_tune"))
@@ -150,7 +152,8 @@ def test_editing_a_module_reruns_exactly_the_rules_that_use_it(finished_run):
     finally:
         module.write_text(original)
     assert dry.returncode == 0, dry.stderr[-3000:]
-    assert planned_jobs(dry.stdout) == {"head_sets": 13, **{r: 1 for r in DOWNSTREAM}}
+    # the interventions pick their heads with head_sets' selection rules: 7 knockouts (real + synthetic), 4 patches
+    assert planned_jobs(dry.stdout) == {"head_sets": 13, "knockout": 7, "patch": 4, **{r: 1 for r in DOWNSTREAM}}
 
 
 def test_editing_one_tasks_data_code_reruns_only_that_task(finished_run):
@@ -174,6 +177,8 @@ def test_editing_one_tasks_data_code_reruns_only_that_task(finished_run):
         "evaluate": 4,
         "score_heads": 4,
         "head_sets": 4,
+        "knockout": 2,  # real and the synthetic variant
+        "patch": 1,
         **{r: 1 for r in DOWNSTREAM},
     }
     for rule in ("real_test_data", "fine_tune", "evaluate", "head_sets"):
@@ -201,9 +206,11 @@ def test_editing_a_task_spec_reruns_that_tasks_prompts_and_scoring_only(finished
         "evaluate": 4,
         "score_heads": 4,
         "head_sets": 4,
+        "knockout": 2,
+        "patch": 1,
         **{r: 1 for r in DOWNSTREAM},
     }
-    for rule in ("fine_tune", "evaluate", "score_heads"):
+    for rule in ("fine_tune", "evaluate", "score_heads", "knockout"):
         assert all("task=musique" in w for w in planned_wildcards(dry.stdout, rule)), rule
 
 

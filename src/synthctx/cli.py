@@ -589,8 +589,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from synthctx import timing
+
     args = build_parser().parse_args(argv)
+    if getattr(args, "model_dir", None) is not None:  # a model stage: the libraries every one of them needs
+        import torch  # noqa: F401
+        import transformers.modeling_utils  # noqa: F401
+
+        if args.stage == "train":
+            import peft  # noqa: F401
+    timing.mark_imported()
     args.fn(args)
+    timing.report(args.stage)
     return 0
 
 

@@ -149,6 +149,13 @@ def load_model(model_dir: Path, dtype: str, weights_dir: Path | None = None, att
     """The base model at `dtype` (never 4-bit), with fine-tuned weights from `weights_dir` if given:
     a LoRA adapter applied as `adapter_handling(dtype)` says, or a fully fine-tuned model; and the
     context extension (RoPE θ) the weights were trained with."""
+    from synthctx.timing import loading
+
+    with loading():
+        return _load_model(model_dir, dtype, weights_dir, attn_implementation)
+
+
+def _load_model(model_dir: Path, dtype: str, weights_dir: Path | None, attn_implementation: str):
     import json
 
     from transformers import AutoConfig, AutoModelForCausalLM

@@ -201,11 +201,13 @@ def fine_tune(
     from transformers import TrainingArguments, set_seed
 
     from synthctx.model_io import load_tokenizer
+    from synthctx.timing import loading
 
     torch.set_flush_denormal(True)  # CPU steps slow down 3-4x on denormals once the loss gets small
     set_seed(seed)
     tokenizer = load_tokenizer(model_dir)
-    model = _load_for_training(model_dir, cfg)
+    with loading():
+        model = _load_for_training(model_dir, cfg)
     quantized = sum(1 for m in model.modules() if type(m).__name__ == "Linear4bit")
     if cfg.method == "qlora":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)

@@ -47,8 +47,10 @@ class PlainRunner:
     def reset(self) -> None:
         self.cache = DynamicCache()
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=ids, cache=self.cache, use_cache=True).logits
+    def forward(self, ids: torch.Tensor, keep: int = 1) -> torch.Tensor:
+        """Logits of the last `keep` positions (the LM head over a whole prompt is a fifth of a small model's
+        forward, and only the answer's positions are read)."""
+        return self.model(input_ids=ids, cache=self.cache, use_cache=True, logits_to_keep=keep).logits
 
     def crop(self, n: int) -> None:
         """Keep the first n cached tokens."""
@@ -71,12 +73,12 @@ class PatchedRunner:
         self.a.reset()
         self.b.reset()
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, keep: int = 1) -> torch.Tensor:
         if not self.heads:
-            return self.a.forward(ids)
+            return self.a.forward(ids, keep)
         donor = head_contributions(self.b.model, ids, self.heads, cache=self.b.cache)
         with patch_heads(self.a.model, self.heads, donor):
-            return self.a.forward(ids)
+            return self.a.forward(ids, keep)
 
     def crop(self, n: int) -> None:
         self.a.crop(n)
@@ -101,13 +103,14 @@ def measure(
             raise ValueError(f"record {rec['id']}: the answered prompt does not start with the generation prompt")
         ids = torch.tensor([gold.input_ids], device=device)
         runner.reset()
-        logits = runner.forward(ids)[0].float()
+        first = gold.prompt_length - 1  # the position that predicts the answer's first token
+        logits = runner.forward(ids, keep=ids.shape[1] - first)[0].float()  # row i: position first + i
         log_probs = torch.log_softmax(logits, dim=-1)
         pos = torch.tensor(gold.answer_positions, device=device)
-        out.gold_logprob.append(float(log_probs[pos - 1, ids[0, pos]].sum()))
+        out.gold_logprob.append(float(log_probs[pos - 1 - first, ids[0, pos]].sum()))
         runner.crop(gold.prompt_length)
         generated: list[int] = []
-        token = int(logits[gold.prompt_length - 1].argmax())
+        token = int(logits[0].argmax())
         while token != tokenizer.eos_token_id:
             generated.append(token)
             if len(generated) == max_new_tokens:
