@@ -579,9 +579,12 @@ def snakemake_dry_run(workdir: Path, configfiles: list[Path]) -> str:
 @dataclass(frozen=True)
 class ModelShape:
     """A model's size as the FLOP count needs it. `n`: weights a token passes through in matmuls (per layer the
-    q/k/v/o projections and the MLP's three matrices, plus the LM head; the input embedding is a lookup)."""
+    q/k/v/o projections and the MLP's three matrices, plus the LM head; the input embedding is a lookup);
+    `head`: the LM head's share of `n` (vocab x hidden), spent only at positions whose logits are asked for
+    (0 where unknown: every position then pays for it)."""
 
     n: float
+    head: float = 0.0
     layers: int | None = None
     attn_dim: int | None = None  # heads x head_dim (query side): the width of the attention products
     hidden: int | None = None
@@ -598,8 +601,8 @@ def shape_from_architecture(arch: dict[str, Any], source: str, default_vocab: in
     vocab = arch.get("vocab_size") or default_vocab
     q, kv = heads * head_dim, kv_heads * head_dim
     per_layer = hidden * q + 2 * hidden * kv + q * hidden + 3 * hidden * inter
-    n = layers * per_layer + (vocab or 0) * hidden
-    return ModelShape(float(n), layers, q, hidden, inter, vocab, source)
+    head = (vocab or 0) * hidden
+    return ModelShape(float(layers * per_layer + head), float(head), layers, q, hidden, inter, vocab, source)
 
 
 def model_shape(name: str, spec: dict[str, Any], workdir: Path) -> ModelShape:
@@ -663,23 +666,29 @@ def planned_conditions(config: dict[str, Any]) -> dict[str, list[dict[str, str]]
 
 
 FLOP_FORMULAS = """\
-N = weights a token passes through in matmuls: per layer q,k,v,o and the 3 MLP matrices, plus the LM head
-    (vocab x hidden); the input embedding is a lookup. L layers, d = heads x head_dim.
-A(T)         = 2 L d T^2                       causal attention (QK^T and AV, half the T x T products)
-forward(T)   = 2 N T + A(T)
-decode(T, m) = 2 N m + 4 L d (m T + m(m-1)/2)  m greedy steps with a KV cache after T tokens
-T_p = target_tokens (prompt), a = the task's max_new_tokens (answer allowance), T_s = min(max_length, T_p + a)
-fine_tune    per trained condition: max_steps x batch_size x gradient_accumulation_steps x (f N T_s + g A(T_s)),
-             f = 4 for lora/qlora (forward 2N + backward through the activations 2N; adapter weight gradients
-             negligible), 6 for full; g = 3 (attention forward + backward); gradient checkpointing: f + 2, g + 1
-evaluate     per condition: n_test x (forward(T_p) + decode(T_p, a))
-score_heads  per condition: n_test x |heads.modes| x forward(T_p + a)   (generate mode scores only correct
-             answers: an upper bound) + per trained condition: snapshots x n_snap x forward(T_p + a),
+N = N_body + N_head: weights a token passes through in matmuls. N_body: per layer q,k,v,o and the 3 MLP
+    matrices; N_head: the LM head (vocab x hidden), paid only at positions whose logits are computed; the
+    input embedding is a lookup. L layers, d = heads x head_dim. LoRA adapters and norms are not counted.
+A(T)       = 2 L d T^2                         causal attention (QK^T and AV over the lower triangle)
+fwd(T, k)  = 2 N_body T + 2 N_head k + A(T)    a forward of T tokens with logits at k positions
+dec(T, m)  = 2 N m + 4 L d (m T + m(m+1)/2)    m single-token steps with a KV cache after T tokens
+T_p = target_tokens (prompt), a = the task's max_new_tokens, T_f = T_p + a, T_s = min(max_length, T_f)
+fine_tune    per trained condition (the grid's, and the real model, always the reference):
+             max_steps x batch_size x gradient_accumulation_steps x (f N T_s + g A(T_s)); f = 4 for lora/qlora
+             (forward 2N + backward through the activations 2N; adapter weight gradients negligible), 6 for
+             full; g = 3 (attention forward + backward); gradient checkpointing adds a forward: f + 2, g + 1
+evaluate     per condition: n_test x (fwd(T_p, 1) + dec(T_p, a - 1))   generate: the prefill's last position
+             gives the first token, at most a - 1 steps follow (EOS stops earlier)
+score_heads  per condition: n_test x |heads.modes| x fwd(T_f, T_f) (generate mode scores only correctly
+             answered examples: an upper bound), + per trained condition snapshots x n_snap x fwd(T_f, T_f);
              snapshots = (max_steps - 1) // snapshot_every, n_snap = min(n_test, heads.snapshot_examples)
-knockout     per condition: configs x n_ex x (forward(T_p + a) + decode(T_p, a)) [+ min(calibration_examples,
-             n_test) x forward(T_p) with semantics mean]; configs = 1 + kinds x |k| x (2 + 2 random_draws)
-patch        per condition: passes x n_ex x (forward(T_p + a) + decode(T_p, a)); passes = 2 (both models alone)
-             + 2 x kinds x (3 + random_draws) (each patched configuration runs both models)
+knockout     per condition: configs x n_ex x M [+ min(calibration_examples, n_test) x fwd(T_p, T_p) with
+             semantics mean]; configs = 1 + kinds x |k| x (2 + 2 random_draws);
+             M = fwd(T_f, a + 1) + dec(T_p, a - 1): one prefill of prompt + gold answer (logits from the last
+             prompt position on), then greedy steps
+patch        per condition: n_ex x (2 M + P x (M + fwd(T_f, T_f) + dec(T_p, a - 1))); P = kinds x (3 +
+             random_draws) patched configurations, each also running the donor (all logits) step by step;
+             the 2 M: both models unpatched
              n_ex = min(n_test, interventions.n_examples); kinds = head kinds the task has (insight: MuSiQue,
              SummHay). Data rules and aggregation count 0."""
 
@@ -690,17 +699,18 @@ def _attention(shape: ModelShape, tokens: float) -> float:
     return 2.0 * shape.layers * shape.attn_dim * tokens * tokens
 
 
-def forward_flops(shape: ModelShape, tokens: float) -> float:
-    return 2.0 * shape.n * tokens + _attention(shape, tokens)
+def forward_flops(shape: ModelShape, tokens: float, logits: float | None = None) -> float:
+    """fwd(T, k): T tokens, logits at k positions (default all T)."""
+    k = tokens if logits is None else logits
+    return 2.0 * (shape.n - shape.head) * tokens + 2.0 * shape.head * k + _attention(shape, tokens)
 
 
 def decode_flops(shape: ModelShape, context: float, steps: int) -> float:
-    attn = (
-        0.0
-        if shape.layers is None
-        else 4.0 * shape.layers * shape.attn_dim * (steps * context + steps * (steps - 1) / 2)
-    )
-    return 2.0 * shape.n * steps + attn
+    """dec(T, m): m single-token forwards with a KV cache, step j attending to T + j + 1 positions."""
+    steps = max(steps, 0)
+    if shape.layers is None or shape.attn_dim is None:
+        return 2.0 * shape.n * steps
+    return 2.0 * shape.n * steps + 4.0 * shape.layers * shape.attn_dim * (steps * context + steps * (steps + 1) / 2)
 
 
 def train_flops_per_sequence(shape: ModelShape, tokens: float, method: str, checkpointing: bool) -> float:
@@ -735,7 +745,8 @@ def count_flops(config: dict[str, Any], shapes: dict[str, ModelShape]) -> list[F
             n_ex = n_test if iv["n_examples"] is None else min(n_test, iv["n_examples"])
             has_insights = tasks.get(c["task"]).has_insights
             kinds = len([k for k in iv["head_kinds"] if k == "retrieval" or has_insights])
-            measured = forward_flops(shape, full) + decode_flops(shape, prompt, answer)
+            steps = decode_flops(shape, prompt, answer - 1)
+            measured = forward_flops(shape, full, answer + 1) + steps  # M
             if stage == "fine_tune":
                 seqs = train["max_steps"] * train["batch_size"] * train["gradient_accumulation_steps"]
                 tokens = min(train["max_length"], full)
@@ -743,7 +754,7 @@ def count_flops(config: dict[str, Any], shapes: dict[str, ModelShape]) -> list[F
                     shape, tokens, train["method"], bool(train.get("gradient_checkpointing"))
                 )
             elif stage == "evaluate":
-                flops = n_test * (forward_flops(shape, prompt) + decode_flops(shape, prompt, answer))
+                flops = n_test * (forward_flops(shape, prompt, 1) + steps)
             elif stage == "score_heads":
                 flops = n_test * len(heads["modes"]) * forward_flops(shape, full)
                 if c["data"] != conditions.NONE and n_snapshots:
@@ -756,8 +767,8 @@ def count_flops(config: dict[str, Any], shapes: dict[str, ModelShape]) -> list[F
                 if ko["semantics"] == "mean":
                     flops += min(ko["calibration_examples"], n_test) * forward_flops(shape, prompt)
             else:
-                passes = 2 + 2 * kinds * (3 + iv["patching"]["random_draws"])
-                flops = passes * n_ex * measured
+                patched = kinds * (3 + iv["patching"]["random_draws"])
+                flops = n_ex * (2 * measured + patched * (measured + forward_flops(shape, full) + steps))
             row = acc.setdefault((stage, c["model"]), [0, 0.0])
             row[0] += 1
             row[1] += flops
@@ -786,7 +797,7 @@ def matmul_shapes(shape: ModelShape, rows: int = 512) -> list[tuple[str, int, in
 
 def measure_throughput(shape: ModelShape, dtype: str, repeats: int = 5, budget_s: float = 3.0) -> dict[str, Any]:
     """FLOP/s of torch.matmul on one thread, best of `repeats`, per shape; `effective` weighs the shapes by
-    their share of the model's matmul FLOPs (total FLOPs / total time)."""
+    their share of N, the model's matmul weights per token (total FLOPs / total time)."""
     import torch
 
     threads = torch.get_num_threads()
@@ -863,8 +874,6 @@ class Report:
 
     def heading(self, text: str) -> None:
         self.gap()
-        if self.lines and not self.markdown:
-            self.lines.append("")
         self.lines += [f"### {text}", ""] if self.markdown else [text, "=" * len(text)]
 
     def gap(self) -> None:
@@ -897,7 +906,8 @@ class Report:
         widths = [max(len(x) for x in col) for col in zip(headers, *cells)]
 
         def fmt(r: list[str]) -> str:
-            return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+            cells = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+            return "  ".join(cells).rstrip()
 
         self.lines += [fmt(headers), "  ".join("-" * w for w in widths), *map(fmt, cells)]
 
@@ -1040,7 +1050,8 @@ def report_floor(
     out.text(f"torch.backends.cpu.get_cpu_capability(): {capability}; matmul throughput on 1 thread, best of 5")
     for name, s in shapes.items():
         out.text(
-            f"model {name}: N = {s.n:,.0f} matmul weights per token, L = {s.layers}, d = {s.attn_dim} ({s.source})"
+            f"model {name}: N = {s.n:,.0f} matmul weights per token (LM head N_head = {s.head:,.0f}), "
+            f"L = {s.layers}, d = {s.attn_dim} ({s.source})"
         )
     out.gap()
     out.block(FLOP_FORMULAS)
@@ -1050,7 +1061,7 @@ def report_floor(
         for s in t["shapes"]:
             rows.append([model, dtype, s["shape"], _pct(s["share"]), f"{s['flops_per_s'] / 1e9:,.2f}"])
         rows.append([model, dtype, "effective (FLOP-weighted)", "", f"{t['effective'] / 1e9:,.2f}"])
-    out.table(["model", "dtype", "matmul", "share of FLOPs", "GFLOP/s per core"], rows, right={3, 4})
+    out.table(["model", "dtype", "matmul", "share of N", "GFLOP/s per core"], rows, right={3, 4})
     out.gap()
     rows, total, floor, measured_total, stages = [], 0.0, 0.0, 0.0, set()
     for r in sorted(flops, key=lambda r: MODEL_STAGES.index(r.stage)):
