@@ -60,4 +60,4 @@ format: setup
 	$(BIN)/ruff format $(RUFF_PATHS)
 
 clean:
-	rm -rf results logs benchmarks/train benchmarks/eval benchmarks/heads resources/checkpoints .snakemake
+	rm -rf results logs benchmarks/train benchmarks/eval benchmarks/heads benchmarks/knockout benchmarks/patching resources/checkpoints .snakemake

@@ -588,11 +588,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MODEL_STAGES = ("train", "evaluate", "score-heads", "knockout", "patch")
+
+
 def main(argv: list[str] | None = None) -> int:
     from synthctx import timing
 
     args = build_parser().parse_args(argv)
-    if getattr(args, "model_dir", None) is not None:  # a model stage: the libraries every one of them needs
+    if args.stage in MODEL_STAGES:  # counted as start-up: the libraries every model stage imports
         import torch  # noqa: F401
         import transformers.modeling_utils  # noqa: F401
 
