@@ -16,7 +16,14 @@ import yaml
 from synthctx import job_resources
 from workflow_helpers import copy_workflow, planned_jobs, snakemake
 
-GPU_RULES = {"fine_tune": "train", "evaluate": "evaluate", "score_heads": "heads"}
+GPU_RULES = {
+    "fine_tune": "train",
+    "evaluate": "evaluate",
+    "score_heads": "heads",
+    "knockout": "interventions",
+    "patch": "interventions",
+}
+MODELS_LOADED = {"patch": 2}  # the patched model and the real-data model it takes heads from
 SLURM_ENV = {"SLURM_ACCOUNT": "acct", "SLURM_CPU_PARTITION": "cpu", "SLURM_GPU_PARTITION": "gpu"}
 
 
@@ -80,7 +87,9 @@ def test_paper_grid_under_the_slurm_profile_sizes_every_job(tmp_path, monkeypatc
         if rule in GPU_RULES:
             assert res["slurm_partition"] == "gpu" and res["gpu"] == "1", (rule, res)
             params = models[wc["model"]]["parameters"]
-            expected = job_resources.host_mem_mb(params, dtypes[GPU_RULES[rule]], 1, "train")
+            expected = MODELS_LOADED.get(rule, 1) * job_resources.host_mem_mb(
+                params, dtypes[GPU_RULES[rule]], 1, "train"
+            )
             assert int(res["mem_mb"]) == expected, (rule, wc, res)
             # the weights alone, in bf16, with room to spare: > 16 GB for the 8B model
             assert int(res["mem_mb"]) > 2 * params / 1e6
