@@ -679,16 +679,19 @@ fine_tune    per trained condition (the grid's, and the real model, always the r
              full; g = 3 (attention forward + backward); gradient checkpointing adds a forward: f + 2, g + 1
 evaluate     per condition: n_test x (fwd(T_p, 1) + dec(T_p, a - 1))   generate: the prefill's last position
              gives the first token, at most a - 1 steps follow (EOS stops earlier)
-score_heads  per condition: n_test x |heads.modes| x fwd(T_f, T_f) (generate mode scores only correctly
-             answered examples: an upper bound), + per trained condition snapshots x n_snap x fwd(T_f, T_f);
-             snapshots = (max_steps - 1) // snapshot_every, n_snap = min(n_test, heads.snapshot_examples)
-knockout     per condition: configs x n_ex x M [+ min(calibration_examples, n_test) x fwd(T_p, T_p) with
+score_heads  per condition: n_test x |heads.modes| x fwd(T_f, 1) (attention is read, one position's logits
+             are kept; generate mode scores only correctly answered examples: an upper bound), + per trained
+             condition snapshots x n_snap x fwd(T_f, 1); snapshots = (max_steps - 1) // snapshot_every,
+             n_snap = min(n_test, heads.snapshot_examples)
+knockout     per condition: configs x n_ex x M [+ min(calibration_examples, n_test) x fwd(T_p, 1) with
              semantics mean]; configs = 1 + kinds x |k| x (2 + 2 random_draws);
              M = fwd(T_f, a + 1) + dec(T_p, a - 1): one prefill of prompt + gold answer (logits from the last
              prompt position on), then greedy steps
-patch        per condition: n_ex x (2 M + P x (M + fwd(T_f, T_f) + dec(T_p, a - 1))); P = kinds x (3 +
-             random_draws) patched configurations, each also running the donor (all logits) step by step;
-             the 2 M: both models unpatched
+patch        per condition: n_ex x (2 M + P x (M + O + dec(T_p, a - 1))); P = kinds x (3 + random_draws)
+             patched configurations; the 2 M: both models unpatched, the donor's prefill recorded once per
+             example and reused by every configuration; per configuration the donor's contributions from the
+             recording, O = 4 L T_f d^2 at most (o_proj of x and of 0 in every layer), and the donor's own
+             greedy steps over the patched model's tokens
              n_ex = min(n_test, interventions.n_examples); kinds = head kinds the task has (insight: MuSiQue,
              SummHay). Data rules and aggregation count 0."""
 
@@ -756,19 +759,20 @@ def count_flops(config: dict[str, Any], shapes: dict[str, ModelShape]) -> list[F
             elif stage == "evaluate":
                 flops = n_test * (forward_flops(shape, prompt, 1) + steps)
             elif stage == "score_heads":
-                flops = n_test * len(heads["modes"]) * forward_flops(shape, full)
+                flops = n_test * len(heads["modes"]) * forward_flops(shape, full, 1)
                 if c["data"] != conditions.NONE and n_snapshots:
                     n_snap = n_test if heads["snapshot_examples"] is None else min(n_test, heads["snapshot_examples"])
-                    flops += n_snapshots * n_snap * forward_flops(shape, full)
+                    flops += n_snapshots * n_snap * forward_flops(shape, full, 1)
             elif stage == "knockout":
                 ko = iv["knockout"]
                 configs = 1 + kinds * len(ko["k"]) * (2 + 2 * ko["random_draws"])
                 flops = configs * n_ex * measured
                 if ko["semantics"] == "mean":
-                    flops += min(ko["calibration_examples"], n_test) * forward_flops(shape, prompt)
+                    flops += min(ko["calibration_examples"], n_test) * forward_flops(shape, prompt, 1)
             else:
                 patched = kinds * (3 + iv["patching"]["random_draws"])
-                flops = n_ex * (2 * measured + patched * (measured + forward_flops(shape, full) + steps))
+                o_maps = 4 * (shape.layers or 0) * full * (shape.attn_dim or 0) * (shape.hidden or 0)
+                flops = n_ex * (2 * measured + patched * (measured + o_maps + steps))
             row = acc.setdefault((stage, c["model"]), [0, 0.0])
             row[0] += 1
             row[1] += flops

@@ -11,11 +11,13 @@ from synthctx.evaluate import generate_answer
 from synthctx.interventions.experiments import (
     PatchedRunner,
     PlainRunner,
+    RecordingRunner,
     bottom_k_heads,
     knockout_configurations,
     measure,
     patching_configurations,
     run_knockout,
+    run_patching,
 )
 from synthctx.interventions.knockout import gold_logprob, knockout
 from synthctx.model_io import load_model
@@ -79,6 +81,26 @@ def test_patching_every_head_reproduces_the_donor_through_decoding(tiny_model_di
     assert patched.gold_logprob == pytest.approx(donor.gold_logprob, abs=1e-3)
     assert patched.predictions == donor.predictions
     assert unpatched.gold_logprob != pytest.approx(donor.gold_logprob, abs=1e-2)
+
+
+def test_a_recorded_donor_prefill_gives_what_running_the_donor_gives(tiny_model_dir, tokenizer, records):
+    """run_patching records B's prefill once per example and reuses it for every head set: its rows must equal
+    measuring each head set with B run afresh (bit for bit: the same o_proj inputs go through the same maps)."""
+    a, b = _perturbed(tiny_model_dir, 6), _perturbed(tiny_model_dir, 7)
+    score = get("mdqa").score
+    configs = patching_configurations(
+        {"retrieval": _scores(8, 2, 4)}, {"retrieval": _scores(9, 2, 4)}, "top_k", 0.1, 3, draws=2, seed=0
+    )
+    synthetic, real, rows = run_patching(a, b, tokenizer, records, configs, score, MAX_NEW)
+    assert real.as_record() == measure(PlainRunner(b), tokenizer, records, score, MAX_NEW).as_record()
+    assert synthetic.as_record() == measure(PlainRunner(a), tokenizer, records, score, MAX_NEW).as_record()
+    for config, row in zip(configs, rows, strict=True):
+        fresh = measure(PatchedRunner(a, b, list(config.heads)), tokenizer, records, score, MAX_NEW)
+        assert row["gold_logprob"] == fresh.gold_logprob  # exact
+        assert row["predictions"] == fresh.predictions
+    recorder = RecordingRunner(b)
+    measure(recorder, tokenizer, records[:1], score, MAX_NEW)
+    assert recorder.record is not None and recorder.record.cache.get_seq_length() == recorder.record.ids.shape[1]
 
 
 def _scores(seed: int, n_layers: int = 4, n_heads: int = 6) -> np.ndarray:

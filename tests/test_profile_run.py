@@ -233,13 +233,12 @@ TINY = {
 
 
 def test_flop_count_of_a_tiny_config():
-    """N = 1000 of which the LM head 200, L = 2, d = 4: A(T) = 2 L d T^2 = 16 T^2. Prompt 100, answer 4 tokens.
-    Conditions: real, low-low, none x seeds 0, 1."""
-    shape = profile_run.ModelShape(n=1000.0, head=200.0, layers=2, attn_dim=4)
+    """N = 1000 of which the LM head 200, L = 2, d = 4, hidden 5: A(T) = 2 L d T^2 = 16 T^2. Prompt 100, answer 4
+    tokens. Conditions: real, low-low, none x seeds 0, 1."""
+    shape = profile_run.ModelShape(n=1000.0, head=200.0, layers=2, attn_dim=4, hidden=5)
     got = {r.stage: (r.jobs, r.flops) for r in profile_run.count_flops(TINY, {"m": shape})}
     fwd_prompt_last = 2 * 800 * 100 + 2 * 200 * 1 + 16 * 100**2  # 320,400: logits at the last position only
-    fwd_prompt = 2 * 1000 * 100 + 16 * 100**2  # 360,000: every position's logits
-    fwd_full = 2 * 1000 * 104 + 16 * 104**2  # 381,056
+    fwd_full_last = 2 * 800 * 104 + 2 * 200 * 1 + 16 * 104**2  # 339,856: scoring reads attention, 1 logit row
     fwd_full_answer = 2 * 800 * 104 + 2 * 200 * 5 + 16 * 104**2  # 341,456: logits at the answer's 4 + 1 positions
     steps = 2 * 1000 * 3 + 4 * 2 * 4 * (3 * 100 + 3 * 4 // 2)  # 15,792: 3 cached steps after 100 tokens
     measured = fwd_full_answer + steps  # M = 357,248
@@ -250,15 +249,17 @@ def test_flop_count_of_a_tiny_config():
     assert got["evaluate"] == (6, 6 * 3 * (fwd_prompt_last + steps))
     assert got["evaluate"][1] == 6_051_456
     # score_heads: 6 x 3 examples x 2 modes, + 4 trained x (5 - 1) // 2 = 2 snapshots x min(3, 2) examples
-    assert got["score_heads"] == (6, (6 * 3 * 2 + 4 * 2 * 2) * fwd_full)
+    assert got["score_heads"] == (6, (6 * 3 * 2 + 4 * 2 * 2) * fwd_full_last)
+    assert got["score_heads"][1] == 17_672_512
     # knockout: real/0, low-low/0; mdqa has retrieval heads only: configs = 1 + 1 x 2 x (2 + 2) = 9; 2 examples;
     # semantics mean: min(5, 3) calibration prompts
-    assert got["knockout"] == (2, 2 * (9 * 2 * measured + 3 * fwd_prompt))
-    assert got["knockout"][1] == 15_020_928
-    # patch: low-low/0, 2 examples; both models unpatched, then 1 x (3 + 1) patched configurations, each with
-    # the donor's full forward and its decoding steps
-    assert got["patch"] == (1, 2 * (2 * measured + 4 * (measured + fwd_full + steps)))
-    assert got["patch"][1] == 7_461_760
+    assert got["knockout"] == (2, 2 * (9 * 2 * measured + 3 * fwd_prompt_last))
+    assert got["knockout"][1] == 14_783_328
+    # patch: low-low/0, 2 examples; both models unpatched (the donor's prefill recorded), then 1 x (3 + 1) patched
+    # configurations, each with the donor's contributions mapped from the recording (4 L T_f d hidden =
+    # 4 x 2 x 104 x 4 x 5 = 16,640) and the donor's own decoding steps
+    assert got["patch"] == (1, 2 * (2 * measured + 4 * (measured + 16_640 + steps)))
+    assert got["patch"][1] == 4_546_432
 
 
 def test_the_real_model_is_counted_where_real_is_not_reported():

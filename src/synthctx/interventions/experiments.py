@@ -11,6 +11,7 @@ One model load per job serves every k, control and draw.
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,8 +22,14 @@ import torch
 from transformers import DynamicCache
 
 from synthctx.head_sets import select_heads, top_k_heads
+from synthctx.heads.capture import _pretrained_model, _text_dims
 from synthctx.interventions.knockout import Head, head_output_means, knockout
-from synthctx.interventions.patching import head_contributions, patch_heads
+from synthctx.interventions.patching import (
+    contributions_from_inputs,
+    head_contributions,
+    patch_heads,
+    record_o_proj_inputs,
+)
 from synthctx.prompting import encode
 
 
@@ -36,6 +43,11 @@ class Measured:
 
     def as_record(self) -> dict[str, list]:
         return {"f1": self.f1, "gold_logprob": self.gold_logprob, "predictions": self.predictions}
+
+    def extend(self, other: Measured) -> None:
+        self.f1 += other.f1
+        self.gold_logprob += other.gold_logprob
+        self.predictions += other.predictions
 
 
 class PlainRunner:
@@ -59,15 +71,50 @@ class PlainRunner:
             self.cache.crop(-extra)
 
 
+@dataclass
+class DonorRecord:
+    """The donor's clean prefill of one example: its tokens, every layer's ``o_proj`` input, and its cache."""
+
+    ids: torch.Tensor
+    o_proj_inputs: dict[int, torch.Tensor]
+    cache: DynamicCache
+
+
+class RecordingRunner(PlainRunner):
+    """A PlainRunner that keeps its first forward after each reset (the prefill) as a DonorRecord: measuring the
+    donor unpatched then also serves every patched configuration's donor prefill on that example."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__(model)
+        self.record: DonorRecord | None = None
+        self.n_layers = _text_dims(_pretrained_model(model))[0]
+
+    def reset(self) -> None:
+        super().reset()
+        self.record = None
+
+    def forward(self, ids: torch.Tensor, keep: int = 1) -> torch.Tensor:
+        if self.record is not None or self.cache.get_seq_length() > 0:
+            return super().forward(ids, keep)
+        with record_o_proj_inputs(self.model, range(self.n_layers)) as inputs:
+            logits = super().forward(ids, keep)
+        self.record = DonorRecord(ids.clone(), dict(inputs), copy.deepcopy(self.cache))
+        return logits
+
+
 class PatchedRunner:
     """Model A's forwards with the chosen heads' contributions taken from model B's clean forward over the
     same tokens. Each model keeps its own cache: B's contributions depend only on B's own run over the
     tokens (never on A's patched residual stream), so decoding step by step gives what one full forward of
-    B on the whole sequence would."""
+    B on the whole sequence would. With ``donor`` (B's recorded prefill of this example) the prefill reuses
+    B's recorded ``o_proj`` inputs and cache instead of running B again: bit-identical, one B prefill per
+    example instead of one per configuration."""
 
-    def __init__(self, model_a: torch.nn.Module, model_b: torch.nn.Module, heads: list[Head]):
+    def __init__(
+        self, model_a: torch.nn.Module, model_b: torch.nn.Module, heads: list[Head], donor: DonorRecord | None = None
+    ):
         self.a, self.b = PlainRunner(model_a), PlainRunner(model_b)
-        self.heads = heads
+        self.heads, self.donor = heads, donor
 
     def reset(self) -> None:
         self.a.reset()
@@ -76,7 +123,12 @@ class PatchedRunner:
     def forward(self, ids: torch.Tensor, keep: int = 1) -> torch.Tensor:
         if not self.heads:
             return self.a.forward(ids, keep)
-        donor = head_contributions(self.b.model, ids, self.heads, cache=self.b.cache)
+        fresh = self.b.cache.get_seq_length() == 0
+        if fresh and self.donor is not None and torch.equal(ids, self.donor.ids):
+            donor = contributions_from_inputs(self.b.model, self.heads, self.donor.o_proj_inputs)
+            self.b.cache = copy.deepcopy(self.donor.cache)
+        else:
+            donor = head_contributions(self.b.model, ids, self.heads, cache=self.b.cache)
         with patch_heads(self.a.model, self.heads, donor):
             return self.a.forward(ids, keep)
 
@@ -278,17 +330,22 @@ def run_patching(
     score: Callable,
     max_new_tokens: int,
 ) -> tuple[Measured, Measured, list[dict[str, Any]]]:
-    """The synthetic model A and the real model B unpatched, then A with each configuration's heads patched."""
-    synthetic = measure(PlainRunner(model_a), tokenizer, records, score, max_new_tokens)
-    real = measure(PlainRunner(model_b), tokenizer, records, score, max_new_tokens)
-    rows, start = [], time.time()
-    for i, config in enumerate(configs, 1):
-        measured = measure(
-            PatchedRunner(model_a, model_b, list(config.heads)), tokenizer, records, score, max_new_tokens
-        )
-        rows.append(_row(config, measured, "head_set"))
-        _progress(i, len(configs), config, start)
-    return synthetic, real, rows  # fmt: skip
+    """The synthetic model A and the real model B unpatched, then A with each configuration's heads patched.
+
+    Example by example: B's unpatched prefill of an example is recorded once and serves every configuration
+    on it (only one example's recording is held at a time)."""
+    synthetic, real = Measured(), Measured()
+    patched = [Measured() for _ in configs]
+    donor, start = RecordingRunner(model_b), time.time()
+    for i, rec in enumerate(records, 1):
+        synthetic.extend(measure(PlainRunner(model_a), tokenizer, [rec], score, max_new_tokens))
+        real.extend(measure(donor, tokenizer, [rec], score, max_new_tokens))
+        for config, measured in zip(configs, patched, strict=True):
+            runner = PatchedRunner(model_a, model_b, list(config.heads), donor=donor.record)
+            measured.extend(measure(runner, tokenizer, [rec], score, max_new_tokens))
+        print(f"example {i}/{len(records)}: {len(configs)} configurations ({time.time() - start:.0f} s)", flush=True)
+    rows = [_row(config, measured, "head_set") for config, measured in zip(configs, patched, strict=True)]
+    return synthetic, real, rows
 
 
 def _row(config: Configuration, measured: Measured, name: str) -> dict[str, Any]:

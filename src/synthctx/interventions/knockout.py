@@ -232,7 +232,7 @@ def head_output_means(model: torch.nn.Module, batches: Iterable[Batch]) -> torch
             for batch in batches:
                 input_ids, attention_mask = _as_inputs(batch)
                 current["mask"] = attention_mask
-                model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+                model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=1)
                 count += input_ids.numel() if attention_mask is None else attention_mask.sum().item()
     finally:
         for handle in handles:

@@ -31,7 +31,13 @@ import torch
 from synthctx.heads.capture import _pretrained_model, _text_dims
 from synthctx.interventions.knockout import Head, _group_heads, attention_modules
 
-__all__ = ["head_contributions", "patch_heads", "patched_forward"]
+__all__ = [
+    "contributions_from_inputs",
+    "head_contributions",
+    "patch_heads",
+    "patched_forward",
+    "record_o_proj_inputs",
+]
 
 
 def _slot_mask(heads: list[int], n_heads: int, head_dim: int, like: torch.Tensor) -> torch.Tensor:
@@ -59,34 +65,59 @@ def head_contributions(
     with chosen heads P_l, where x is the model's own ``o_proj`` input. With ``cache`` (a transformers Cache the
     forward extends in place) ``input_ids`` continue the cached tokens, as in step-by-step decoding.
     """
+    heads = list(heads)
     n_layers, n_heads = _text_dims(_pretrained_model(model))
-    by_layer = _group_heads(heads, n_layers, n_heads)
+    with record_o_proj_inputs(model, _group_heads(heads, n_layers, n_heads)) as inputs, torch.no_grad():
+        model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            cache=cache,
+            use_cache=cache is not None,
+            logits_to_keep=1,  # only the o_proj inputs are read
+        )
+    return contributions_from_inputs(model, heads, inputs)
+
+
+@contextlib.contextmanager
+def record_o_proj_inputs(model: torch.nn.Module, layers: Iterable[int]) -> Iterator[dict[int, torch.Tensor]]:
+    """Within the block, every forward of ``model`` stores the given layers' ``o_proj`` inputs (batch, q, hidden)
+    in the yielded dict (the last forward's). Leaving the block checks that every layer was reached."""
+    layers = sorted(set(layers))
     modules = attention_modules(model)
-    out: dict[int, torch.Tensor] = {}
+    inputs: dict[int, torch.Tensor] = {}
 
     def make_hook(layer: int):  # noqa: ANN202
-        def hook(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
-            x = args[0]
-            mask = _slot_mask(by_layer[layer], n_heads, x.shape[-1] // n_heads, x)
-            out[layer] = _linear_part(module, x * mask).detach()
+        def hook(_module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            inputs[layer] = args[0].detach()
 
         return hook
 
-    handles = [modules[layer].o_proj.register_forward_pre_hook(make_hook(layer)) for layer in by_layer]
+    handles = [modules[layer].o_proj.register_forward_pre_hook(make_hook(layer)) for layer in layers]
     try:
-        with torch.no_grad():
-            model(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                cache=cache,
-                use_cache=cache is not None,
-            )
+        yield inputs
     finally:
         for handle in handles:
             handle.remove()
-    missing = sorted(set(by_layer) - set(out))
+    missing = sorted(set(layers) - set(inputs))
     if missing:
         raise RuntimeError(f"o_proj of layers {missing} was not reached")
+
+
+def contributions_from_inputs(
+    model: torch.nn.Module, heads: Iterable[Head], inputs: dict[int, torch.Tensor]
+) -> dict[int, torch.Tensor]:
+    """``{layer: W_o[:, P_l] x_{P_l}}`` from recorded ``o_proj`` inputs x (see :func:`record_o_proj_inputs`):
+    one recorded clean forward serves every head set patched on the same tokens."""
+    n_layers, n_heads = _text_dims(_pretrained_model(model))
+    modules = attention_modules(model)
+    out: dict[int, torch.Tensor] = {}
+    with torch.no_grad():
+        for layer, layer_heads in _group_heads(heads, n_layers, n_heads).items():
+            if layer not in inputs:
+                raise ValueError(f"no recorded o_proj input for layer {layer}")
+            x = inputs[layer]
+            mask = _slot_mask(layer_heads, n_heads, x.shape[-1] // n_heads, x)
+            out[layer] = _linear_part(modules[layer].o_proj, x * mask)
     return out
 
 
