@@ -26,6 +26,8 @@ pytestmark = pytest.mark.slurm
 HERE = Path(__file__).parent
 CLUSTER = HERE / "slurm" / "cluster.sh"
 GPU_RULES = {"fine_tune", "evaluate", "score_heads", "knockout", "patch"}
+GROUPED = {"evaluate", "score_heads", "knockout"}  # one SLURM job per condition (profiles/slurm `groups:`)
+LOCAL_RULES = {"prepare_model", "fetch_hub_data", "head_sets", "all"}
 
 
 def _available() -> bool:
@@ -74,6 +76,14 @@ def _snakemake(work: Path, logs: Path, *extra: str) -> subprocess.CompletedProce
     return subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
 
 
+def _planned_jobs(work: Path) -> dict[str, int]:
+    """Jobs per rule of the rehearsal, from a dry run with --forceall (Snakemake's job stats table)."""
+    run = _snakemake(work, work / ".slurm-logs-dry", "-n", "--forceall", "--quiet", "rules")
+    assert run.returncode == 0, run.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", run.stdout + run.stderr, flags=re.M))
+    return {rule: int(n) for rule, n in counts.items() if rule != "total"}
+
+
 def test_the_rehearsal_runs_end_to_end_through_slurm(cluster, tmp_path):
     work = copy_workflow(tmp_path / "wf")
     generate = [sys.executable, str(HERE / "release_fixtures"), "--out", str(work / "resources/rehearsal")]
@@ -107,21 +117,28 @@ def test_the_rehearsal_runs_end_to_end_through_slurm(cluster, tmp_path):
     by_rule: dict[str, list[dict]] = {}
     for job in submitted.values():
         m = re.search(r"Comment=rule_(\w+?)(?:_wildcards_\S*)?(?:\s|$)", job["_line"])
-        if m:
-            by_rule.setdefault(m.group(1), []).append(job)
-    assert GPU_RULES <= set(by_rule), f"submitted rules: {sorted(by_rule)}"
+        assert m, f"a submitted job without the executor's comment: {job['_line']}"
+        by_rule.setdefault(m.group(1), []).append(job)
+    assert GPU_RULES - GROUPED <= set(by_rule), f"submitted rules: {sorted(by_rule)}"
     for rule, jobs in by_rule.items():
         for job in jobs:
             assert job["JobState"] == "COMPLETED", job["_line"]
             assert job.get("TimeLimit") not in (None, "UNLIMITED"), f"submitted without --time: {job['_line']}"
-            if rule in GPU_RULES:
+            if rule in GPU_RULES or rule == "condition_gpu":
                 assert job["Partition"] == "gpu", job["_line"]
                 assert "gres/gpu=1" in job["_line"] or "gpu:1" in job["_line"], job["_line"]
             else:
                 assert job["Partition"] == "cpu", job["_line"]
-    assert "prepare_model" not in by_rule, "weights are prepared by a local rule on the submit host"
-    assert "fetch_hub_data" not in by_rule
+    assert not (set(by_rule) & (GROUPED | LOCAL_RULES)), f"submitted on their own: {sorted(by_rule)}"
     assert len(by_rule["fine_tune"]) == 3 * 2 * 2 * 3  # tasks x models x seeds x (real, real (limited), variant)
+    # evaluation, head scoring and knockout of a condition share one SLURM job: one per evaluated condition
+    conditions_evaluated = 3 * 2 * 2 * 4  # tasks x models x seeds x (real, real (limited), variant, baseline)
+    assert len(by_rule["condition_gpu"]) == conditions_evaluated
+    planned = _planned_jobs(work)
+    ungrouped = sum(n for rule, n in planned.items() if rule not in LOCAL_RULES - {"head_sets"})
+    print(f"SLURM jobs submitted: {len(submitted)} for {sum(planned.values())} workflow jobs "
+          f"(one per job except local rules would be {ungrouped})")  # fmt: skip
+    assert len(submitted) == ungrouped - planned["head_sets"] - sum(planned[r] for r in GROUPED) + conditions_evaluated
 
     again = _snakemake(work, tmp_path / "slurm-logs-2", "-n")
     assert again.returncode == 0, again.stderr[-3000:]

@@ -49,6 +49,8 @@ rule head_sets:
     params:
         cfg=section("head_sets"),
         code=code_digest("synthctx.head_sets", shallow=(CLI,)),
+    # a second of numpy on two score files: on a cluster it runs on the submit host, not as a SLURM job
+    localrule: True
     resources:
         runtime=runtime(10),
     conda:

@@ -1,0 +1,114 @@
+"""Two levers of the intervention and scoring stages, each timed against the old way side by side in one run.
+
+1. Patching: the donor (real model) recorded once per example and reused by every head set, against running
+   the donor's prefill again for each head set (the old PatchedRunner path). Both must give identical
+   measures; the script checks that before printing the ratio.
+2. Scoring forwards: one logit row kept (`logits_to_keep=1`, what the head scorer now asks for) against the LM
+   head over every position.
+
+    python benchmarks/intervention_benchmark.py [--records results/data/mdqa/test/smollm2-135m/test.jsonl]
+        [--model resources/models/smollm2-135m] [--examples 2] [--head-sets 4] [--threads 1]
+
+The records are a run's real test split (`snakemake --cores 1 --until real_test_data` writes them); model B is
+model A with its attention weights perturbed, standing in for a second fine-tuning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+
+def _perturbed(model_dir: Path, seed: int):
+    import torch
+
+    from synthctx.model_io import load_model
+
+    model = load_model(model_dir, "float32")
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "self_attn" in name:
+                p.add_(torch.randn(p.shape, generator=gen) * 0.02 * p.std())
+    return model
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=Path, default=REPO / "results/data/mdqa/test/smollm2-135m/test.jsonl")
+    ap.add_argument("--model", type=Path, default=REPO / "resources/models/smollm2-135m")
+    ap.add_argument("--task", default="mdqa")
+    ap.add_argument("--examples", type=int, default=2)
+    ap.add_argument("--head-sets", type=int, default=4)
+    ap.add_argument("--max-new-tokens", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    if not args.records.exists():
+        sys.exit(f"{args.records}: no test records; run `snakemake --cores 1 --until real_test_data` first")
+
+    import numpy as np
+    import torch
+
+    from synthctx.interventions.experiments import (
+        PatchedRunner,
+        PlainRunner,
+        measure,
+        patching_configurations,
+        run_patching,
+    )
+    from synthctx.model_io import load_tokenizer
+    from synthctx.prompting import encode
+    from synthctx.tasks import get
+
+    torch.set_num_threads(args.threads)
+    records = [json.loads(line) for line in args.records.read_text().splitlines()[: args.examples]]
+    tokenizer = load_tokenizer(args.model)
+    a, b = _perturbed(args.model, 1), _perturbed(args.model, 2)
+    layers, heads = a.config.num_hidden_layers, a.config.num_attention_heads
+    rng = np.random.default_rng(0)
+    real, synthetic = {"retrieval": rng.random((layers, heads))}, {"retrieval": rng.random((layers, heads))}
+    configs = patching_configurations(synthetic, real, "top_k", 0.1, 10, args.head_sets - 3, seed=0)
+    score = get(args.task).score
+    lengths = [len(encode(tokenizer, r, r["answers"][0]).input_ids) for r in records]
+    print(f"torch {torch.__version__}, capability {torch.backends.cpu.get_cpu_capability()}, "
+          f"{args.threads} thread(s); {len(records)} examples of {lengths} tokens, {len(configs)} head sets")  # fmt: skip
+
+    t = time.perf_counter()  # the old run_patching: both models unpatched, then every head set with B run afresh
+    measure(PlainRunner(a), tokenizer, records, score, args.max_new_tokens)
+    measure(PlainRunner(b), tokenizer, records, score, args.max_new_tokens)
+    old = [
+        measure(PatchedRunner(a, b, list(c.heads)), tokenizer, records, score, args.max_new_tokens) for c in configs
+    ]
+    old_s = time.perf_counter() - t
+    t = time.perf_counter()
+    _, _, rows = run_patching(a, b, tokenizer, records, configs, score, args.max_new_tokens)
+    new_s = time.perf_counter() - t
+    same = all(r["gold_logprob"] == o.gold_logprob and r["predictions"] == o.predictions for r, o in zip(rows, old))
+    if not same:
+        sys.exit("patching with a recorded donor differs from running the donor afresh")
+    print(f"patching   donor prefill per head set {old_s:8.1f} s   recorded once per example {new_s:8.1f} s   "
+          f"ratio {old_s / new_s:.2f}x   (identical measures)")  # fmt: skip
+
+    ids = torch.tensor([encode(tokenizer, records[0], records[0]["answers"][0]).input_ids])
+    times = {}
+    with torch.no_grad():
+        for label, keep in (("every position", 0), ("one row", 1)):
+            a(input_ids=ids, use_cache=False, logits_to_keep=keep)  # warm-up
+            best = float("inf")
+            for _ in range(3):
+                t = time.perf_counter()
+                a(input_ids=ids, use_cache=False, logits_to_keep=keep)
+                best = min(best, time.perf_counter() - t)
+            times[label] = best
+    print(f"forward    logits at every position {times['every position']:8.3f} s   one logit row "
+          f"{times['one row']:8.3f} s   ratio {times['every position'] / times['one row']:.2f}x   ({ids.shape[1]} tokens)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
