@@ -76,15 +76,14 @@ def main() -> None:
     configs = patching_configurations(synthetic, real, "top_k", 0.1, 10, args.head_sets - 3, seed=0)
     score = get(args.task).score
     lengths = [len(encode(tokenizer, r, r["answers"][0]).input_ids) for r in records]
-    print(f"torch {torch.__version__}, capability {torch.backends.cpu.get_cpu_capability()}, "
-          f"{args.threads} thread(s); {len(records)} examples of {lengths} tokens, {len(configs)} head sets")  # fmt: skip
+    capability = torch.backends.cpu.get_cpu_capability()
+    print(f"torch {torch.__version__}, capability {capability}, {args.threads} thread(s); "
+          f"{len(records)} examples of {lengths} tokens, {len(configs)} head sets")  # fmt: skip
 
     t = time.perf_counter()  # the old run_patching: both models unpatched, then every head set with B run afresh
     measure(PlainRunner(a), tokenizer, records, score, args.max_new_tokens)
     measure(PlainRunner(b), tokenizer, records, score, args.max_new_tokens)
-    old = [
-        measure(PatchedRunner(a, b, list(c.heads)), tokenizer, records, score, args.max_new_tokens) for c in configs
-    ]
+    old = [measure(PatchedRunner(a, b, list(c.heads)), tokenizer, records, score, args.max_new_tokens) for c in configs]
     old_s = time.perf_counter() - t
     t = time.perf_counter()
     _, _, rows = run_patching(a, b, tokenizer, records, configs, score, args.max_new_tokens)
@@ -106,8 +105,9 @@ def main() -> None:
                 a(input_ids=ids, use_cache=False, logits_to_keep=keep)
                 best = min(best, time.perf_counter() - t)
             times[label] = best
-    print(f"forward    logits at every position {times['every position']:8.3f} s   one logit row "
-          f"{times['one row']:8.3f} s   ratio {times['every position'] / times['one row']:.2f}x   ({ids.shape[1]} tokens)")  # fmt: skip
+    every, one = times["every position"], times["one row"]
+    print(f"forward    logits at every position {every:8.3f} s   one logit row {one:8.3f} s   "
+          f"ratio {every / one:.2f}x   ({ids.shape[1]} tokens)")  # fmt: skip
 
 
 if __name__ == "__main__":

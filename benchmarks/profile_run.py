@@ -674,7 +674,8 @@ fwd(T, k)  = 2 N_body T + 2 N_head k + A(T)    a forward of T tokens with logits
 dec(T, m)  = 2 N m + 4 L d (m T + m(m+1)/2)    m single-token steps with a KV cache after T tokens
 T_p = target_tokens (prompt), a = the task's max_new_tokens, T_f = T_p + a, T_s = min(max_length, T_f)
 fine_tune    per trained condition (the grid's, and the real model, always the reference):
-             max_steps x batch_size x gradient_accumulation_steps x (f N T_s + g A(T_s)); f = 4 for lora/qlora
+             max_steps x batch_size x gradient_accumulation_steps x (f (N_body T_s + N_head a) + g A(T_s)), the
+             LM head only where answer tokens are predicted (train.answer_only_loss); f = 4 for lora/qlora
              (forward 2N + backward through the activations 2N; adapter weight gradients negligible), 6 for
              full; g = 3 (attention forward + backward); gradient checkpointing adds a forward: f + 2, g + 1
 evaluate     per condition: n_test x (fwd(T_p, 1) + dec(T_p, a - 1))   generate: the prefill's last position
@@ -716,12 +717,15 @@ def decode_flops(shape: ModelShape, context: float, steps: int) -> float:
     return 2.0 * shape.n * steps + 4.0 * shape.layers * shape.attn_dim * (steps * context + steps * (steps + 1) / 2)
 
 
-def train_flops_per_sequence(shape: ModelShape, tokens: float, method: str, checkpointing: bool) -> float:
+def train_flops_per_sequence(
+    shape: ModelShape, tokens: float, answer: float, method: str, checkpointing: bool
+) -> float:
+    """The LM head runs only at the positions that predict answer tokens (train.answer_only_loss)."""
     f = 6.0 if method == "full" else 4.0
     g = 3.0
     if checkpointing:
         f, g = f + 2.0, g + 1.0
-    return f * shape.n * tokens + g * _attention(shape, tokens)
+    return f * ((shape.n - shape.head) * tokens + shape.head * answer) + g * _attention(shape, tokens)
 
 
 @dataclass
@@ -754,7 +758,7 @@ def count_flops(config: dict[str, Any], shapes: dict[str, ModelShape]) -> list[F
                 seqs = train["max_steps"] * train["batch_size"] * train["gradient_accumulation_steps"]
                 tokens = min(train["max_length"], full)
                 flops = seqs * train_flops_per_sequence(
-                    shape, tokens, train["method"], bool(train.get("gradient_checkpointing"))
+                    shape, tokens, answer, train["method"], bool(train.get("gradient_checkpointing"))
                 )
             elif stage == "evaluate":
                 flops = n_test * (forward_flops(shape, prompt, 1) + steps)

@@ -242,9 +242,9 @@ def test_flop_count_of_a_tiny_config():
     fwd_full_answer = 2 * 800 * 104 + 2 * 200 * 5 + 16 * 104**2  # 341,456: logits at the answer's 4 + 1 positions
     steps = 2 * 1000 * 3 + 4 * 2 * 4 * (3 * 100 + 3 * 4 // 2)  # 15,792: 3 cached steps after 100 tokens
     measured = fwd_full_answer + steps  # M = 357,248
-    # fine_tune: real, low-low x 2 seeds; 5 steps x 2 sequences x (4 N T + 3 A(T)), T = 104
-    assert got["fine_tune"] == (4, 4 * 10 * (4 * 1000 * 104 + 3 * 16 * 104**2))
-    assert got["fine_tune"][1] == 37_406_720
+    # fine_tune: real, low-low x 2 seeds; 5 steps x 2 sequences x (4 (N_body T + N_head a) + 3 A(T)), T = 104
+    assert got["fine_tune"] == (4, 4 * 10 * (4 * (800 * 104 + 200 * 4) + 3 * 16 * 104**2))
+    assert got["fine_tune"][1] == 34_206_720
     # evaluate: 6 conditions x 3 examples x (prefill + 3 steps)
     assert got["evaluate"] == (6, 6 * 3 * (fwd_prompt_last + steps))
     assert got["evaluate"][1] == 6_051_456

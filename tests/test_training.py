@@ -145,6 +145,60 @@ def test_interrupted_training_resumes_to_the_same_adapter(tmp_path, tiny_model_d
     assert any(a[k].abs().sum() > 0 for k in a if "lora_B" in k), "training moved the adapter"
 
 
+def test_a_checkpoint_of_another_config_is_not_resumed(tmp_path, tiny_model_dir, train_file, uninterrupted):
+    """Killed after its first checkpoint, then rerun with another learning rate (what a user does after editing
+    the config): the old checkpoints are discarded, not resumed, and the adapter is the new rate's."""
+    out, ckpt = tmp_path / "out", tmp_path / "ckpt"
+    proc = subprocess.Popen(train_cmd(tiny_model_dir, train_file, out, ckpt, train_cfg()), env=env(), text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    wait_for_checkpoint(ckpt, proc)
+    proc.kill()
+    proc.wait(timeout=60)
+    changed = train_cfg(learning_rate=0.02)
+    rerun = subprocess.run(
+        train_cmd(tiny_model_dir, train_file, out, ckpt, changed),
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "resuming" not in rerun.stdout
+    assert "they belong to another run (differs in: config)" in rerun.stdout
+    meta = json.loads((out / "adapter_model.safetensors.meta.json").read_text())
+    assert meta["training"]["resumed_from_step"] is None
+    old = weights(uninterrupted)  # the old learning rate, trained through
+    assert any(not torch.equal(old[k], v) for k, v in weights(out).items() if "lora_B" in k)
+
+
+def test_checkpoint_identity_covers_seed_records_model_and_code(tmp_path, tiny_model_dir):
+    from synthctx.settings import TrainSettings, parse_slice
+    from synthctx.train import claim_checkpoint_dir, run_identity
+
+    cfg = parse_slice(TrainSettings, train_cfg(), "train")
+    records = [{"id": "a", "answers": ["x"]}]
+    base = run_identity(cfg, 0, records, tiny_model_dir, "digest-1")
+    assert run_identity(cfg, 0, records, tiny_model_dir, "digest-1") == base
+    assert run_identity(cfg, 1, records, tiny_model_dir, "digest-1")["seed"] != base["seed"]
+    assert (
+        run_identity(cfg, 0, [{"id": "b", "answers": ["x"]}], tiny_model_dir, "digest-1")["records"] != base["records"]
+    )
+    assert run_identity(cfg, 0, records, tiny_model_dir, "digest-2")["code"] != base["code"]
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    other = run_identity(cfg, 0, records, model, "digest-1")
+    (model / "config.json").write_text('{"changed": 1}')
+    assert run_identity(cfg, 0, records, model, "digest-1")["model_files"] != other["model_files"]
+    ckpt = tmp_path / "ckpt"
+    claim_checkpoint_dir(ckpt, base)
+    (ckpt / "checkpoint-2").mkdir()
+    claim_checkpoint_dir(ckpt, base)
+    assert (ckpt / "checkpoint-2").is_dir(), "the same run keeps its checkpoints"
+    claim_checkpoint_dir(ckpt, {**base, "code": "digest-2"})
+    assert not (ckpt / "checkpoint-2").exists(), "another run's checkpoints are removed"
+
+
 def test_qlora_trains_a_4bit_base_on_cpu(tmp_path, tiny_model_dir, train_file):
     pytest.importorskip("bitsandbytes")
     cfg = train_cfg(method="qlora", dtype="bfloat16", max_steps=2, checkpoint_every=10)

@@ -143,7 +143,8 @@ def cmd_train(a: argparse.Namespace) -> None:
 
     cfg = parse_slice(TrainSettings, a.config, "train")
     set_threads(a.threads)
-    log = fine_tune(a.model_dir, list(read_jsonl(a.records)), cfg, a.seed, a.out, a.checkpoint_dir, a.snapshots)
+    records = list(read_jsonl(a.records))
+    log = fine_tune(a.model_dir, records, cfg, a.seed, a.out, a.checkpoint_dir, a.snapshots, a.code)
     write_metadata(
         a.out / main_weights_file(cfg.method),
         stage="train",
@@ -492,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, required=True)
     p = stage("train", cmd_train, "LoRA fine-tuning", "records", "out", "checkpoint-dir", condition=True, model=True)
     p.add_argument("--snapshots", type=Path, default=None, help="folder for the intermediate snapshots")
+    p.add_argument("--code", default=None, help="the workflow's code digest: checkpoints of other code are not resumed")
     for name, fn, help_, outs in (
         ("evaluate", cmd_evaluate, "answer the real test split", ("predictions", "summary")),
         (

@@ -9,6 +9,8 @@ temporary name and renamed, so a killed job never leaves a half-written one.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -24,6 +26,50 @@ from synthctx.settings import TrainSettings
 
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, what schedulers expect from a job that stopped on SIGTERM
 COMPLETE_MARKER = "synthctx-checkpoint-complete"
+
+
+RUN_FILE = "run.json"
+
+
+def run_identity(
+    cfg: TrainSettings, seed: int, records: list[dict[str, Any]], model_dir: Path, code: str | None
+) -> dict[str, str]:
+    """What a checkpoint must have been trained with to be resumed: the train slice, the seed, the training
+    records, the base model's files, and the code digest the workflow passes. Checkpoint folders are named by
+    condition only, so without this a rerun after a config change would resume the old run."""
+    records_hash = hashlib.sha256()
+    for rec in records:
+        records_hash.update(json.dumps(rec, sort_keys=True).encode())
+    model_files = sorted(
+        (str(p.relative_to(model_dir)), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in Path(model_dir).rglob("*")
+        if p.is_file()
+    )
+    return {
+        "config": hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()).hexdigest(),
+        "seed": str(seed),
+        "records": records_hash.hexdigest(),
+        "model_files": hashlib.sha256(json.dumps(model_files).encode()).hexdigest(),
+        "code": code or "",
+    }
+
+
+def claim_checkpoint_dir(checkpoint_dir: Path, identity: dict[str, str]) -> None:
+    """Keep the checkpoints only if they belong to this run (same identity); otherwise remove them and say
+    which parts differ, then record this run's identity."""
+    run_file = checkpoint_dir / RUN_FILE
+    if checkpoint_dir.exists():
+        try:
+            previous = json.loads(run_file.read_text())
+        except (OSError, ValueError):
+            previous = None
+        if previous != identity:
+            changed = sorted(k for k in identity if not previous or previous.get(k) != identity[k])
+            print(f"discarding the checkpoints in {checkpoint_dir}: they belong to another run "
+                  f"(differs in: {', '.join(changed) if previous else 'no run record'})", flush=True)  # fmt: skip
+            shutil.rmtree(checkpoint_dir)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps(identity, indent=1, sort_keys=True))
 
 
 def last_complete_checkpoint(checkpoint_dir: Path) -> Path | None:
@@ -194,6 +240,7 @@ def fine_tune(
     out_dir: Path,
     checkpoint_dir: Path,
     snapshots_out: Path | None = None,
+    code: str | None = None,
 ) -> dict[str, Any]:
     """Train and write the fine-tuned weights (a LoRA adapter, or the full model) to `out_dir`, and the
     intermediate snapshots (every `cfg.snapshot_every` steps) to `snapshots_out` as `step-<n>` folders."""
@@ -204,6 +251,7 @@ def fine_tune(
     from synthctx.timing import loading
 
     torch.set_flush_denormal(True)  # CPU steps slow down 3-4x on denormals once the loss gets small
+    claim_checkpoint_dir(checkpoint_dir, run_identity(cfg, seed, records, model_dir, code))
     set_seed(seed)
     tokenizer = load_tokenizer(model_dir)
     with loading():
@@ -257,7 +305,7 @@ def fine_tune(
         data_collator=pad_batch(tokenizer.pad_token_id),
         callbacks=[progress, mark, stop, snapshots],
     )
-    resume = last_complete_checkpoint(checkpoint_dir) if checkpoint_dir.exists() else None
+    resume = last_complete_checkpoint(checkpoint_dir)
     if resume:
         print(f"resuming from the last checkpoint: {resume}", flush=True)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)

@@ -1,6 +1,7 @@
 # Fine-tuning: LoRA on the attention projections, loss on the answer tokens; snapshots every few steps for
 # head recall over training. Checkpoints live under
-# resources/checkpoints (outside the outputs) so a killed or retried job resumes.
+# resources/checkpoints (outside the outputs) so a killed or retried job resumes, and only the same run: a
+# checkpoint records the train slice, seed, training records, base model files and code digest it was made with.
 
 
 rule fine_tune:
@@ -29,4 +30,4 @@ rule fine_tune:
         "python -m synthctx train --config {params.cfg:q} --threads {threads} --task {wildcards.task} "
         "--data {wildcards.data} --model {wildcards.model} "
         "--seed {wildcards.seed} --model-dir {input.model} --records {input.records} --out {output.weights} "
-        "--snapshots {output.snapshots} --checkpoint-dir {params.checkpoints} > {log} 2>&1"
+        "--snapshots {output.snapshots} --checkpoint-dir {params.checkpoints} --code {params.code} > {log} 2>&1"
