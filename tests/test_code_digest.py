@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 from synthctx.code_digest import SRC, code_digest, module_closure
+from workflow_helpers import REPO, copy_workflow, planned_jobs, snakemake
 
 
 def names(module: str) -> set[str]:
@@ -36,3 +42,48 @@ def test_a_task_package_digest_covers_its_folder_and_nothing_of_other_tasks():
     # the spec alone (what prompts and metrics depend on) does not pull in the builders
     spec = names("synthctx.tasks.summhay")
     assert "tasks/summhay/synthetic.py" not in spec and "tasks/summhay/__init__.py" in spec
+
+
+def test_folder_digest_follows_file_contents_not_modification_times(tmp_path):
+    from synthctx.code_digest import folder_contents_digest
+
+    folder, plain = tmp_path / "topics", tmp_path / "train.jsonl"
+    folder.mkdir()
+    (folder / "topic_a.json").write_text('{"topic": "a"}')
+    plain.write_text("{}\n")
+    before = folder_contents_digest([str(folder), str(plain)])
+    assert folder_contents_digest([str(plain)]) == ""  # plain files are tracked by Snakemake's own mtime check
+    stat = (folder / "topic_a.json").stat()
+    (folder / "topic_a.json").write_text('{"topic": "b"}')
+    os.utime(folder / "topic_a.json", ns=(stat.st_atime_ns, stat.st_mtime_ns))  # an edit that keeps the mtime
+    assert folder_contents_digest([str(folder), str(plain)]) != before
+    (folder / "topic_a.json").write_text('{"topic": "a"}')
+    assert folder_contents_digest([str(folder), str(plain)]) == before
+    (folder / "topic_b.json").write_text("{}")
+    assert folder_contents_digest([str(folder)]) != before
+
+
+def test_editing_a_file_inside_a_summhay_topic_folder_reruns_its_data_jobs(tmp_path):
+    """The rehearsal reads SummHay from a folder of topic files: an edit inside it (mtime kept, so only the
+    content changed) must re-plan the SummHay real-data job, and nothing is planned without the edit."""
+    work = copy_workflow(tmp_path / "wf")
+    fixtures = subprocess.run(
+        [sys.executable, str(REPO / "tests/release_fixtures"), "--out", str(work / "resources/rehearsal")],
+        capture_output=True,
+        text=True,
+    )
+    assert fixtures.returncode == 0, fixtures.stderr
+    target = "results/data/summhay/test/rehearsal-gqa/test.jsonl"
+    args = (target, "--configfile", "config/rehearsal.yaml")
+    built = snakemake(work, "--cores", "1", *args, timeout=600)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    unchanged = snakemake(work, "-n", *args)
+    assert "Nothing to be done" in unchanged.stdout + unchanged.stderr
+    topic = sorted((work / "resources/rehearsal/summhay").glob("topic_*.json"))[0]
+    stat = topic.stat()
+    data = json.loads(topic.read_text())
+    topic.write_text(json.dumps(data, indent=2))  # same records, other bytes
+    os.utime(topic, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    again = snakemake(work, "-n", *args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert planned_jobs(again.stdout + again.stderr) == {"real_test_data": 1}

@@ -86,6 +86,7 @@ def test_official_records_become_records_with_exact_spans(tokenizer, other_train
     [
         (lambda r: r.pop("question"), "question"),
         (lambda r: r.__setitem__("answers", []), "answers"),
+        (lambda r: r["answers"].append(" "), "answers[1]"),  # a blank answer would credit an empty prediction
         (lambda r: [c.__setitem__("isgold", False) for c in r["ctxs"]], "ctxs[].isgold"),
         (lambda r: r["ctxs"][1].pop("text"), "ctxs[1].text"),
     ],

@@ -61,6 +61,15 @@ def test_max_token_f1_takes_best_gold() -> None:
     assert max_token_f1("Paris France is", golds) == pytest.approx(0.8)
 
 
+def test_a_blank_gold_does_not_credit_an_empty_prediction() -> None:
+    # SQuAD scores an empty prediction against an empty gold as 1.0; with a real gold beside it, that blank
+    # alias would hand every empty answer full marks
+    assert max_token_f1("", ["Vellby", " "]) == 0.0
+    assert max_token_f1("", ["Vellby", "the"]) == 0.0  # "the" normalises to nothing too
+    assert max_token_f1("Vellby", ["Vellby", " "]) == 1.0
+    assert max_token_f1("", [" "]) == 1.0  # only blank golds: the SQuAD convention stands
+
+
 def test_max_token_f1_empty_golds_raise() -> None:
     with pytest.raises(ValueError):
         max_token_f1("Paris", [])

@@ -169,6 +169,7 @@ def _escaped(s: str) -> str:
     [
         (lambda r: r.pop("question"), "question"),
         (lambda r: r.pop("answer_aliases"), "answer_aliases"),
+        (lambda r: r.__setitem__("answer_aliases", ["Vellby", " "]), "answer_aliases[1]"),
         (lambda r: r["paragraphs"][2].pop("paragraph_text"), "paragraphs[2].paragraph_text"),
         (
             lambda r: r["question_decomposition"][1].__setitem__("paragraph_support_idx", 17),

@@ -171,6 +171,13 @@ def test_a_checkpoint_of_another_config_is_not_resumed(tmp_path, tiny_model_dir,
     assert any(not torch.equal(old[k], v) for k, v in weights(out).items() if "lora_B" in k)
 
 
+def test_adapter_config_is_byte_stable(uninterrupted):
+    """peft stores target_modules as a set, listed in hash-seed order; the study writes them sorted."""
+    settings = json.loads((uninterrupted / "adapter_config.json").read_text())
+    assert settings["target_modules"] == ["k_proj", "o_proj", "q_proj", "v_proj"]
+    assert list(settings) == sorted(settings)
+
+
 def test_checkpoint_identity_covers_seed_records_model_and_code(tmp_path, tiny_model_dir):
     from synthctx.settings import TrainSettings, parse_slice
     from synthctx.train import claim_checkpoint_dir, run_identity

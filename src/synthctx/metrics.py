@@ -46,20 +46,24 @@ def token_f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def max_token_f1(prediction: str, golds: list[str]) -> float:
-    """Best token F1 over all acceptable gold answers, as in the SQuAD evaluator."""
+def _scorable(golds: list[str]) -> list[str]:
+    """The golds that keep a token after normalisation. A gold that normalises to nothing (blank, or only an
+    article or punctuation) would give an empty prediction full credit, so it counts only when no other does."""
     if not golds:
         raise ValueError("golds must contain at least one gold answer")
-    return max(token_f1(prediction, g) for g in golds)
+    return [g for g in golds if _tokens(g)] or golds
+
+
+def max_token_f1(prediction: str, golds: list[str]) -> float:
+    """Best token F1 over all acceptable gold answers, as in the SQuAD evaluator (blank golds aside)."""
+    return max(token_f1(prediction, g) for g in _scorable(golds))
 
 
 def substring_exact_match(prediction: str, golds: list[str]) -> float:
     """1.0 if any normalised gold occurs inside the normalised prediction
     (Liu et al. 'Lost in the Middle'), tolerating verbose generations."""
-    if not golds:
-        raise ValueError("golds must contain at least one gold answer")
     pred = normalize_answer(prediction)
-    for g in golds:
+    for g in _scorable(golds):
         ref = normalize_answer(g)
         if ref and ref in pred:
             return 1.0

@@ -196,6 +196,12 @@ def _save_weights(model, out_dir: Path, extension: dict) -> None:
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
+    adapter_config = tmp / "adapter_config.json"
+    if adapter_config.is_file():  # peft keeps target_modules as a set: its order follows the hash seed
+        settings = json.loads(adapter_config.read_text())
+        if isinstance(settings.get("target_modules"), list):
+            settings["target_modules"] = sorted(settings["target_modules"])
+        adapter_config.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
     (tmp / "context_extension.json").write_text(json.dumps(extension, sort_keys=True) + "\n")
     if out_dir.exists():
         shutil.rmtree(out_dir)

@@ -1,6 +1,7 @@
 # The grid, wildcard constraints, config slices handed to rules, input functions and code digests.
 # Other rule files hold only rules.
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import yaml
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 # Standard library + jsonschema only, so the scheduler stays light.
 from synthctx import conditions, tasks  # noqa: E402
-from synthctx.code_digest import code_digest  # noqa: E402
+from synthctx.code_digest import code_digest, folder_contents_digest  # noqa: E402
 from synthctx.config import validate_config  # noqa: E402
 from synthctx.job_environment import prepare_job_environment  # noqa: E402
 from synthctx import job_resources  # noqa: E402
@@ -116,6 +117,17 @@ def real_data_files(wc):
     task = config["tasks"][wc.task]
     listed = [f for key in tasks.get(wc.task).input_file_keys for f in task[key]]
     return sorted({source[s] for s in SPLITS} | set(listed))
+
+
+@functools.lru_cache(maxsize=None)
+def _folders_digest(paths):
+    return folder_contents_digest(list(paths))
+
+
+def real_data_folders(wc):
+    """The contents of any folder among the real data files (SummHay's topic folder), as a digest (hashed
+    once per planning, however many jobs read the folder)."""
+    return _folders_digest(tuple(real_data_files(wc)))
 
 
 def hub_fetch_slice(wc):

@@ -52,6 +52,7 @@ rule real_test_data:
         "logs/data/{task}/test/{model}.log",
     params:
         cfg=real_data_slice,
+        folders=real_data_folders,
         n=lambda wc: config["tasks"][wc.task]["n_test"],
         seed=config["data_seed"],
         code=data_code,
@@ -74,6 +75,7 @@ rule real_train_data:
         "logs/data/{task}/real/{model}/{seed}.log",
     params:
         cfg=real_data_slice,
+        folders=real_data_folders,
         n=lambda wc: config["tasks"][wc.task]["n_train_real"],
         code=data_code,
     resources:

@@ -63,7 +63,7 @@ RECORD_SCHEMA = Draft202012Validator(
         "required": ["question", "answers", "ctxs"],
         "properties": {
             "question": NONEMPTY_STRING,
-            "answers": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+            "answers": {"type": "array", "minItems": 1, "items": NONEMPTY_STRING},
             "ctxs": {
                 "type": "array",
                 "minItems": 1,

@@ -32,7 +32,7 @@ RECORD_SCHEMA = Draft202012Validator(
             "id": NONEMPTY_STRING,
             "question": NONEMPTY_STRING,
             "answer": NONEMPTY_STRING,
-            "answer_aliases": {"type": "array", "items": {"type": "string"}},
+            "answer_aliases": {"type": "array", "items": NONEMPTY_STRING},
             "answerable": {"const": True, "description": "only answerable records (MuSiQue-Ans) can be built"},
             "paragraphs": {
                 "type": "array",
