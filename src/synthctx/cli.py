@@ -593,6 +593,15 @@ def build_parser() -> argparse.ArgumentParser:
 MODEL_STAGES = ("train", "evaluate", "score-heads", "knockout", "patch")
 
 
+def _remove_stale_metadata(args: argparse.Namespace) -> None:
+    """Snakemake deletes a job's outputs before running it, but not their `.meta.json` sidecars: a sidecar
+    whose file is missing is a previous run's, and would outlive a failure of this one beside no output."""
+    paths = [v for value in vars(args).values() for v in (value if isinstance(value, list) else [value])]
+    for path in paths:
+        if isinstance(path, Path) and not path.exists():
+            path.with_name(path.name + ".meta.json").unlink(missing_ok=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     from synthctx import timing
 
@@ -604,6 +613,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.stage == "train":
             import peft  # noqa: F401
     timing.mark_imported()
+    _remove_stale_metadata(args)
     args.fn(args)
     timing.report(args.stage)
     return 0
