@@ -54,7 +54,7 @@ def planned_resources(dry_run_output: str) -> list[tuple[str, dict[str, str], di
     """(rule, wildcards, resources) of every job a dry run prints."""
     jobs = []
     for block in dry_run_output.split("\n\n"):
-        rule = re.search(r"^(?:local)?rule (\w+):", block, flags=re.M)
+        rule = re.search(r"^\s*(?:local)?rule (\w+):", block, flags=re.M)  # group members are indented
         if not rule:
             continue
         wc = re.search(r"^\s+wildcards: (.*)$", block, flags=re.M)
@@ -95,6 +95,9 @@ def test_paper_grid_under_the_slurm_profile_sizes_every_job(tmp_path, monkeypatc
             assert int(res["mem_mb"]) > 2 * params / 1e6
         else:
             assert res["slurm_partition"] == "cpu", (rule, res)
+
+    # a condition's evaluation, head scoring and knockout are one SLURM job (profiles/slurm `groups:`)
+    assert dry.stdout.count("Group job condition_gpu") == counts["evaluate"]
 
     llama = [r for rule, wc, r in jobs if rule == "fine_tune" and wc["model"] == "llama-3-8b-instruct"]
     assert {r["mem_mb"] for r in llama} == {"24075"}  # 8.03e9 x 2 bytes = 16,060 MB x 1.25 + 4,000
