@@ -129,3 +129,41 @@ def test_an_unknown_task_in_the_grid_is_named(tmp_path):
     cfg, path = _with(tmp_path, lambda t: t.replace("tasks: [mdqa, musique, summhay]", "tasks: [mdqa, hotpotqa]"))
     with pytest.raises(ConfigError, match=r"grid\.tasks\[1\].*'hotpotqa' is not defined under 'tasks'"):
         validate_config(cfg, SCHEMA, [path])
+
+
+def _tiny_with(tmp_path: Path, text_edit) -> tuple[dict, list[Path]]:
+    """The tiny fixture over the default (as the workflow test runs it), with its text edited."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(text_edit((REPO / "tests/fixtures/tiny.yaml").read_text()))
+    merged = load(DEFAULT)
+    merged.update(load(path))
+    merged["models"] = {**load(DEFAULT)["models"], **merged["models"]}
+    return merged, [DEFAULT, path]
+
+
+def test_a_threshold_no_score_can_exceed_is_refused(tmp_path):
+    cfg, path = _with(tmp_path, lambda t: t.replace("  threshold: 0.1 ", "  threshold: 1.5 "))
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg, SCHEMA, [path])
+    assert f"{path}:{_line_of(path, 'threshold: 1.5')}: key 'head_sets.threshold'" in str(err.value)
+
+
+def test_a_misspelt_architecture_key_is_refused_not_ignored(tmp_path):
+    cfg, files = _tiny_with(tmp_path, lambda t: t.replace("num_hidden_layers: 2,", "num_hiden_layers: 2,"))
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg, SCHEMA, files)
+    assert "num_hiden_layers" in str(err.value) and str(files[1]) in str(err.value)
+
+
+def test_head_counts_the_model_cannot_honour_are_refused(tmp_path):
+    """The tiny model has 2 layers x 4 heads = 8 heads."""
+    cfg, files = _tiny_with(tmp_path, lambda t: t.replace("top_k: 3}", "top_k: 9}"))
+    with pytest.raises(
+        ConfigError, match=r"key 'head_sets.top_k': head_sets.top_k is 9, but model 'tiny\S*' has only 8"
+    ):
+        validate_config(cfg, SCHEMA, files)
+    cfg, files = _tiny_with(tmp_path, lambda t: t.replace("exclude_top: 2,", "exclude_top: 7,"))
+    with pytest.raises(ConfigError, match=r"key 'interventions.knockout.exclude_top'.* is 9, but model"):
+        validate_config(cfg, SCHEMA, files)
+    cfg, files = _tiny_with(tmp_path, lambda t: t.replace("exclude_top: 2,", "exclude_top: 6,"))
+    validate_config(cfg, SCHEMA, files)  # 6 excluded + k = 2 fit in 8

@@ -6,6 +6,7 @@ complete, checked values."""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,51 @@ def _cross_field_problems(config: dict[str, Any], config_files: list[Path]) -> l
             )
         for key, why in tasks.get(name).check_config(task):
             problems.append(f"{locate(config_files, ['tasks', name, key])}: key 'tasks.{name}.{key}': {why}")
-    return problems + _intervention_problems(config, config_files)
+    return problems + _intervention_problems(config, config_files) + _head_count_problems(config, config_files)
+
+
+def _head_count(spec: dict[str, Any], prepared: Path) -> int | None:
+    """Attention heads of a model (layers x query heads) where planning can know them: a random model's
+    architecture, or a prepared model's config.json; None otherwise (a hub or GGUF model not yet prepared)."""
+    arch = spec.get("architecture")
+    if arch is None and (prepared / "config.json").is_file():
+        try:
+            arch = json.loads((prepared / "config.json").read_text())
+        except ValueError:
+            return None
+        arch = arch.get("text_config", arch)
+    try:
+        return int(arch["num_hidden_layers"]) * int(arch["num_attention_heads"])
+    except (TypeError, KeyError, ValueError):
+        return None
+
+
+def _head_count_problems(config: dict[str, Any], config_files: list[Path]) -> list[str]:
+    """Head counts a model cannot honour: more top-k heads than it has, or knockout controls that need more
+    heads than exist (the top k, plus the excluded top heads the random controls must avoid)."""
+    problems = []
+    knockout = config["interventions"]["knockout"]
+    asks = [
+        (["head_sets", "top_k"], config["head_sets"]["top_k"], "head_sets.top_k"),
+        (["interventions", "knockout", "k"], max(knockout["k"]), "the largest interventions.knockout.k"),
+        (
+            ["interventions", "knockout", "exclude_top"],
+            knockout["exclude_top"] + max(knockout["k"]),
+            "interventions.knockout.exclude_top + the largest k (random controls avoid the top heads)",
+        ),
+    ]
+    for name in config["grid"]["models"]:
+        heads = _head_count(config["models"].get(name, {}), Path("resources/models") / name)
+        if heads is None:
+            continue
+        for path, needed, what in asks:
+            if needed > heads:
+                key = ".".join(path)
+                problems.append(
+                    f"{locate(config_files, path)}: key '{key}': {what} is {needed}, but model {name!r} has "
+                    f"only {heads} attention heads"
+                )
+    return problems
 
 
 def _intervention_problems(config: dict[str, Any], config_files: list[Path]) -> list[str]:
