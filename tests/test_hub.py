@@ -146,13 +146,15 @@ def test_fetch_rule_writes_each_split_locally_and_the_loader_reads_it_offline(tm
 
     # The data rules' slice names the fetched files; the loader reads them, with the hub's origins.
     fetched = {s: str(work / f"resources/data/musique/hub/{s}.jsonl.gz") for s in ("train", "test")}
-    source = {**hub_source(str(data)), "fetched": fetched}
+    # both splits of the local data set hold the same rows: allowed (and reported) by shared_questions: report
+    source = {**hub_source(str(data)), "fetched": fetched, "shared_questions": "report"}
     got = list(iter_records(source, "test"))
     assert [(o, i) for o, i, _ in got] == [(f"{data}[validation]", i) for i in range(1, len(ROWS) + 1)]
     assert [row for _, _, row in got] == ROWS
     common = {"target_tokens": 2000, "max_documents": 40, "gold_position": "last"}
     from_hub = tasks.build_real("musique", {**common, "source": source}, "test", 4, 0, tokenizer).records
     files = {"kind": "files", "train": str(MUSIQUE), "test": str(MUSIQUE), "on_unalignable": "error"}
+    files["shared_questions"] = "report"
     from_files = tasks.build_real("musique", {**common, "source": files}, "test", 4, 0, tokenizer).records
     assert from_hub == json.loads(json.dumps(from_files).replace(str(MUSIQUE), f"{data}[validation]"))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -35,8 +36,15 @@ def build_synthetic_musique(needle, haystack, cfg, n, seed, tokenizer):
 
 
 def files_cfg(path: Path, **over) -> dict:
+    """Both splits read the one fixture file, so every question is in both: allowed here by `report`."""
     return {
-        "source": {"kind": "files", "train": str(path), "test": str(path), "on_unalignable": "error"},
+        "source": {
+            "kind": "files",
+            "train": str(path),
+            "test": str(path),
+            "on_unalignable": "error",
+            "shared_questions": "report",
+        },
         "target_tokens": 2000,
         "max_documents": 40,
         "gold_position": "last",
@@ -142,6 +150,7 @@ def test_hub_rows_in_column_layout_build_the_same_records(monkeypatch, tokenizer
         "train_split": "train",
         "test_split": "validation",
         "on_unalignable": "error",
+        "shared_questions": "report",  # the stand-in returns the same rows for both splits
     }
     hub, _ = build_musique_from_files({**files_cfg(FIXTURE), "source": source}, "test", 4, 0, tokenizer)
     files, _ = build_musique_from_files(files_cfg(FIXTURE), "test", 4, 0, tokenizer)
@@ -340,3 +349,38 @@ def test_release_shaped_records_keep_their_twenty_paragraphs_and_pad_to_length(t
         answers = [h["answer"].lower() for h in source["question_decomposition"]] + [source["answer"].lower()]
         assert not any(a in (d["title"] + " " + d["text"]).lower() for d in padding for a in answers)
         assert len(tokenizer(rec["context"])["input_ids"]) <= 3000
+
+
+def test_train_and_test_sources_sharing_a_question_are_refused_by_default(tmp_path, tokenizer):
+    lines = FIXTURE.read_text().splitlines()
+    train, test = tmp_path / "train.jsonl", tmp_path / "dev.jsonl"
+    train.write_text("\n".join(lines[:2]) + "\n")
+    shared = json.loads(lines[1])
+    shared["id"] = "2hop__other"
+    shared["question"] = shared["question"].upper() + "  "  # the same question, normalised
+    test.write_text("\n".join([*lines[2:], json.dumps(shared)]) + "\n")
+    cfg = files_cfg(train)
+    cfg["source"] = {**cfg["source"], "test": str(test), "shared_questions": "refuse"}
+    with pytest.raises(
+        RecordError, match=re.escape(f"share 1 of their questions (normalised), e.g. {test}:3 and {train}:2")
+    ):
+        build_musique_from_files(cfg, "test", 1, 0, tokenizer)
+    cfg["source"]["shared_questions"] = "report"
+    records, _ = build_musique_from_files(cfg, "test", 2, 0, tokenizer)
+    assert len(records) == 2
+    cfg["source"]["test"] = str(train)  # both splits on one file: everything is shared
+    cfg["source"]["shared_questions"] = "refuse"
+    with pytest.raises(RecordError, match="share 2 of their questions"):
+        build_musique_from_files(cfg, "train", 1, 0, tokenizer)
+
+
+def test_a_repeated_id_names_both_lines(tmp_path, tokenizer):
+    lines = FIXTURE.read_text().splitlines()
+    copy = json.loads(lines[0])
+    copy["question"] = "a different question with the same id?"
+    path = tmp_path / "dup.jsonl"
+    path.write_text("\n".join([*lines, json.dumps(copy)]) + "\n")
+    with pytest.raises(
+        RecordError, match=re.escape(f"{path}:5: field 'id': repeated id {copy['id']!r}, first at {path}:1")
+    ):
+        build_musique_from_files(files_cfg(path), "test", 1, 0, tokenizer)

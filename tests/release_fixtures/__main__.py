@@ -21,8 +21,8 @@ from release_fixtures import mdqa, musique, summhay  # noqa: E402
 
 def write_all(out: Path, seed: int = 0) -> list[Path]:
     paths = mdqa.write_release(out / "mdqa", n_questions=80, seed=seed, gold_indices=(0, 9, 19))
-    paths.append(musique.write_split(out / "musique" / "musique_ans_v1.0_train.jsonl", 40, seed))
-    paths.append(musique.write_split(out / "musique" / "musique_ans_v1.0_dev.jsonl", 20, seed + 1))
+    train = musique.write_split(out / "musique" / "musique_ans_v1.0_train.jsonl", 40, seed)
+    paths += [train, musique.write_split(out / "musique" / "musique_ans_v1.0_dev.jsonl", 20, seed + 1, train)]
     paths += list(summhay.write_release(out / "summhay", n_news=3, n_conv=3, seed=seed))
     return paths
 

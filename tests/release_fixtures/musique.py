@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -103,11 +104,25 @@ def make_record(rng: random.Random, index: int) -> dict[str, Any]:
     }
 
 
-def write_split(path: Path, n: int, seed: int) -> Path:
-    """`n` records as one jsonl file (the release's train or dev file)."""
+def _question_key(question: str) -> str:
+    return " ".join(re.sub(r"\W+", " ", question.casefold()).split())
+
+
+def write_split(path: Path, n: int, seed: int, disjoint_from: Path | None = None) -> Path:
+    """`n` records as one jsonl file (the release's train or dev file). The release's train and dev share no
+    question; `disjoint_from` (the train file, when writing dev) makes that hold here too."""
+    taken = set()
+    if disjoint_from is not None:
+        taken = {_question_key(json.loads(line)["question"]) for line in disjoint_from.read_text().splitlines()}
     rng = random.Random(f"musique-release:{seed}")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
-        for i in range(n):
-            fh.write(json.dumps(make_record(rng, i)) + "\n")
+        i = 0
+        while i < n:
+            record = make_record(rng, i)
+            if _question_key(record["question"]) in taken:
+                continue
+            taken.add(_question_key(record["question"]))
+            fh.write(json.dumps(record) + "\n")
+            i += 1
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
 
@@ -23,3 +24,9 @@ def mentions_any(strings: Iterable[str]) -> re.Pattern | None:
     """A case-insensitive whole-word matcher for any of `strings` (None when there are none)."""
     alts = sorted({s for s in strings if s}, key=len, reverse=True)
     return re.compile("|".join(rf"(?<!\w){re.escape(s)}(?!\w)" for s in alts), re.IGNORECASE) if alts else None
+
+
+def question_key(question: str) -> str:
+    """The normalised question: Unicode-compatibility form, case-folded, runs of non-word characters
+    (punctuation, spacing) collapsed to one space. Questions with equal keys are the same question."""
+    return " ".join(re.sub(r"\W+", " ", unicodedata.normalize("NFKC", question).casefold()).split())

@@ -130,3 +130,41 @@ def build_in_random_order(n_items: int, n: int, rng, build_one, on_unalignable: 
             f"real {what}: only {len(records)} of {n} usable records in the source ({dropped} dropped as unalignable)"
         )
     return records, dropped
+
+
+def refuse_shared_questions(
+    task: str,
+    split: str,
+    mine: list[tuple[str, int, Any]],
+    theirs: list[tuple[str, int, Any]],
+    advice: str,
+    policy: str = "refuse",
+) -> None:
+    """Leakage guard for a split read from its own source: no question (normalised, `question_key`) of this
+    split's records may also be in the other split's. Raises RecordError naming the first shared pair, or with
+    `policy: report` (real_data.shared_questions) prints it and goes on."""
+    from synthctx.data.matching import question_key
+
+    theirs_at = {question_key(raw["question"]): (o, line) for o, line, raw in theirs}
+    shared = [(o, line, raw) for o, line, raw in mine if question_key(raw["question"]) in theirs_at]
+    if shared:
+        o, line, raw = shared[0]
+        o2, line2 = theirs_at[question_key(raw["question"])]
+        other = "test" if split == "train" else "train"
+        message = (
+            f"{task} {split}: the {split} and {other} sources share {len(shared)} of their questions (normalised), "
+            f"e.g. {o}:{line} and {o2}:{line2}: {raw['question']!r}"
+        )
+        if policy != "report":
+            raise RecordError(f"{message}; {advice} (or set real_data.shared_questions: report to go on)")
+        print(f"warning: {message} (real_data.shared_questions: report)", flush=True)
+
+
+def refuse_repeated_ids(records: list[tuple[str, int, Any]], field: str) -> None:
+    """Every record's `field` (an id) is unique across the records read: a repeated one names both lines."""
+    first: dict[Any, str] = {}
+    for origin, line, raw in records:
+        key = raw[field]
+        if key in first:
+            raise fail(f"{origin}:{line}", field, f"repeated {field} {key!r}, first at {first[key]}")
+        first[key] = f"{origin}:{line}"

@@ -35,8 +35,6 @@ exact case before any case (`synthctx.data.matching.find_answer`), so "201" is n
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -44,16 +42,16 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from synthctx.data.length_fitting import LengthFitter, fill, gold_index, interleave, padding_from_other_records
-from synthctx.data.matching import find_answer, mentions_any
+from synthctx.data.matching import find_answer, mentions_any, question_key
 from synthctx.data.sources import (
     NONEMPTY_STRING,
-    RecordError,
     Unalignable,
     build_in_random_order,
     check_schema,
     fail,
     iter_jsonl,
     iter_records,
+    refuse_shared_questions,
 )
 from synthctx.records import RecordKey, make_record, rng_for, single_gold_spans
 
@@ -97,12 +95,6 @@ def answer_offset(text: str, answers: list[str]) -> tuple[str, int] | None:
     return find_answer(text, answers)
 
 
-def question_key(question: str) -> str:
-    """The normalised question: Unicode-compatibility form, case-folded, runs of non-word characters
-    (punctuation, spacing) collapsed to one space. Questions with equal keys are the same question."""
-    return " ".join(re.sub(r"\W+", " ", unicodedata.normalize("NFKC", question).casefold()).split())
-
-
 def split_hash(question: str) -> float:
     """A stable number in [0, 1) from the question's key (SHA-256), independent of seed and file order."""
     digest = hashlib.sha256(question_key(question).encode("utf-8")).digest()
@@ -143,17 +135,16 @@ def split_questions(cfg: dict[str, Any], split: str) -> list[list[Copy]]:
     source = cfg["source"]
     other = "test" if split == "train" else "train"
     mine, theirs = _read(iter_records(source, split)), _read(iter_records(source, other))
-    theirs_at = {question_key(raw["question"]): (o, line) for o, line, raw in theirs}
-    shared = [(o, line, raw) for o, line, raw in mine if question_key(raw["question"]) in theirs_at]
-    if shared:
-        o, line, raw = shared[0]
-        o2, line2 = theirs_at[question_key(raw["question"])]
-        raise RecordError(
-            f"MDQA {split}: the {split} and {other} sources share {len(shared)} of their questions (normalised), "
-            f"e.g. {o}:{line} and {o2}:{line2}: {raw['question']!r}; {_name(source, split)} and "
-            f"{_name(source, other)} must not hold the same questions. The release's gold_at_k files all hold "
-            f"the same questions: list them under tasks.mdqa.release_files to split them by question"
-        )
+    refuse_shared_questions(
+        "MDQA",
+        split,
+        mine,
+        theirs,
+        f"{_name(source, split)} and {_name(source, other)} must not hold the same questions. The release's "
+        "gold_at_k files all hold the same questions: list them under tasks.mdqa.release_files to split them "
+        "by question",
+        source.get("shared_questions", "refuse"),
+    )
     return _group(mine)
 
 

@@ -20,6 +20,8 @@ from synthctx.data.sources import (
     check_schema,
     fail,
     iter_records,
+    refuse_repeated_ids,
+    refuse_shared_questions,
 )
 from synthctx.records import RecordKey, rng_for
 from synthctx.tasks.musique.record import assemble
@@ -90,10 +92,8 @@ def check_record(origin: str, raw: Any) -> None:
             )
 
 
-def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer) -> tuple[list[dict[str, Any]], int]:
-    """Records from official MuSiQue-Ans data, and the number dropped because a hop's answer does not
-    occur in its supporting paragraph (only with `source.on_unalignable: drop`; otherwise an error)."""
-    source = cfg["source"]
+def _read(source: dict[str, Any], split: str) -> list[tuple[str, int, dict[str, Any]]]:
+    """Every record of a split, checked before any is built."""
     raws = []
     for origin, line, raw in iter_records(source, split):
         if isinstance(raw, dict):
@@ -102,8 +102,27 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
                 "paragraphs": as_rows(raw.get("paragraphs")),
                 "question_decomposition": as_rows(raw.get("question_decomposition")),
             }
-        check_record(f"{origin}:{line}", raw)  # every record is checked before any is built
+        check_record(f"{origin}:{line}", raw)
         raws.append((origin, line, raw))
+    return raws
+
+
+def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer) -> tuple[list[dict[str, Any]], int]:
+    """Records from official MuSiQue-Ans data, and the number dropped because a hop's answer does not
+    occur in its supporting paragraph (only with `source.on_unalignable: drop`; otherwise an error)."""
+    source = cfg["source"]
+    other = "test" if split == "train" else "train"
+    raws, theirs = _read(source, split), _read(source, other)
+    refuse_repeated_ids(raws, "id")
+    refuse_shared_questions(
+        "MuSiQue",
+        split,
+        raws,
+        theirs,
+        f"{source.get(split, split)} and {source.get(other, other)} must hold different questions (the release's "
+        "train and dev files do; dev is the test split)",
+        source.get("shared_questions", "refuse"),
+    )
     slots = [(r, p) for r, (_, _, raw) in enumerate(raws) for p in range(len(raw["paragraphs"]))]
 
     def paragraph(k: int) -> tuple[int, dict[str, Any]]:
