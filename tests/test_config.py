@@ -167,3 +167,19 @@ def test_head_counts_the_model_cannot_honour_are_refused(tmp_path):
         validate_config(cfg, SCHEMA, files)
     cfg, files = _tiny_with(tmp_path, lambda t: t.replace("exclude_top: 2,", "exclude_top: 6,"))
     validate_config(cfg, SCHEMA, files)  # 6 excluded + k = 2 fit in 8
+
+
+def test_positions_and_sizes_no_prompt_can_hold_are_refused(tmp_path):
+    cfg, path = _with(
+        tmp_path, lambda t: t.replace("    max_documents: 20           #", "    max_documents: 1           #")
+    )
+    with pytest.raises(
+        ConfigError, match=rf"{path}:{_line_of(path, 'max_documents: 1 ')}: key 'tasks.mdqa.max_documents'"
+    ):
+        validate_config(cfg, SCHEMA, [path])
+    line = next(ln for ln in DEFAULT.read_text().splitlines() if ln.startswith("    gold_position:"))
+    cfg, path = _with(tmp_path, lambda t: t.replace(line, "    gold_position: 20", 1))
+    with pytest.raises(ConfigError, match=r"key 'tasks.mdqa.gold_position': index 20 is beyond the last of at most 20"):
+        validate_config(cfg, SCHEMA, [path])
+    cfg, path = _with(tmp_path, lambda t: t.replace(line, "    gold_position: 19", 1))
+    validate_config(cfg, SCHEMA, [path])

@@ -113,6 +113,13 @@ def _cross_field_problems(config: dict[str, Any], config_files: list[Path]) -> l
                 f"{task['n_train']} is more than n_train_real ({task['n_train_real']}): real (limited) "
                 f"is a cut of the real training set"
             )
+        position = task["gold_position"]
+        if isinstance(position, int) and position >= task["max_documents"]:
+            problems.append(
+                f"{locate(config_files, ['tasks', name, 'gold_position'])}: key 'tasks.{name}.gold_position': "
+                f"index {position} is beyond the last of at most {task['max_documents']} documents (max_documents; "
+                f"indices count from 0)"
+            )
         for key, why in tasks.get(name).check_config(task):
             problems.append(f"{locate(config_files, ['tasks', name, key])}: key 'tasks.{name}.{key}': {why}")
     return problems + _intervention_problems(config, config_files) + _head_count_problems(config, config_files)
