@@ -44,23 +44,52 @@ def check_schema(origin: str, raw: Any, validator: Draft202012Validator) -> None
     raise fail(origin, field_path(path), err.message)
 
 
-def open_text(path: Path):
-    """A text handle on a plain or gzip-compressed file, told apart by its bytes rather than its name."""
+def open_bytes(path: Path):
+    """A binary handle on a plain or gzip-compressed file, told apart by its bytes rather than its name."""
     with open(path, "rb") as fh:
         compressed = fh.read(2) == GZIP_MAGIC
-    return gzip.open(path, "rt", encoding="utf-8") if compressed else open(path, encoding="utf-8")
+    return gzip.open(path, "rb") if compressed else open(path, "rb")
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[str, int, Any]]:
-    """(file, line number, parsed object) of every non-blank line."""
-    with open_text(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield str(path), lineno, json.loads(line)
-            except json.JSONDecodeError as err:
-                raise RecordError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+    """(file, line number, parsed object) of every non-blank line. Lines are decoded one by one, so bytes
+    that are not UTF-8 are reported with their line; a byte-order mark and CRLF line ends are accepted."""
+    try:
+        with open_bytes(path) as fh:
+            for lineno, raw in enumerate(fh, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise RecordError(f"{path}:{lineno}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+                if lineno == 1:
+                    line = line.removeprefix("\ufeff")
+                if not line.strip():
+                    continue
+                try:
+                    yield str(path), lineno, json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise RecordError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+    except (OSError, EOFError) as err:  # missing, unreadable, or a truncated or corrupt gzip stream
+        raise RecordError(f"{path}: cannot be read: {err}") from None
+
+
+def read_json(path: Path) -> Any:
+    """One JSON document from a plain or gzip-compressed file (a topic file), with errors that name the file and
+    the line instead of a traceback."""
+    try:
+        with open_bytes(path) as fh:
+            data = fh.read()
+    except (OSError, EOFError) as err:
+        raise RecordError(f"{path}: cannot be read: {err}") from None
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise RecordError(f"{path}:{line}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise RecordError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
 
 
 def hub_rows(source: dict[str, Any], split: str) -> Iterator[tuple[str, int, dict[str, Any]]]:

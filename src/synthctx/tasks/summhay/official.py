@@ -39,7 +39,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from synthctx.data.sources import NONEMPTY_STRING, RecordError, as_rows, check_schema, fail, hub_rows
+from synthctx.data.sources import NONEMPTY_STRING, RecordError, as_rows, check_schema, fail, hub_rows, read_json
 from synthctx.records import RecordKey, rng_for
 from synthctx.tasks.summhay.citations import (
     CITATION_QUESTION,
@@ -133,16 +133,13 @@ def iter_topics(source: dict[str, Any], split: str) -> Iterator[tuple[str, Any]]
     """(origin, raw topic) from one topic JSON file, a folder of them (sorted), or a hub data set."""
     if source["kind"] == "files":
         path = Path(source[split])
-        files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+        files = sorted([*path.glob("*.json"), *path.glob("*.json.gz")]) if path.is_dir() else [path]
         if not files:
             raise RecordError(f"{path}: no topic JSON files in this folder")
         for f in files:
-            try:
-                yield str(f), json.loads(f.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                raise RecordError(f"{f}: no such file or folder (real_data.{split})") from None
-            except json.JSONDecodeError as err:
-                raise RecordError(f"{f}: not valid JSON ({err.msg}, line {err.lineno})") from None
+            if not f.exists():
+                raise RecordError(f"{f}: no such file or folder (real_data.{split})")
+            yield str(f), read_json(f)
     else:
         for origin, row, topic in hub_rows(source, split):
             yield f"{origin} row {row - 1}", topic
