@@ -183,3 +183,13 @@ def test_positions_and_sizes_no_prompt_can_hold_are_refused(tmp_path):
         validate_config(cfg, SCHEMA, [path])
     cfg, path = _with(tmp_path, lambda t: t.replace(line, "    gold_position: 19", 1))
     validate_config(cfg, SCHEMA, [path])
+
+
+def test_a_key_set_twice_is_refused_and_the_value_used_is_located(tmp_path):
+    cfg, path = _with(tmp_path, lambda t: t.replace("  max_steps: 20", "  max_steps: 20\n  max_steps: 0", 1))
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg, SCHEMA, [path])
+    line = _line_of(path, "max_steps: 0")
+    assert f"{path}:{line}: key 'train.max_steps' is set twice (first at line {line - 1})" in str(err.value)
+    # the schema problem of the value YAML kept (the second) points at the second line, not the first
+    assert f"{path}:{line}: key 'train.max_steps'" in str(err.value).split("set twice")[-1]

@@ -37,9 +37,8 @@ def _line_of(node: yaml.Node | None, path: list[Any]) -> int | None:
         if isinstance(node, yaml.MappingNode):
             nxt = None
             for k, v in node.value:
-                if k.value == str(key):
+                if k.value == str(key):  # the last one: a duplicated key's value is its last
                     line, nxt = k.start_mark.line + 1, v
-                    break
             node = nxt
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
             node = node.value[key]
@@ -203,10 +202,38 @@ def _resolve(config: dict[str, Any]) -> None:
         config[section]["dtype"] = resolve_dtype(config[section]["dtype"])
 
 
+def _duplicate_keys(config_files: list[Path]) -> list[str]:
+    """Keys set twice in one mapping of a config file: YAML keeps the last silently, which hides an edit."""
+    problems = []
+
+    def walk(node: yaml.Node, path: list[str], where: Path) -> None:
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for k, v in node.value:
+                line = k.start_mark.line + 1
+                if k.value in first:
+                    key = ".".join([*path, str(k.value)])
+                    problems.append(f"{where}:{line}: key '{key}' is set twice (first at line {first[k.value]})")
+                first.setdefault(k.value, line)
+                walk(v, [*path, str(k.value)], where)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                walk(v, [*path, str(i)], where)
+
+    for f in config_files:
+        try:
+            root = yaml.compose(Path(f).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue  # unreadable or not YAML: Snakemake has already said so
+        if root is not None:
+            walk(root, [], Path(f))
+    return problems
+
+
 def validate_config(config: dict[str, Any], schema: dict[str, Any], config_files: list[Path]) -> None:
     """Validate `config` in place (defaults filled, derived keys and dtype resolved); raise ConfigError listing
     every problem as 'file:line: key ...: message'."""
-    problems = []
+    problems = _duplicate_keys(config_files)
     errors = DefaultingValidator(schema).iter_errors(config)
     for err in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
         path, message = _explain(err)
