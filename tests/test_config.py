@@ -203,3 +203,29 @@ def test_a_tokenizer_given_twice_is_refused_not_silently_chosen(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"key 'models.tiny.tokenizer'"):
         validate_config(cfg, SCHEMA, files)
+
+
+@pytest.mark.parametrize(
+    "url,ok",
+    [
+        ("https://api.example.org/v1", True),
+        ("http://127.0.0.1:8000/v1", True),
+        ("http://localhost:8000/v1", True),
+        ("http://api.example.org/v1", False),  # the bearer key would travel in clear
+        ("https://api.example.org/v1?key=sk-123", False),  # the key would land in metadata
+        ("https://user:secret@api.example.org/v1", False),
+    ],
+)
+def test_the_writer_endpoint_never_exposes_the_key(tmp_path, url, ok):
+    writer = (
+        "writer:\n  backend: openai\n  base_url: {url}\n  model: m\n  api_key_env: WRITER_KEY\n"
+        "  max_tokens: 64\n  temperature: 0.0\n"
+    )
+    default_writer = DEFAULT.read_text().split("\nwriter:\n", 1)[1].split("\n\n", 1)[0]
+    cfg, path = _with(tmp_path, lambda t: t.replace("writer:\n" + default_writer + "\n", writer.format(url=url)))
+    assert cfg["writer"]["base_url"] == url
+    if ok:
+        validate_config(cfg, SCHEMA, [path])
+    else:
+        with pytest.raises(ConfigError, match=rf"{path}:\d+: key 'writer.base_url'"):
+            validate_config(cfg, SCHEMA, [path])

@@ -121,7 +121,38 @@ def _cross_field_problems(config: dict[str, Any], config_files: list[Path]) -> l
             )
         for key, why in tasks.get(name).check_config(task):
             problems.append(f"{locate(config_files, ['tasks', name, key])}: key 'tasks.{name}.{key}': {why}")
-    return problems + _intervention_problems(config, config_files) + _head_count_problems(config, config_files)
+    return (
+        problems
+        + _intervention_problems(config, config_files)
+        + _head_count_problems(config, config_files)
+        + _writer_problems(config, config_files)
+    )
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def _writer_problems(config: dict[str, Any], config_files: list[Path]) -> list[str]:
+    """The LLM writer's endpoint carries the API key: https unless the server is on this machine, and no
+    credentials in the URL itself (it is copied into every synthetic set's metadata)."""
+    from urllib.parse import urlsplit
+
+    url = config.get("writer", {}).get("base_url")
+    if not url:
+        return []
+    where = f"{locate(config_files, ['writer', 'base_url'])}: key 'writer.base_url'"
+    parts, problems = urlsplit(url), []
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        problems.append(
+            f"{where}: plain http to {parts.hostname} would send the API key in clear; use https (http is "
+            f"accepted for a server on this machine: {', '.join(LOOPBACK_HOSTS)})"
+        )
+    if parts.query or parts.username or parts.password:
+        problems.append(
+            f"{where}: a query string or user:password in the URL would be stored in metadata; give the key "
+            f"through writer.api_key_env (the name of an environment variable)"
+        )
+    return problems
 
 
 def _head_count(spec: dict[str, Any], prepared: Path) -> int | None:
