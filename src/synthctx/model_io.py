@@ -70,7 +70,8 @@ def prepare_model(spec: dict[str, Any], out_dir: Path, seed: int = 0) -> dict[st
         torch.manual_seed(seed)
         model = LlamaForCausalLM(LlamaConfig(**arch))
     elif source == "hub":
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16)
+        require_safetensors(Path(path), f"the hub model {spec.get('repo_id', path)}")
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, use_safetensors=True)
         tokenizer = AutoTokenizer.from_pretrained(path)
     else:  # the schema forbids this; kept for direct callers
         raise ValueError(f"models.*.source: unknown source {source!r}")
@@ -94,6 +95,23 @@ def prepare_model(spec: dict[str, Any], out_dir: Path, seed: int = 0) -> dict[st
 def _rope_theta(cfg) -> float | None:
     rope = getattr(cfg, "rope_parameters", None) or {}
     return rope.get("rope_theta", getattr(cfg, "rope_theta", None))
+
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+def require_safetensors(folder: Path, what: str) -> None:
+    """Weights are loaded from safetensors only: a pickle can run code when it is loaded."""
+    folder = Path(folder)
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise ValueError(
+            f"{folder}: {what} holds pickle files ({', '.join(pickles[:3])}); only safetensors weights are loaded, "
+            f"since a pickle can run code when loaded. Convert them (save_pretrained(..., safe_serialization=True)) "
+            f"or choose a repository that ships .safetensors"
+        )
+    if not any(p.suffix == ".safetensors" for p in folder.iterdir()):
+        raise ValueError(f"{folder}: {what} holds no .safetensors weights")
 
 
 def load_tokenizer(model_dir: Path):
@@ -164,15 +182,17 @@ def _load_model(model_dir: Path, dtype: str, weights_dir: Path | None, attn_impl
     source = model_dir
     if weights_dir is not None and (weights_dir / "config.json").is_file():
         source = weights_dir  # full fine-tuning wrote a whole model
+    require_safetensors(source, "the model")
     config = AutoConfig.from_pretrained(source)
     if weights_dir is not None and (weights_dir / "context_extension.json").is_file():
         apply_context_extension(config, json.loads((weights_dir / "context_extension.json").read_text()))
     model = AutoModelForCausalLM.from_pretrained(
-        source, config=config, dtype=DTYPES[dtype], attn_implementation=attn_implementation
+        source, config=config, dtype=DTYPES[dtype], attn_implementation=attn_implementation, use_safetensors=True
     )
     if weights_dir is not None and (weights_dir / "adapter_config.json").is_file():
         from peft import PeftModel
 
+        require_safetensors(weights_dir, "the adapter")
         model = PeftModel.from_pretrained(model, weights_dir)
         if dtype == "float32":
             model = model.merge_and_unload()

@@ -211,7 +211,7 @@ def _save_weights(model, out_dir: Path, extension: dict) -> None:
 def _load_for_training(model_dir: Path, cfg: TrainSettings):
     from transformers import AutoModelForCausalLM
 
-    from synthctx.model_io import DTYPES, warn_if_emulated
+    from synthctx.model_io import DTYPES, require_safetensors, warn_if_emulated
 
     warn_if_emulated(cfg.dtype)
     kwargs: dict[str, Any] = {"dtype": DTYPES[cfg.dtype], "attn_implementation": cfg.attn_implementation}
@@ -233,7 +233,8 @@ def _load_for_training(model_dir: Path, cfg: TrainSettings):
         config = AutoConfig.from_pretrained(model_dir)
         apply_context_extension(config, extension)
         kwargs["config"] = config
-    model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+    require_safetensors(model_dir, "the base model")
+    model = AutoModelForCausalLM.from_pretrained(model_dir, use_safetensors=True, **kwargs)
     model.config.use_cache = False
     return model
 
