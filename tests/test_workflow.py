@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,31 @@ def finished_run(tmp_path_factory):
     work = copy_workflow(tmp_path_factory.mktemp("wf"))
     cfg = work / "tiny.yaml"
     cfg.write_text(TINY.read_text())
-    run = snakemake(work, "--cores", "2", "--configfile", str(cfg))
+    saved = os.environ.get("HF_TOKEN")
+    os.environ["HF_TOKEN"] = SECRET  # a token the user exported must never reach an output or a log
+    try:
+        run = snakemake(work, "--cores", "2", "--configfile", str(cfg))
+    finally:
+        if saved is None:
+            os.environ.pop("HF_TOKEN", None)
+        else:
+            os.environ["HF_TOKEN"] = saved
     assert run.returncode == 0, run.stderr[-6000:]
     return work, cfg
+
+
+SECRET = "hf_sentinel_do_not_write_7f3a9c"
+
+
+def test_no_token_reaches_outputs_logs_or_metadata(finished_run):
+    work, _ = finished_run
+    leaked = [
+        str(f.relative_to(work))
+        for folder in ("results", "logs", "benchmarks", "resources", ".snakemake")
+        for f in (work / folder).rglob("*")
+        if f.is_file() and SECRET.encode() in f.read_bytes()
+    ]
+    assert not leaked, leaked
 
 
 CONDITIONS = {
