@@ -384,3 +384,12 @@ def test_a_repeated_id_names_both_lines(tmp_path, tokenizer):
         RecordError, match=re.escape(f"{path}:5: field 'id': repeated id {copy['id']!r}, first at {path}:1")
     ):
         build_musique_from_files(files_cfg(path), "test", 1, 0, tokenizer)
+
+
+def test_too_few_usable_records_name_the_file(tmp_path, tokenizer):
+    empty = tmp_path / "train.jsonl"
+    empty.write_text("")
+    cfg = files_cfg(empty)
+    cfg["source"] = {**cfg["source"], "test": str(FIXTURE)}
+    with pytest.raises(RecordError, match=re.escape(f"only 0 of 2 usable records in {empty} (0 dropped")):
+        build_musique_from_files(cfg, "train", 2, 0, tokenizer)

@@ -138,7 +138,14 @@ class Unalignable(ValueError):
     counted, as `on_unalignable` says."""
 
 
-def build_in_random_order(n_items: int, n: int, rng, build_one, on_unalignable: str, what: str):
+def source_name(source: dict[str, Any], split: str) -> str:
+    """The file, or hub data set and split, a split is read from (for messages)."""
+    return source[split] if source["kind"] == "files" else f"{source['hub_id']}[{source[f'{split}_split']}]"
+
+
+def build_in_random_order(
+    n_items: int, n: int, rng, build_one, on_unalignable: str, what: str, where: str = "the source"
+):
     """`n` records from source items visited in a seeded random order: `build_one(item, index)` builds the
     record of one item or raises Unalignable. Returns (records, number dropped as unalignable)."""
     order = list(range(n_items))
@@ -156,7 +163,7 @@ def build_in_random_order(n_items: int, n: int, rng, build_one, on_unalignable: 
             dropped += 1
     if len(records) < n:
         raise RecordError(
-            f"real {what}: only {len(records)} of {n} usable records in the source ({dropped} dropped as unalignable)"
+            f"real {what}: only {len(records)} of {n} usable records in {where} ({dropped} dropped as unalignable)"
         )
     return records, dropped
 

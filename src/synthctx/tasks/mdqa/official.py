@@ -52,6 +52,7 @@ from synthctx.data.sources import (
     iter_jsonl,
     iter_records,
     refuse_shared_questions,
+    source_name,
 )
 from synthctx.records import RecordKey, make_record, rng_for, single_gold_spans
 
@@ -123,10 +124,6 @@ def _read(records) -> list[Copy]:
     return out
 
 
-def _name(source: dict[str, Any], split: str) -> str:
-    return source[split] if source["kind"] == "files" else f"{source['hub_id']}[{source[f'{split}_split']}]"
-
-
 def split_questions(cfg: dict[str, Any], split: str) -> list[list[Copy]]:
     """The questions of `split`, each as its copies (one per file holding it), in a fixed order."""
     if cfg["release_files"]:
@@ -140,9 +137,9 @@ def split_questions(cfg: dict[str, Any], split: str) -> list[list[Copy]]:
         split,
         mine,
         theirs,
-        f"{_name(source, split)} and {_name(source, other)} must not hold the same questions. The release's "
-        "gold_at_k files all hold the same questions: list them under tasks.mdqa.release_files to split them "
-        "by question",
+        f"{source_name(source, split)} and {source_name(source, other)} must not hold the same questions. The "
+        "release's gold_at_k files all hold the same questions: list them under tasks.mdqa.release_files to split "
+        "them by question",
         source.get("shared_questions", "refuse"),
     )
     return _group(mine)
@@ -207,6 +204,7 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
             },
         )
 
+    where = ", ".join(cfg["release_files"]) if cfg["release_files"] else source_name(cfg["source"], split)
     return build_in_random_order(
-        len(groups), n_examples, rng, build_one, cfg["source"]["on_unalignable"], f"MDQA {split}"
+        len(groups), n_examples, rng, build_one, cfg["source"]["on_unalignable"], f"MDQA {split}", where
     )

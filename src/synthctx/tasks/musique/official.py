@@ -22,6 +22,7 @@ from synthctx.data.sources import (
     iter_records,
     refuse_repeated_ids,
     refuse_shared_questions,
+    source_name,
 )
 from synthctx.records import RecordKey, rng_for
 from synthctx.tasks.musique.record import assemble
@@ -119,7 +120,7 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
         split,
         raws,
         theirs,
-        f"{source.get(split, split)} and {source.get(other, other)} must hold different questions (the release's "
+        f"{source_name(source, split)} and {source_name(source, other)} must hold different questions (the release's "
         "train and dev files do; dev is the test split)",
         source.get("shared_questions", "refuse"),
     )
@@ -195,7 +196,8 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
         )
 
     unalignable = source["on_unalignable"]
-    return build_in_random_order(len(raws), n_examples, rng, build_one, unalignable, f"MuSiQue {split}")
+    where = source_name(source, split)
+    return build_in_random_order(len(raws), n_examples, rng, build_one, unalignable, f"MuSiQue {split}", where)
 
 
 def _unique(items) -> list[str]:
