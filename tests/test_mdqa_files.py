@@ -324,3 +324,15 @@ def test_real_samples_load_and_split(tokenizer):
         assert rec["context"][s:e].lower() == rec["answers"][0].lower()
         assert rec["source_gold_index"] == 0 and rec["gold_position"] == 0  # one passage, kept first
         assert rec["padding_documents"] == len(rec["documents"]) - 1 > 0  # padded with other questions' gold
+
+
+def test_a_question_repeated_within_one_file_names_both_lines(tmp_path, tokenizer, other_train):
+    lines = FIXTURE.read_text().splitlines()
+    again = json.loads(lines[0])
+    again["question"] = again["question"].upper()
+    path = tmp_path / "dup.jsonl"
+    path.write_text("\n".join([*lines, json.dumps(again)]) + "\n")
+    with pytest.raises(
+        RecordError, match=rf"{path}:{len(lines) + 1}: field 'question': repeats the question of line 1"
+    ):
+        build_mdqa_from_files(cfg(path, other_train), "test", 1, 0, tokenizer)

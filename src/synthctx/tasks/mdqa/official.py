@@ -45,6 +45,7 @@ from synthctx.data.length_fitting import LengthFitter, fill, gold_index, interle
 from synthctx.data.matching import find_answer, mentions_any, question_key
 from synthctx.data.sources import (
     NONEMPTY_STRING,
+    RecordError,
     Unalignable,
     build_in_random_order,
     check_schema,
@@ -111,8 +112,16 @@ def _group(copies: list[Copy]) -> list[list[Copy]]:
     """Copies grouped by question key; groups sorted by key and copies by (file, line), so the result does
     not depend on the order the files were listed in."""
     groups: dict[str, list[Copy]] = {}
+    seen: dict[tuple[str, str], int] = {}  # (question key, file) -> line: each file holds a question once
     for c in copies:
-        groups.setdefault(question_key(c[2]["question"]), []).append(c)
+        key = question_key(c[2]["question"])
+        if (key, c[0]) in seen:
+            raise RecordError(
+                f"{c[0]}:{c[1]}: field 'question': repeats the question of line {seen[key, c[0]]} (normalised): "
+                f"{c[2]['question']!r}; each file of the release holds a question once"
+            )
+        seen[key, c[0]] = c[1]
+        groups.setdefault(key, []).append(c)
     return [sorted(groups[k], key=lambda c: (c[0], c[1])) for k in sorted(groups)]
 
 
