@@ -11,7 +11,7 @@ EXTRAS := workflow,test,qlora,hub
 RUFF_PATHS := src tests benchmarks tools
 CORES ?= 2
 
-.PHONY: setup lock study report test lint format rehearsal clean
+.PHONY: setup lock study report package verify test lint format rehearsal clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,17 @@ lock: setup
 study: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES)
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) --report results/report.html
+
+# The finished study as a reproducibility package: results/package/ (a Workflow Run RO-Crate with a SHA-256 for
+# every file) and results/package.tar.gz. Snakemake's detailed summary of the run is the package's list of what
+# ran and how; `make verify` (or `python -m synthctx verify results/package.tar.gz`) is the reviewer's check.
+package: study
+	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --detailed-summary > results/detailed-summary.tsv.tmp
+	mv results/detailed-summary.tsv.tmp results/detailed-summary.tsv
+	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores 1 --forcerun package -- package
+
+verify: setup
+	$(BIN)/python -m synthctx verify results/package.tar.gz
 
 # The paper-scale path rehearsed on a cluster: generated official-format files, two small random models, two
 # seeds, every kind of condition, through profiles/slurm (export SLURM_ACCOUNT, SLURM_CPU_PARTITION and

@@ -24,6 +24,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/heads.smk"
 include: "workflow/rules/interventions.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/package.smk"
 
 
 rule all:

@@ -229,3 +229,33 @@ def test_the_writer_endpoint_never_exposes_the_key(tmp_path, url, ok):
     else:
         with pytest.raises(ConfigError, match=rf"{path}:\d+: key 'writer.base_url'"):
             validate_config(cfg, SCHEMA, [path])
+
+
+def test_check_config_names_a_yaml_syntax_error_by_file_line_and_column(tmp_path, capsys):
+    """Snakemake's own message for a broken --configfile names neither file nor line: check-config does."""
+    from synthctx import cli
+
+    def check(*files: Path) -> str:
+        argv = ["check-config", *map(str, files), "--base", str(DEFAULT)]
+        argv += ["--schema", str(REPO / "workflow/schemas/config.schema.yaml")]
+        with pytest.raises(SystemExit) as exc:
+            cli.main(argv)
+        return str(exc.value)
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("train:\n  learning_rate: [1e-4\n  max_steps: 3\n")
+    message = check(broken)
+    assert message.startswith(f"error: {broken}:3:12: not valid YAML: ") and "expected ','" in message, message
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- grid\n- train\n")
+    assert check(listed) == f"error: {listed}: must hold keys at the top level (a YAML mapping)"
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("grid:\n  seeds: [0]\ntrain:\n  learning_rat: 0.001\n")
+    assert f"{typo}:4: unknown key 'train.learning_rat'" in check(typo)
+    good = tmp_path / "good.yaml"
+    good.write_text("grid:\n  tasks: [mdqa]\n  seeds: [3]\ninterventions:\n  seeds: [3]\n")
+    cli.main(
+        ["check-config", str(good), "--base", str(DEFAULT)]
+        + ["--schema", str(REPO / "workflow/schemas/config.schema.yaml")]
+    )
+    assert "tasks ['mdqa'], models ['smollm2-135m'], seeds [3]" in capsys.readouterr().out

@@ -145,6 +145,173 @@ def test_a_finished_run_plans_nothing(finished_run):
     assert "Nothing to be done" in dry.stdout + dry.stderr
 
 
+@pytest.fixture(scope="module")
+def package(finished_run):
+    """`make package`'s steps on the finished run: the report, Snakemake's detailed summary, the package rule
+    (with a sentinel token exported, which must reach no packaged file)."""
+    work, cfg = finished_run
+    report = snakemake(work, "--cores", "1", "--configfile", str(cfg), "--report", "results/report.html")
+    assert report.returncode == 0, report.stderr[-3000:]
+    summary = snakemake(work, "--configfile", str(cfg), "--detailed-summary")
+    assert summary.returncode == 0, summary.stderr[-3000:]
+    (work / "results/detailed-summary.tsv").write_text(summary.stdout)
+    saved = os.environ.get("HF_TOKEN")
+    os.environ["HF_TOKEN"] = SECRET
+    try:
+        run = snakemake(work, "package", "--cores", "1", "--configfile", str(cfg))
+    finally:
+        if saved is None:
+            os.environ.pop("HF_TOKEN", None)
+        else:
+            os.environ["HF_TOKEN"] = saved
+    assert run.returncode == 0, run.stderr[-3000:] + (work / "logs/package.log").read_text()
+    return work / "results/package", work / "results/package.tar.gz"
+
+
+def test_package_is_a_provenance_run_crate_with_every_file_hashed(package):
+    import hashlib
+    import tarfile
+
+    folder, tarball = package
+    files = sorted(str(f.relative_to(folder)) for f in folder.rglob("*") if f.is_file())
+    manifest = dict(reversed(line.split("  ", 1)) for line in (folder / "manifest-sha256.txt").read_text().splitlines())
+    assert set(manifest) == set(files) - {"manifest-sha256.txt", ".snakemake_timestamp"}
+    for rel, digest in manifest.items():
+        assert hashlib.sha256((folder / rel).read_bytes()).hexdigest() == digest, rel
+    for task, conditions in CONDITIONS.items():
+        for cond in conditions:
+            for rel in (f"eval/{cond}/predictions.jsonl", f"eval/{cond}/summary.json", f"heads/{cond}/scores.json"):
+                rel = rel.replace(cond, f"{task}/{cond}/tiny/0")
+                assert f"results/{rel}" in manifest, rel
+    for rel in (
+        "results/aggregate/conditions.csv",
+        "results/aggregate/claims.html",
+        "results/figures/knockout_curves.png",
+        "report.html",
+        "config/resolved.yaml",
+        "provenance/environment.lock",
+        "provenance/snakemake-detailed-summary.tsv",
+        "workflow-code/Snakefile",
+        "workflow-code/src/synthctx/package.py",
+        "CITATION.cff",
+        ".zenodo.json",
+        "LICENSE",
+    ):
+        assert rel in manifest, rel
+    assert not any(rel.startswith("results/train/") for rel in manifest), "adapters only when config asks"
+    assert yaml.safe_load((folder / "config/resolved.yaml").read_text())["grid"]["models"] == ["tiny"]
+    assert "torch==" in (folder / "provenance/environment.lock").read_text()
+    assert not [rel for rel in files if SECRET.encode() in (folder / rel).read_bytes()]
+
+    graph = {e["@id"]: e for e in json.loads((folder / "ro-crate-metadata.json").read_text())["@graph"]}
+    root = graph["./"]
+    profiles = {c["@id"] for c in root["conformsTo"]}
+    assert {"https://w3id.org/ro/wfrun/provenance/0.5", "https://w3id.org/ro/wfrun/workflow/0.5"} <= profiles
+    assert root["mainEntity"]["@id"] == "workflow-code/Snakefile"
+    assert "ComputationalWorkflow" in graph["workflow-code/Snakefile"]["@type"]
+    jobs = [e for e in graph.values() if e.get("@type") == "CreateAction" and e["@id"].startswith("#job-")]
+    # packaged rules of tiny.yaml: 13 evaluate, 13 score_heads, 13 head_sets, 7 knockout, 4 patch, 5 aggregations
+    assert len(jobs) == 13 + 13 + 13 + 7 + 4 + 5
+    aggregate = next(j for j in jobs if j["instrument"]["@id"] == "#tool-aggregate")
+    assert {"@id": "results/aggregate/conditions.csv"} in aggregate["result"]
+    assert {"@id": "results/eval/mdqa/real/tiny/0/summary.json"} in aggregate["object"]
+    engine = [e for e in graph.values() if e.get("@type") == "OrganizeAction"]
+    assert len(engine) == 1 and len(engine[0]["object"]) == len(jobs)
+    with tarfile.open(tarball) as tar:
+        members = sorted(m.name for m in tar.getmembers() if m.isfile())
+    assert members == sorted(f"package/{rel}" for rel in files if rel != ".snakemake_timestamp")
+
+
+def test_verify_passes_on_the_package_and_names_each_tampered_file(package, tmp_path):
+    import hashlib
+    import shutil
+    import subprocess
+    import sys
+
+    from synthctx.package import verify_package
+
+    folder, tarball = package
+    ok = subprocess.run([sys.executable, "-m", "synthctx", "verify", str(tarball)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr[-3000:]
+    assert "re-derive identically" in ok.stdout
+
+    copy = tmp_path / "package"
+    shutil.copytree(folder, copy)
+    manifest = copy / "manifest-sha256.txt"
+
+    def rehash(rel: str) -> None:  # a careful tamperer also fixes the manifest line
+        lines = [
+            f"{hashlib.sha256((copy / rel).read_bytes()).hexdigest()}  {rel}" if line.endswith(f"  {rel}") else line
+            for line in manifest.read_text().splitlines()
+        ]
+        manifest.write_text("\n".join(lines) + "\n")
+
+    summary = copy / "results/eval/mdqa/real/tiny/0/summary.json"
+    data = json.loads(summary.read_text())
+    data["f1"] = 0.987654  # what a reader of the package would quote
+    summary.write_text(json.dumps(data, sort_keys=True, indent=1) + "\n")
+    rehash("results/eval/mdqa/real/tiny/0/summary.json")
+    (copy / "results/figures/heads_by_layer.png").unlink()
+    (copy / "results/aggregate/extra.csv").write_text("a,b\n")
+    scores = copy / "results/heads/musique/real/tiny/0/scores.json"
+    scores.write_bytes(scores.read_bytes().replace(b"0", b"1", 1))
+    problems = verify_package(copy)
+    assert any(p.startswith("results/aggregate/conditions.csv: differs when re-derived") for p in problems), problems
+    assert "results/figures/heads_by_layer.png: listed in the manifest but missing" in problems
+    assert any(p.startswith("results/aggregate/extra.csv: not in the manifest") for p in problems)
+    assert any(p.startswith("results/heads/musique/real/tiny/0/scores.json: SHA-256 differs") for p in problems)
+
+    # a recorded command is never run through a shell, and only model-free synthctx stages are re-run
+    hostile = tmp_path / "hostile"
+    shutil.copytree(folder, hostile)
+    copy, manifest = hostile, hostile / "manifest-sha256.txt"
+    tsv = hostile / "provenance/snakemake-detailed-summary.tsv"
+    lines = tsv.read_text().splitlines()
+    bad = "touch pwned; python -m synthctx aggregate"
+    lines = [line.replace("python -m synthctx aggregate", bad) for line in lines]
+    tsv.write_text("\n".join(lines) + "\n")
+    rehash("provenance/snakemake-detailed-summary.tsv")
+    problems = verify_package(hostile)
+    assert any("rule aggregate: recorded command is not a model-free synthctx stage" in p for p in problems), problems
+    assert not (hostile / "pwned").exists() and not Path("pwned").exists()
+
+
+def test_a_second_run_reproduces_every_output_byte_for_byte(finished_run, tmp_path):
+    """Determinism: one synthetic condition's whole chain (model, data, both fine-tunings, evaluation, scoring,
+    head sets, knockout, patching) run again from scratch in a copy gives the same bytes; only the .meta.json
+    sidecars (times, host, versions) may differ. Tables and figures are re-derived byte for byte by verify."""
+    import hashlib
+    import shutil
+    import time
+
+    work, cfg = finished_run
+    copy = tmp_path / "again"
+    shutil.copytree(work, copy, ignore=shutil.ignore_patterns("package", "package.tar.gz"))
+    cond = "mdqa/low-low/tiny/0"
+    targets = [
+        f"results/head_sets/{cond}/comparison.json",
+        f"results/interventions/knockout/{cond}/knockout.json",
+        f"results/interventions/patching/{cond}/patching.json",
+    ]
+    started = time.time()
+    run = snakemake(copy, *targets, "--cores", "2", "--configfile", str(cfg), "--forceall")
+    assert run.returncode == 0, run.stderr[-3000:]
+    again = [
+        f
+        for f in (copy / "results").rglob("*")
+        if f.is_file() and not f.name.endswith(".meta.json") and f.stat().st_mtime >= started
+    ]
+    rules = planned_jobs(run.stdout + run.stderr)
+    assert rules["prepare_model"] == 1 and rules["fine_tune"] == 2 and rules["patch"] == 1, rules
+    assert len(again) > 20, [str(f.relative_to(copy)) for f in again]
+    differ = [
+        str(f.relative_to(copy))
+        for f in again
+        if hashlib.sha256(f.read_bytes()).digest() != hashlib.sha256((work / f.relative_to(copy)).read_bytes()).digest()
+    ]
+    assert not differ, differ
+
+
 def test_changing_one_condition_reruns_only_its_branch(finished_run, tmp_path):
     work, cfg = finished_run
     changed = yaml.safe_load(cfg.read_text())

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-COPIED = ("Snakefile", "workflow", "src", "config", "profiles", "envs")
+COPIED = ("Snakefile", "workflow", "src", "config", "profiles", "envs", "LICENSE", "CITATION.cff", ".zenodo.json")
 
 
 def copy_workflow(dest: Path) -> Path:

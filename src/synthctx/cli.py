@@ -438,6 +438,57 @@ def cmd_claims(a: argparse.Namespace) -> None:
         print(f"{v['claim']} {v['task']} {v['head_kind']}: {v['verdict']}", flush=True)
 
 
+def cmd_check_config(a: argparse.Namespace) -> None:
+    import yaml
+
+    from synthctx.config import ConfigError, load_config_files, validate_config
+
+    files = [a.base, *a.configfile]
+    try:
+        config = load_config_files(files)
+        validate_config(config, yaml.safe_load(a.schema.read_text(encoding="utf-8")), files)
+    except ConfigError as err:
+        raise SystemExit(f"error: {err}") from None
+    grid = config["grid"]
+    print(f"ok: {' + '.join(map(str, files))}: tasks {grid['tasks']}, models {grid['models']}, seeds {grid['seeds']}")
+
+
+def cmd_package(a: argparse.Namespace) -> None:
+    from synthctx.package import PackageError, build_package
+
+    settings = a.config.get("package", {})
+    try:
+        info = build_package(
+            workdir=Path.cwd(),
+            summary=a.summary,
+            config=a.config,
+            report=a.report,
+            out=a.out,
+            tarball=a.tarball,
+            adapters=bool(settings.get("adapters", False)),
+            license_id=settings.get("license", "CC-BY-4.0"),
+        )
+    except PackageError as err:
+        raise SystemExit(f"error: {err}") from None
+    dirty = {None: "not a git checkout", True: "with uncommitted changes", False: "clean"}[info["dirty"]]
+    print(
+        f"{a.out}: {info['files']} files, {info['bytes'] / 1e6:.1f} MB; "
+        f"{a.tarball}: {info['tarball_bytes'] / 1e6:.1f} MB; code at {info['commit']} ({dirty})",
+        flush=True,
+    )
+
+
+def cmd_verify(a: argparse.Namespace) -> None:
+    from synthctx.package import verify_package
+
+    problems = verify_package(a.package, keep=a.keep)
+    for problem in problems:
+        print(f"FAIL {problem}", flush=True)
+    if problems:
+        raise SystemExit(f"{a.package}: {len(problems)} problems found")
+    print(f"{a.package}: every checksum matches, and the tables, claims and figures re-derive identically", flush=True)
+
+
 def _json(text: str) -> Any:
     try:
         return json.loads(text)
@@ -587,6 +638,24 @@ def build_parser() -> argparse.ArgumentParser:
         many=("scores", "heatmaps", "scatter"),
     )
     stage("claims", cmd_claims, "each claim of the paper with this run's numbers", "out", "table-out", many=("tables",))
+    stage(
+        "package",
+        cmd_package,
+        "the finished run as a reproducibility package (RO-Crate, checksums, .tar.gz)",
+        "summary",
+        "report",
+        "out",
+        "tarball",
+    )
+    p = sub.add_parser("check-config", help="validate config files as the workflow will (YAML errors with file:line)")
+    p.set_defaults(fn=cmd_check_config)
+    p.add_argument("configfile", type=Path, nargs="*", help="files merged over --base, in order (as --configfile)")
+    p.add_argument("--base", type=Path, default=Path("config/config.yaml"), help="the Snakefile's configfile")
+    p.add_argument("--schema", type=Path, default=Path("workflow/schemas/config.schema.yaml"))
+    p = sub.add_parser("verify", help="recheck a package's checksums and re-derive its tables, claims and figures")
+    p.set_defaults(fn=cmd_verify)
+    p.add_argument("package", type=Path, help="the package folder or its .tar.gz")
+    p.add_argument("--keep", type=Path, default=None, help="write the re-derived files here")
     return parser
 
 
@@ -614,9 +683,46 @@ def main(argv: list[str] | None = None) -> int:
             import peft  # noqa: F401
     timing.mark_imported()
     _remove_stale_metadata(args)
-    args.fn(args)
+    try:
+        args.fn(args)
+    except (OSError, MemoryError, RuntimeError) as err:
+        failure = _resource_failure(args, err)
+        if failure is None:
+            raise
+        raise failure from err
     timing.report(args.stage)
     return 0
+
+
+RULE_OF_STAGE = {"train": "fine_tune", "score-heads": "score_heads", "real-data": "real_test_data"}
+
+
+def _resource_failure(args: argparse.Namespace, err: BaseException) -> SystemExit | None:
+    """A full disk or exhausted memory as one message naming the job and what to do (else None: a bug, and
+    its traceback is the useful report)."""
+    import errno
+
+    job = args.stage + (f" of {args.task}/{args.data}/{args.model}/{args.seed}" if hasattr(args, "data") else "")
+    rule = RULE_OF_STAGE.get(args.stage, args.stage.replace("-", "_"))
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return SystemExit(
+            f"error: {job}: no space left on the device (writing {err.filename or 'its outputs'}). Nothing partial "
+            "was kept: outputs are written under a temporary name and renamed when complete. Free space there "
+            "(or run from a larger disk), then rerun the same snakemake command: finished jobs are not repeated."
+        )
+    text = str(err).lower()
+    if (
+        isinstance(err, MemoryError)
+        or type(err).__name__ == "OutOfMemoryError"
+        or (isinstance(err, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text))
+    ):
+        return SystemExit(
+            f"error: {job}: out of memory ({type(err).__name__}: {str(err)[:200]}). Give the job more memory "
+            f"(on SLURM: snakemake --set-resources {rule}:mem_mb=<MB>, or a GPU with more memory), or need less: "
+            "a smaller train.batch_size with a larger train.gradient_accumulation_steps, a smaller target_tokens "
+            "for the task, train.gradient_checkpointing: true, or train.method: qlora on a CUDA GPU; then rerun."
+        )
+    return None
 
 
 if __name__ == "__main__":

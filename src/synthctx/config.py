@@ -261,6 +261,36 @@ def _duplicate_keys(config_files: list[Path]) -> list[str]:
     return problems
 
 
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> None:
+    """Snakemake's rule for a later config file: mappings merge key by key, anything else replaces."""
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+
+
+def load_config_files(config_files: list[Path]) -> dict[str, Any]:
+    """The configuration Snakemake would build from these files, in order; a file that is not valid YAML is
+    named with its line and column (Snakemake's own message names neither)."""
+    merged: dict[str, Any] = {}
+    for path in config_files:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot be read ({err.strerror})") from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {err.start})") from None
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+            raise ConfigError(f"{where}: not valid YAML: {getattr(err, 'problem', None) or err}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: must hold keys at the top level (a YAML mapping)")
+        _merge(merged, data)
+    return merged
+
+
 def validate_config(config: dict[str, Any], schema: dict[str, Any], config_files: list[Path]) -> None:
     """Validate `config` in place (defaults filled, derived keys and dtype resolved); raise ConfigError listing
     every problem as 'file:line: key ...: message'."""
