@@ -10,8 +10,12 @@ CONSTRAINTS := constraints.txt
 EXTRAS := workflow,test,qlora,hub
 RUFF_PATHS := src tests benchmarks tools
 CORES ?= 2
+# Extra config files merged over config/config.yaml, e.g. `make study package CONFIGFILES=my.yaml`.
+CONFIGFILES ?=
+SNAKEMAKE := PATH="$(CURDIR)/$(BIN):$$PATH" snakemake
+CONFIG_ARGS := $(if $(CONFIGFILES),--configfile $(CONFIGFILES))
 
-.PHONY: setup lock study report package verify test lint format rehearsal clean
+.PHONY: setup lock study package verify test lint format rehearsal clean
 
 setup: $(STAMP)
 
@@ -33,16 +37,16 @@ lock: setup
 	touch $(STAMP)
 
 study: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES)
-	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores $(CORES) --report results/report.html
+	$(SNAKEMAKE) --cores $(CORES) $(CONFIG_ARGS)
+	$(SNAKEMAKE) --cores $(CORES) --report results/report.html $(CONFIG_ARGS)
 
 # The finished study as a reproducibility package: results/package/ (a Workflow Run RO-Crate with a SHA-256 for
 # every file) and results/package.tar.gz. Snakemake's detailed summary of the run is the package's list of what
 # ran and how; `make verify` (or `python -m synthctx verify results/package.tar.gz`) is the reviewer's check.
 package: study
-	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --detailed-summary > results/detailed-summary.tsv.tmp
+	$(SNAKEMAKE) --detailed-summary $(CONFIG_ARGS) > results/detailed-summary.tsv.tmp
 	mv results/detailed-summary.tsv.tmp results/detailed-summary.tsv
-	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores 1 --forcerun package -- package
+	$(SNAKEMAKE) package --cores 1 --forcerun package $(CONFIG_ARGS)
 
 verify: setup
 	$(BIN)/python -m synthctx verify results/package.tar.gz
