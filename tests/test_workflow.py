@@ -276,9 +276,32 @@ def test_verify_passes_on_the_package_and_names_each_tampered_file(package, tmp_
     assert not (hostile / "pwned").exists() and not Path("pwned").exists()
 
 
-def test_a_second_run_reproduces_every_output_byte_for_byte(finished_run, tmp_path):
-    """Determinism: one synthetic condition's whole chain (model, data, both fine-tunings, evaluation, scoring,
-    head sets, knockout, patching) run again from scratch in a copy gives the same bytes; only the .meta.json
+def _killed_when(work: Path, args: list[str], ready, log: Path, timeout: float = 900) -> None:
+    """Run Snakemake and SIGKILL it with all its jobs (a lost node, an OOM kill) as soon as `ready()` holds."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    exe = Path(sys.executable).with_name("snakemake")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [str(exe), "--directory", str(work), "-s", str(work / "Snakefile"), *args],
+            cwd=work, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while not ready() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_a_run_killed_mid_training_recovers_to_the_same_bytes(finished_run, tmp_path):
+    """Determinism and recovery: one synthetic condition's whole chain (model, data, both fine-tunings,
+    evaluation, scoring, head sets, knockout, patching) is re-run from scratch in a copy and killed (SIGKILL,
+    every process) once a training checkpoint exists; after `snakemake --unlock` the same command finishes,
+    training resumes from its checkpoint, and every output has the first run's bytes. Only the .meta.json
     sidecars (times, host, versions) may differ. Tables and figures are re-derived byte for byte by verify."""
     import hashlib
     import shutil
@@ -293,16 +316,27 @@ def test_a_second_run_reproduces_every_output_byte_for_byte(finished_run, tmp_pa
         f"results/interventions/knockout/{cond}/knockout.json",
         f"results/interventions/patching/{cond}/patching.json",
     ]
+    args = [*targets, "--cores", "2", "--configfile", str(cfg)]
     started = time.time()
-    run = snakemake(copy, *targets, "--cores", "2", "--configfile", str(cfg), "--forceall")
+    checkpoints = copy / "resources/checkpoints"
+    killed_log = tmp_path / "killed.log"
+    complete = "checkpoint-*/synthctx-checkpoint-complete"  # what the trainer marks resumable (train.py)
+    _killed_when(copy, [*args, "--forceall"], lambda: any(checkpoints.rglob(complete)), killed_log)
+    first = killed_log.read_text()
+    rules = planned_jobs(first)
+    assert rules["prepare_model"] == 1 and rules["fine_tune"] == 2 and rules["patch"] == 1, first[-3000:]
+    assert any(checkpoints.rglob(complete)), "killed before any checkpoint was written" + first[-3000:]
+    assert not any((copy / t).exists() for t in targets), "the kill came after the chain had finished"
+
+    assert snakemake(copy, "--unlock", "--configfile", str(cfg)).returncode == 0
+    run = snakemake(copy, *args)
     assert run.returncode == 0, run.stderr[-3000:]
+    assert "resum" in "".join(f.read_text() for f in (copy / "logs/train/mdqa").rglob("*.log")).lower()
     again = [
         f
         for f in (copy / "results").rglob("*")
         if f.is_file() and not f.name.endswith(".meta.json") and f.stat().st_mtime >= started
     ]
-    rules = planned_jobs(run.stdout + run.stderr)
-    assert rules["prepare_model"] == 1 and rules["fine_tune"] == 2 and rules["patch"] == 1, rules
     assert len(again) > 20, [str(f.relative_to(copy)) for f in again]
     differ = [
         str(f.relative_to(copy))
@@ -310,6 +344,7 @@ def test_a_second_run_reproduces_every_output_byte_for_byte(finished_run, tmp_pa
         if hashlib.sha256(f.read_bytes()).digest() != hashlib.sha256((work / f.relative_to(copy)).read_bytes()).digest()
     ]
     assert not differ, differ
+    assert snakemake(copy, "-n", *args[:-4], "--configfile", str(cfg)).stdout.count("Nothing to be done") == 1
 
 
 def test_changing_one_condition_reruns_only_its_branch(finished_run, tmp_path):

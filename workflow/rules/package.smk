@@ -15,6 +15,8 @@ rule package:
     params:
         cfg=as_json(config),
         code=code_digest("synthctx.package", shallow=(CLI,)),
+    resources:
+        runtime=runtime(30),
     localrule: True
     conda:
         "../../envs/analysis.yaml"
