@@ -456,7 +456,7 @@ def cmd_check_config(a: argparse.Namespace) -> None:
 def cmd_package(a: argparse.Namespace) -> None:
     from synthctx.package import PackageError, build_package
 
-    settings = a.config.get("package", {})
+    settings = a.config["package"]  # the resolved config: schema defaults already filled
     try:
         info = build_package(
             workdir=Path.cwd(),
@@ -465,8 +465,8 @@ def cmd_package(a: argparse.Namespace) -> None:
             report=a.report,
             out=a.out,
             tarball=a.tarball,
-            adapters=bool(settings.get("adapters", False)),
-            license_id=settings.get("license", "CC-BY-4.0"),
+            adapters=settings["adapters"],
+            license_id=settings["license"],
         )
     except PackageError as err:
         raise SystemExit(f"error: {err}") from None
@@ -694,7 +694,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-RULE_OF_STAGE = {"train": "fine_tune", "score-heads": "score_heads", "real-data": "real_test_data"}
+# Rules whose names differ from their stage's (the others are the stage with '_' for '-').
+RULE_OF_STAGE = {
+    "train": "fine_tune",
+    "score-heads": "score_heads",
+    "real-data": "real_train_data or real_test_data",
+    "limit-data": "real_limited_train_data",
+    "synthetic-data": "synthetic_train_data",
+}
 
 
 def _resource_failure(args: argparse.Namespace, err: BaseException) -> SystemExit | None:

@@ -9,6 +9,7 @@ and the exact shell command that produced it, so nothing here restates the workf
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import Any
+
+from synthctx.provenance import git_commit, versions
 
 # Rules whose outputs a reader of the study needs: predictions and metrics per condition, head scores and
 # lists, intervention results, and everything aggregated from them.
@@ -93,12 +96,19 @@ def read_summary(path: Path) -> list[Job]:
     return list(jobs.values())
 
 
-def sha256(path: Path) -> str:
+@functools.cache
+def _sha256_once(path: Path, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file; the crate and the manifest both ask, so each unchanged file is read once."""
+    stat = path.stat()
+    return _sha256_once(path.resolve(), stat.st_size, stat.st_mtime_ns)
 
 
 def _files_under(path: Path) -> Iterator[Path]:
@@ -118,11 +128,11 @@ def _git(repo: Path, *args: str) -> str | None:
 
 def source_state(repo: Path) -> dict[str, Any]:
     """The commit the run's code is at, and whether the working tree differed from it."""
-    commit = _git(repo, "rev-parse", "HEAD")
+    commit = git_commit(repo)
     if commit is None:
         return {"commit": None, "dirty": None, "note": "not a git checkout: the workflow code is copied as found"}
     status = _git(repo, "status", "--porcelain", "--untracked-files=no") or ""
-    return {"commit": commit.strip(), "dirty": bool(status.strip()), "changed": status.splitlines()}
+    return {"commit": commit, "dirty": bool(status.strip()), "changed": status.splitlines()}
 
 
 def _code_files(repo: Path) -> list[str]:
@@ -221,8 +231,6 @@ def _write_crate(staging: Path, *, jobs: list[Job], results: list[str], state: d
     the steps they ran, and Snakemake as the engine that organised them."""
     from rocrate.model.contextentity import ContextEntity
     from rocrate.rocrate import ROCrate
-
-    from synthctx.provenance import versions
 
     crate = ROCrate()
     root = crate.root_dataset
