@@ -10,6 +10,9 @@ CONSTRAINTS := constraints.txt
 EXTRAS := workflow,test,qlora,hub
 RUFF_PATHS := src tests benchmarks tools
 CORES ?= 2
+# make test: pytest-xdist workers, each taking one test file at a time; the longest files start first
+# (tests/conftest.py), so the SLURM rehearsal, which mostly waits on the scheduler, overlaps with the rest.
+TEST_WORKERS ?= 2
 # Extra config files merged over config/config.yaml, e.g. `make study package CONFIGFILES=my.yaml`.
 CONFIGFILES ?=
 SNAKEMAKE := PATH="$(CURDIR)/$(BIN):$$PATH" snakemake
@@ -62,7 +65,8 @@ rehearsal: setup
 test: setup
 	# the cluster test needs a real SLURM: install the Debian packages when running as root (else it skips)
 	bash tests/slurm/cluster.sh install
-	PATH="$(CURDIR)/$(BIN):$$PATH" python -m pytest -q -p no:cacheprovider
+	PATH="$(CURDIR)/$(BIN):$$PATH" python -m pytest -q -p no:cacheprovider \
+		-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --lint

@@ -65,3 +65,17 @@ def synthetic_cfg(data_cfg) -> dict:
             "keys_per_dict": 8,
         },
     }
+
+
+# The longest modules start first: `make test` runs the suite on two xdist workers, one file per worker at a
+# time (--dist loadfile --no-loadscope-reorder), so the SLURM rehearsal and the workflow runs overlap with the
+# rest instead of closing the run on their own. Plain `pytest` keeps this order too; no test depends on it.
+LONGEST_FIRST = ("test_slurm.py", "test_workflow.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: each module keeps its own order

@@ -7,6 +7,7 @@ a param. The hash covers the module and, transitively, every synthctx module it 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 from pathlib import Path
 
@@ -25,9 +26,25 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
-def _imports(path: Path, module: str) -> set[str]:
+def _statements(nodes: list[ast.AST]):
+    """Every statement, nested ones included; an import is a statement, so expressions need no visit."""
+    for node in nodes:
+        yield node
+        for block in ("body", "orelse", "finalbody", "handlers", "cases"):
+            yield from _statements(getattr(node, block, None) or [])
+
+
+def _imports(path: Path) -> set[str]:
+    stat = path.stat()
+    return _parsed_imports(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.cache
+def _parsed_imports(path: Path, mtime_ns: int, size: int) -> frozenset[str]:
+    """Each file is parsed once per process (every rule's digest walks the same modules); an edited file has
+    a new modification time or size and is parsed again."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in _statements(ast.parse(path.read_text(encoding="utf-8")).body):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.split(".")[0] == PACKAGE)
         elif (
@@ -38,7 +55,7 @@ def _imports(path: Path, module: str) -> set[str]:
         ):
             found.add(node.module)
             found.update(f"{node.module}.{a.name}" for a in node.names)
-    return {m for m in found if _module_file(m) is not None}
+    return frozenset(m for m in found if _module_file(m) is not None)
 
 
 def module_closure(module: str) -> list[Path]:
@@ -51,7 +68,7 @@ def module_closure(module: str) -> list[Path]:
         if name in seen or path is None:
             continue
         seen[name] = path
-        todo.extend(_imports(path, name) - seen.keys())
+        todo.extend(_imports(path) - seen.keys())
     return sorted(set(seen.values()))
 
 

@@ -11,6 +11,7 @@
 # (SLURM_CONF included) before its inner srun.
 # No accounting: Snakemake must be run with --slurm-status-command squeue.
 set -euo pipefail
+MUNGED_PID=/run/munge/synthctx-test-munged.pid
 
 install() {
   if command -v slurmctld >/dev/null && command -v munged >/dev/null && command -v sbatch >/dev/null; then
@@ -66,7 +67,11 @@ CONF
   fi
   chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
   chmod 400 /etc/munge/munge.key
-  su -s /bin/sh munge -c "munged --pid-file=$dir/munged.pid" 2>/dev/null || munged --force --pid-file="$dir/munged.pid"
+  # munged runs as the munge user, who cannot write into DIR (pytest's temporary folders are root's, mode 700):
+  # its PID file goes to /run/munge. A munged already running (the machine's own) is used and left alone.
+  if ! pgrep -x munged >/dev/null; then
+    su -s /bin/sh munge -c "munged --pid-file=$MUNGED_PID" 2>/dev/null || munged --force --pid-file="$MUNGED_PID"
+  fi
   slurmctld
   slurmd
   for _ in $(seq 1 60); do
@@ -94,12 +99,13 @@ remove_config() {
 
 stop() {
   local dir=$1 pidfile
-  for pidfile in "$dir/slurmd.pid" "$dir/slurmctld.pid" "$dir/munged.pid"; do
+  for pidfile in "$dir/slurmd.pid" "$dir/slurmctld.pid" "$MUNGED_PID"; do
     if [ -s "$pidfile" ]; then
       kill "$(cat "$pidfile")" 2>/dev/null || true
     fi
   done
   sleep 1
+  rm -f "$MUNGED_PID"
   remove_config
 }
 
