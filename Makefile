@@ -10,9 +10,10 @@ CONSTRAINTS := constraints.txt
 EXTRAS := workflow,test,qlora,hub
 RUFF_PATHS := src tests benchmarks tools
 CORES ?= 2
-# make test: pytest-xdist workers, each taking one test file at a time; the longest files start first
-# (tests/conftest.py), so the SLURM rehearsal, which mostly waits on the scheduler, overlaps with the rest.
-TEST_WORKERS ?= 2
+# make test: pytest-xdist workers, each taking one test file at a time, the longest files first
+# (tests/conftest.py). The suite is CPU-bound (every workflow and SLURM job starts Python), so workers pay only
+# where cores are spare: half the cores from 4 up, none (one process) below; set TEST_WORKERS to override.
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; n = os.cpu_count() or 1; print(n // 2 if n >= 4 else 0)")
 # Extra config files merged over config/config.yaml, e.g. `make study package CONFIGFILES=my.yaml`.
 CONFIGFILES ?=
 SNAKEMAKE := PATH="$(CURDIR)/$(BIN):$$PATH" snakemake

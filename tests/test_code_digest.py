@@ -23,6 +23,54 @@ def test_closure_follows_package_imports_only():
     assert names("synthctx.head_sets") == {"head_sets.py"}
 
 
+def _closure_by_full_walk(module: str) -> set[str]:
+    """Independent reference: every node of every module's syntax tree, imports of synthctx followed."""
+    import ast
+
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        rel = name.split(".")[1:]
+        path = next(
+            (
+                p
+                for p in (SRC.joinpath(*rel).with_suffix(".py"), SRC.joinpath(*rel, "__init__.py"))
+                if rel and p.is_file()
+            ),
+            SRC / "__init__.py" if not rel else None,
+        )
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                todo += [a.name for a in node.names if a.name.startswith("synthctx")]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("synthctx"):
+                todo += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+    return {p.relative_to(SRC).as_posix() for p in seen}
+
+
+def test_closure_matches_a_walk_of_every_syntax_node():
+    for module in ("synthctx.cli", "synthctx.train", "synthctx.heads.scoring", "synthctx.interventions.knockout"):
+        assert names(module) == _closure_by_full_walk(module), module
+
+
+def test_an_edited_module_is_parsed_again(tmp_path, monkeypatch):
+    import synthctx.code_digest as cd
+
+    (tmp_path / "__init__.py").write_text("")
+    (tmp_path / "a.py").write_text("import os\n")
+    (tmp_path / "b.py").write_text("x = 1\n")
+    monkeypatch.setattr(cd, "SRC", tmp_path)
+    assert [p.name for p in cd.module_closure("synthctx.a")] == ["a.py"]
+    (tmp_path / "a.py").write_text("import os\nfrom synthctx import b\n")
+    assert [p.name for p in cd.module_closure("synthctx.a")] == [
+        "__init__.py",
+        "a.py",
+        "b.py",
+    ]  # the package itself is imported too
+
+
 def test_digest_is_stable_and_distinguishes_stages():
     assert code_digest("synthctx.train") == code_digest("synthctx.train")
     assert code_digest("synthctx.train") != code_digest("synthctx.evaluate")

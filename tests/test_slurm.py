@@ -168,8 +168,17 @@ def test_no_test_cluster_configuration_or_daemon_is_left():
     if CONF.exists():
         return  # a real cluster's configuration: its daemons are its own
     # every daemon the test started was stopped (munged's PID file lives in /run/munge, see cluster.sh)
-    left = subprocess.run(["pgrep", "-a", "-f", "synthctx-test-munged.pid|slurmctld|slurmd"], capture_output=True)
-    assert not left.stdout.strip(), left.stdout.decode()
+    left = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # ended meanwhile
+        daemon = cmd.split(" ", 1)[0].rsplit("/", 1)[-1] in ("slurmctld", "slurmd") or "synthctx-test-munged" in cmd
+        if daemon and state != "Z":  # a zombie has exited; only its parent's bookkeeping is left
+            left.append(f"{proc.name} {cmd}")
+    assert not left, left
 
 
 @pytest.mark.skipif(not shutil.which("scontrol") or CONF.exists(), reason="no SLURM client, or a real configuration")
