@@ -67,9 +67,9 @@ def synthetic_cfg(data_cfg) -> dict:
     }
 
 
-# The longest modules start first: `make test` runs the suite on two xdist workers, one file per worker at a
-# time (--dist loadfile --no-loadscope-reorder), so the SLURM rehearsal and the workflow runs overlap with the
-# rest instead of closing the run on their own. Plain `pytest` keeps this order too; no test depends on it.
+# The longest modules start first: where `make test` runs xdist workers (4 cores or more; one file per worker at a
+# time, --dist loadfile --no-loadscope-reorder), the SLURM rehearsal and the workflow runs then overlap with the
+# rest instead of closing the run on their own. In one process the order changes nothing; no test depends on it.
 LONGEST_FIRST = ("test_slurm.py", "test_workflow.py")
 
 

@@ -34,7 +34,7 @@ def _statements(nodes: list[ast.AST]):
             yield from _statements(getattr(node, block, None) or [])
 
 
-def _imports(path: Path) -> set[str]:
+def _imports(path: Path) -> frozenset[str]:
     stat = path.stat()
     return _parsed_imports(path, stat.st_mtime_ns, stat.st_size)
 
