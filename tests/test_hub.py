@@ -224,6 +224,108 @@ def test_prepare_model_pins_the_resolved_commit(tmp_path, tiny_model_dir, monkey
     assert (tmp_path / "model" / "config.json").is_file()
 
 
+CUSTOM_CODE = """
+import os
+from pathlib import Path
+
+from transformers import LlamaConfig, LlamaForCausalLM
+
+Path(os.environ["SYNTHCTX_TEST_CODE_RAN"]).write_text("the repository's code ran")
+
+
+class ShippedConfig(LlamaConfig):
+    model_type = "shipped_llama"
+
+
+class ShippedForCausalLM(LlamaForCausalLM):
+    config_class = ShippedConfig
+"""
+
+
+def _hub_serving(monkeypatch, folder: Path, sha: str) -> None:
+    """huggingface_hub as seen by prepare_model, serving `folder` as the repository at commit `sha`."""
+    import huggingface_hub
+
+    class Api:
+        def __init__(self, token=None):
+            pass
+
+        def model_info(self, repo_id, revision=None):
+            files = [p.name for p in folder.iterdir()]
+            return types.SimpleNamespace(sha=sha, siblings=[types.SimpleNamespace(rfilename=f) for f in files])
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", Api)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: str(folder))
+
+
+@pytest.fixture
+def shipped_code_repo(tmp_path, tiny_model_dir, monkeypatch):
+    """A model repository whose config maps the auto classes to a Python file it ships; importing that file
+    writes a sentinel, so a test sees whether the repository's code ran."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_model_dir, repo)
+    (repo / "model.safetensors.meta.json").unlink(missing_ok=True)
+    (repo / "shipped_llama.py").write_text(CUSTOM_CODE)
+    config = json.loads((repo / "config.json").read_text())
+    config["model_type"] = "shipped_llama"
+    config["auto_map"] = {
+        "AutoConfig": "shipped_llama.ShippedConfig",
+        "AutoModelForCausalLM": "shipped_llama.ShippedForCausalLM",
+    }
+    (repo / "config.json").write_text(json.dumps(config))
+    ran = tmp_path / "code-ran"
+    monkeypatch.setenv("SYNTHCTX_TEST_CODE_RAN", str(ran))
+    import transformers.dynamic_module_utils as dynamic_modules
+
+    # transformers copies a repository's code into its modules cache before importing it: here, not in ~/.cache
+    monkeypatch.setattr(dynamic_modules, "HF_MODULES_CACHE", str(tmp_path / "hf-modules"))
+    _hub_serving(monkeypatch, repo, "89abcdef0123456789abcdef0123456789abcdef")
+    return ran
+
+
+def test_a_repository_that_ships_code_is_refused_unless_config_trusts_it(tmp_path, shipped_code_repo, capsys):
+    """trust_remote_code only by the config switch: without it prepare-model names the key and the shipped
+    file, runs none of it and writes no model folder."""
+    from synthctx import cli
+
+    out = tmp_path / "model"
+    spec = {"source": "hub", "repo_id": "someone/shipped", "revision": "v1"}
+    argv = ["prepare-model", "--config", json.dumps(spec), "--model", "shipped", "--out", str(out)]
+    with pytest.raises(SystemExit) as refused:
+        cli.main(argv)
+    message = str(refused.value)
+    assert message.startswith("error: models.shipped.trust_remote_code is false"), message
+    assert "shipped_llama.py" in message and "89abcdef0123456789abcdef0123456789abcdef" in message
+    assert not shipped_code_repo.exists(), "the repository's code ran without the switch"
+    assert not out.exists()
+
+
+def test_a_trusted_repository_loads_in_every_later_job_and_the_switch_is_recorded(tmp_path, shipped_code_repo):
+    from synthctx import cli
+    from synthctx.model_io import load_model, load_tokenizer
+
+    out = tmp_path / "model"
+    spec = {"source": "hub", "repo_id": "someone/shipped", "revision": "v1", "trust_remote_code": True}
+    cli.main(["prepare-model", "--config", json.dumps(spec), "--model", "shipped", "--out", str(out)])
+    assert shipped_code_repo.exists()
+    meta = json.loads((out / "model.safetensors.meta.json").read_text())
+    assert meta["model"]["trust_remote_code"] is True and meta["config"]["trust_remote_code"] is True
+    shipped_code_repo.unlink()
+    model = load_model(out, "float32")
+    assert type(model).__name__ == "ShippedForCausalLM" and shipped_code_repo.exists()
+    assert load_tokenizer(out).pad_token is not None
+
+
+def test_a_model_without_shipped_code_records_the_switch_off(tmp_path, tiny_model_dir, monkeypatch):
+    from synthctx.model_io import REMOTE_CODE_MARK, prepare_model
+
+    _hub_serving(monkeypatch, tiny_model_dir, "0123456789abcdef0123456789abcdef01234567")
+    facts = prepare_model({"source": "hub", "repo_id": "someone/tiny", "revision": "main"}, tmp_path / "model")
+    assert facts["trust_remote_code"] is False and not (tmp_path / "model" / REMOTE_CODE_MARK).exists()
+
+
 # ----------------------------------------------------------------------------------------------- workflow
 
 

@@ -347,6 +347,79 @@ def test_a_run_killed_mid_training_recovers_to_the_same_bytes(finished_run, tmp_
     assert snakemake(copy, "-n", *args[:-4], "--configfile", str(cfg)).stdout.count("Nothing to be done") == 1
 
 
+KILLED_COND = "musique/high-low/tiny/0"
+# One job per stage of the study (training has its own test above): the rule, one output of it, its log, and
+# what in the log says the job is under way ("" = as soon as the job has started and opened its log).
+STAGE_JOBS = {
+    "data": ("synthetic_train_data", f"results/data/{KILLED_COND}/train.jsonl", f"logs/data/{KILLED_COND}.log", ""),
+    "evaluation": (
+        "evaluate",
+        f"results/eval/{KILLED_COND}/predictions.jsonl",
+        f"logs/eval/{KILLED_COND}.log",
+        "Loading weights",
+    ),
+    "scoring": (
+        "score_heads",
+        f"results/heads/{KILLED_COND}/scores.json",
+        f"logs/heads/{KILLED_COND}.log",
+        "Loading weights",
+    ),
+    "interventions": (
+        "knockout",
+        f"results/interventions/knockout/{KILLED_COND}/knockout.json",
+        f"logs/interventions/knockout/{KILLED_COND}.log",
+        "Loading weights",
+    ),
+    "aggregation": ("aggregate", "results/aggregate/conditions.csv", "logs/aggregate/conditions.log", ""),
+    "packaging": ("package", "results/package.tar.gz", "logs/package.log", ""),
+}
+
+
+@pytest.mark.parametrize("stage", list(STAGE_JOBS))
+def test_a_job_killed_at_any_stage_leaves_no_result_and_the_rerun_recovers(package, finished_run, tmp_path, stage):
+    """SIGKILL (every process) while one job of the stage runs: afterwards its output is absent or planned
+    again, never taken for a result; after `snakemake --unlock` the plain command re-creates it with the
+    first run's bytes (the package: every file passes verify)."""
+    import shutil
+    import time
+
+    work, cfg = finished_run
+    rule, target, log, under_way = STAGE_JOBS[stage]
+    copy = tmp_path / "run"
+    shutil.copytree(work, copy, symlinks=True)
+    args = [target, "--cores", "1", "--configfile", str(cfg)]
+    started = time.time()
+    job_log = copy / log
+
+    def running() -> bool:
+        return (
+            job_log.is_file()
+            and job_log.stat().st_mtime >= started
+            and under_way in job_log.read_text(errors="replace")
+        )
+
+    killed_log = tmp_path / "killed.log"
+    _killed_when(copy, [*args, "--forcerun", rule], running, killed_log)
+    assert running(), f"{stage}: the job never started\n" + killed_log.read_text()[-3000:]
+    output = copy / target
+    if output.exists():
+        assert output.stat().st_mtime < started or output.is_dir(), f"{stage}: the job finished before the kill"
+    assert snakemake(copy, "--unlock", "--configfile", str(cfg)).returncode == 0
+    plan = snakemake(copy, "-n", *args)
+    assert planned_jobs(plan.stdout)[rule] == 1, (
+        f"{stage}: the killed job's output would be taken as done\n" + plan.stdout
+    )
+    rerun = snakemake(copy, *args)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    if rule == "package":
+        from synthctx.package import verify_package
+
+        assert verify_package(copy / "results/package") == []
+    else:
+        assert output.read_bytes() == (work / target).read_bytes(), f"{stage}: the rerun's bytes differ"
+    assert "Nothing to be done" in snakemake(copy, "-n", *args).stdout
+
+
 def test_changing_one_condition_reruns_only_its_branch(finished_run, tmp_path):
     work, cfg = finished_run
     changed = yaml.safe_load(cfg.read_text())

@@ -38,14 +38,16 @@ def _hub_failure(err, key: str, also: list[str], offline: tuple[str, ...]) -> Sy
 
 def cmd_prepare_model(a: argparse.Namespace) -> None:
     from synthctx.hub import HubError
-    from synthctx.model_io import prepare_model
+    from synthctx.model_io import RemoteCodeRefused, prepare_model
     from synthctx.outputs import write_metadata
 
+    key = f"models.{a.model or '<model>'}"
     try:
         facts = prepare_model(a.config, a.out, seed=a.seed)
     except HubError as err:
-        key = f"models.{a.model or '<model>'}"
         raise _hub_failure(err, f"{key}.repo_id", [f"{key}.revision"], ("HF_HUB_OFFLINE",)) from None
+    except RemoteCodeRefused as err:
+        raise SystemExit(f"error: {key}.trust_remote_code is false: {err}") from None
     write_metadata(a.out / "model.safetensors", stage="prepare-model", config_slice=a.config, extra={"model": facts})
     print(json.dumps(facts), flush=True)
 

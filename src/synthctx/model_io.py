@@ -7,6 +7,7 @@ GGUF de-quantisation or hub download happens once, in its own rule.
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,25 @@ def prepare_model(spec: dict[str, Any], out_dir: Path, seed: int = 0) -> dict[st
     downloaded first (raising synthctx.hub.HubError when that fails), at its revision resolved to a commit."""
     source = spec["source"]
     origin: dict[str, Any] = {}
+    trust = bool(spec.get("trust_remote_code", False))
     if source == "hub":
         from synthctx.hub import download_model
 
         # The token comes from the environment (HF_TOKEN), never from config.
         path, sha = download_model(spec["repo_id"], spec.get("revision"))
-        origin = {"repo_id": spec["repo_id"], "revision": spec.get("revision"), "resolved_revision": sha}
+        origin = {
+            "repo_id": spec["repo_id"],
+            "revision": spec.get("revision"),
+            "resolved_revision": sha,
+            "trust_remote_code": trust,
+        }
+        code = custom_code_files(Path(path))
+        if code and not trust:
+            raise RemoteCodeRefused(
+                f"{spec['repo_id']} (commit {sha}) ships its own model code ({', '.join(code)}), which would run in "
+                f"every job that loads the model; it is not run unless the model's trust_remote_code is true. Read "
+                f"that code at this commit, pin revision: {sha}, then set trust_remote_code: true"
+            )
         if not spec.get("revision"):
             print(
                 f"WARNING: no revision given for {spec['repo_id']}: took the hub's current main, commit {sha}; "
@@ -71,8 +85,10 @@ def prepare_model(spec: dict[str, Any], out_dir: Path, seed: int = 0) -> dict[st
         model = LlamaForCausalLM(LlamaConfig(**arch))
     elif source == "hub":
         require_safetensors(Path(path), f"the hub model {spec.get('repo_id', path)}")
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, use_safetensors=True)
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=torch.bfloat16, use_safetensors=True, trust_remote_code=trust
+        )
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust)
     else:  # the schema forbids this; kept for direct callers
         raise ValueError(f"models.*.source: unknown source {source!r}")
     if tokenizer.pad_token is None:
@@ -80,6 +96,8 @@ def prepare_model(spec: dict[str, Any], out_dir: Path, seed: int = 0) -> dict[st
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
+    if trust and source == "hub":
+        (out_dir / REMOTE_CODE_MARK).write_text(json.dumps(origin, indent=2, sort_keys=True) + "\n")
     cfg = model.config
     return {
         "source": source,
@@ -90,6 +108,37 @@ def prepare_model(spec: dict[str, Any], out_dir: Path, seed: int = 0) -> dict[st
         "rope_theta": _rope_theta(cfg),
         **origin,
     }
+
+
+class RemoteCodeRefused(ValueError):
+    """A hub model ships Python code of its own and config did not allow running it."""
+
+
+# Written into a prepared model folder only when config set the model's trust_remote_code: the later jobs
+# that load the folder pass trust_remote_code from it, so the switch is set in one place and a change of it
+# re-runs prepare_model (it is part of that rule's config slice).
+REMOTE_CODE_MARK = "synthctx-trust-remote-code.json"
+
+
+def custom_code_files(folder: Path) -> list[str]:
+    """Python files a model folder asks transformers to import (`auto_map` of its config or tokenizer config)."""
+    found: set[str] = set()
+    for name in ("config.json", "tokenizer_config.json"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        auto_map = json.loads(path.read_text(encoding="utf-8")).get("auto_map") or {}
+        for ref in auto_map.values():
+            for item in ref if isinstance(ref, list) else [ref]:
+                if item:
+                    module = item.split("--")[-1].rsplit(".", 1)[0]
+                    found.add(f"{module}.py")
+    return sorted(found)
+
+
+def trusts_remote_code(model_dir: Path) -> bool:
+    """Whether config allowed the prepared model in `model_dir` to run its own code (see REMOTE_CODE_MARK)."""
+    return (Path(model_dir) / REMOTE_CODE_MARK).is_file()
 
 
 def _rope_theta(cfg) -> float | None:
@@ -117,7 +166,7 @@ def require_safetensors(folder: Path, what: str) -> None:
 def load_tokenizer(model_dir: Path):
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(model_dir)
+    tok = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trusts_remote_code(model_dir))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -174,8 +223,6 @@ def load_model(model_dir: Path, dtype: str, weights_dir: Path | None = None, att
 
 
 def _load_model(model_dir: Path, dtype: str, weights_dir: Path | None, attn_implementation: str):
-    import json
-
     from transformers import AutoConfig, AutoModelForCausalLM
 
     warn_if_emulated(dtype)
@@ -183,11 +230,17 @@ def _load_model(model_dir: Path, dtype: str, weights_dir: Path | None, attn_impl
     if weights_dir is not None and (weights_dir / "config.json").is_file():
         source = weights_dir  # full fine-tuning wrote a whole model
     require_safetensors(source, "the model")
-    config = AutoConfig.from_pretrained(source)
+    trust = trusts_remote_code(model_dir)
+    config = AutoConfig.from_pretrained(source, trust_remote_code=trust)
     if weights_dir is not None and (weights_dir / "context_extension.json").is_file():
         apply_context_extension(config, json.loads((weights_dir / "context_extension.json").read_text()))
     model = AutoModelForCausalLM.from_pretrained(
-        source, config=config, dtype=DTYPES[dtype], attn_implementation=attn_implementation, use_safetensors=True
+        source,
+        config=config,
+        dtype=DTYPES[dtype],
+        attn_implementation=attn_implementation,
+        use_safetensors=True,
+        trust_remote_code=trust,
     )
     if weights_dir is not None and (weights_dir / "adapter_config.json").is_file():
         from peft import PeftModel

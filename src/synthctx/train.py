@@ -211,10 +211,15 @@ def _save_weights(model, out_dir: Path, extension: dict) -> None:
 def _load_for_training(model_dir: Path, cfg: TrainSettings):
     from transformers import AutoModelForCausalLM
 
-    from synthctx.model_io import DTYPES, require_safetensors, warn_if_emulated
+    from synthctx.model_io import DTYPES, require_safetensors, trusts_remote_code, warn_if_emulated
 
     warn_if_emulated(cfg.dtype)
-    kwargs: dict[str, Any] = {"dtype": DTYPES[cfg.dtype], "attn_implementation": cfg.attn_implementation}
+    trust = trusts_remote_code(model_dir)
+    kwargs: dict[str, Any] = {
+        "dtype": DTYPES[cfg.dtype],
+        "attn_implementation": cfg.attn_implementation,
+        "trust_remote_code": trust,
+    }
     if cfg.method == "qlora":
         from transformers import BitsAndBytesConfig  # needs the `qlora` extra (bitsandbytes)
 
@@ -230,7 +235,7 @@ def _load_for_training(model_dir: Path, cfg: TrainSettings):
     if extension:
         from transformers import AutoConfig
 
-        config = AutoConfig.from_pretrained(model_dir)
+        config = AutoConfig.from_pretrained(model_dir, trust_remote_code=trust)
         apply_context_extension(config, extension)
         kwargs["config"] = config
     require_safetensors(model_dir, "the base model")
