@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -206,11 +207,22 @@ def test_checkpoint_identity_covers_seed_records_model_and_code(tmp_path, tiny_m
     assert not (ckpt / "checkpoint-2").exists(), "another run's checkpoints are removed"
 
 
+def imported(run: subprocess.CompletedProcess) -> set[str]:
+    """Modules a `python -X importtime` run imported (from its stderr). A top-level name alone can be a refused
+    import (importtime lists those too), so a package counts as loaded when one of its submodules is."""
+    return set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*([\w.]+)$", run.stderr, flags=re.M))
+
+
+def loaded(package: str, modules: set[str]) -> bool:
+    return any(name.startswith(package + ".") for name in modules)
+
+
 def test_qlora_trains_a_4bit_base_on_cpu(tmp_path, tiny_model_dir, train_file):
     pytest.importorskip("bitsandbytes")
     cfg = train_cfg(method="qlora", dtype="bfloat16", max_steps=2, checkpoint_every=10)
+    cmd = train_cmd(tiny_model_dir, train_file, tmp_path / "out", tmp_path / "ckpt", cfg)
     run = subprocess.run(
-        train_cmd(tiny_model_dir, train_file, tmp_path / "out", tmp_path / "ckpt", cfg),
+        [cmd[0], "-X", "importtime", *cmd[1:]],
         env=env(),
         capture_output=True,
         text=True,
@@ -219,6 +231,7 @@ def test_qlora_trains_a_4bit_base_on_cpu(tmp_path, tiny_model_dir, train_file):
     assert run.returncode == 0, run.stderr[-3000:]
     meta = json.loads((tmp_path / "out" / "adapter_model.safetensors.meta.json").read_text())
     assert meta["training"]["method"] == "qlora" and meta["training"]["quantized_linear_layers"] > 0
+    assert loaded("bitsandbytes", imported(run))
     assert (tmp_path / "out" / "adapter_config.json").is_file()
 
 
@@ -228,14 +241,11 @@ def test_context_extension_reaches_training_and_scoring(tmp_path, tiny_model_dir
     cfg = train_cfg(
         max_steps=1, checkpoint_every=10, context_extension={"rope_theta": 123456.0, "max_position_embeddings": 4096}
     )
-    run = subprocess.run(
-        train_cmd(tiny_model_dir, train_file, tmp_path / "out", tmp_path / "ckpt", cfg),
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    cmd = train_cmd(tiny_model_dir, train_file, tmp_path / "out", tmp_path / "ckpt", cfg)
+    run = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], env=env(), capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
+    modules = imported(run)
+    assert loaded("peft", modules) and not loaded("bitsandbytes", modules), "LoRA needs no bitsandbytes, QLoRA does"
     model = load_model(tiny_model_dir, "float32", tmp_path / "out")
     assert model.config.rope_parameters["rope_theta"] == 123456.0
     assert model.config.max_position_embeddings == 4096

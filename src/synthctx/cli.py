@@ -673,10 +673,21 @@ def _remove_stale_metadata(args: argparse.Namespace) -> None:
             path.with_name(path.name + ".meta.json").unlink(missing_ok=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def uses_bitsandbytes(args: argparse.Namespace) -> bool:
+    """Only QLoRA training quantises; every other model stage loads the base at its dtype, never in 4 bits."""
+    return args.stage == "train" and args.config.get("method") == "qlora"
+
+
+def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
+    """Run one stage. `own_process` (python -m synthctx): the process is this stage's alone, so a model stage
+    that does not quantise hides bitsandbytes from peft, which imports it (and torch's compiler with it, ~40 %
+    of peft's import time) whenever it is installed. In a shared process (tests) nothing is hidden: peft keeps
+    what it found at its first import."""
     from synthctx import timing
 
     args = build_parser().parse_args(argv)
+    if own_process and args.stage in MODEL_STAGES and not uses_bitsandbytes(args):
+        sys.modules.setdefault("bitsandbytes", None)  # an import of it fails loudly; peft sees it as absent
     if args.stage in MODEL_STAGES:  # counted as start-up: the libraries every model stage imports
         import torch  # noqa: F401
         import transformers.modeling_utils  # noqa: F401
