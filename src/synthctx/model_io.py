@@ -222,26 +222,48 @@ def load_model(model_dir: Path, dtype: str, weights_dir: Path | None = None, att
         return _load_model(model_dir, dtype, weights_dir, attn_implementation)
 
 
-def _load_model(model_dir: Path, dtype: str, weights_dir: Path | None, attn_implementation: str):
+def load_weights(
+    model_dir: Path,
+    dtype: str,
+    attn_implementation: str,
+    *,
+    source: Path | None = None,
+    extension: dict[str, Any] | None = None,
+    quantization_config: Any = None,
+):
+    """The one place model weights are read from disk, for training and inference alike: safetensors only,
+    the prepared folder's trust_remote_code mark, and the context extension set on the config before the
+    weights load. `source` is a fully fine-tuned model's folder (default: the prepared base model)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
     warn_if_emulated(dtype)
-    source = model_dir
-    if weights_dir is not None and (weights_dir / "config.json").is_file():
-        source = weights_dir  # full fine-tuning wrote a whole model
+    source = Path(source or model_dir)
     require_safetensors(source, "the model")
     trust = trusts_remote_code(model_dir)
     config = AutoConfig.from_pretrained(source, trust_remote_code=trust)
-    if weights_dir is not None and (weights_dir / "context_extension.json").is_file():
-        apply_context_extension(config, json.loads((weights_dir / "context_extension.json").read_text()))
-    model = AutoModelForCausalLM.from_pretrained(
+    if extension:
+        apply_context_extension(config, extension)
+    extra = {"quantization_config": quantization_config} if quantization_config is not None else {}
+    return AutoModelForCausalLM.from_pretrained(
         source,
         config=config,
         dtype=DTYPES[dtype],
         attn_implementation=attn_implementation,
         use_safetensors=True,
         trust_remote_code=trust,
+        **extra,
     )
+
+
+def _load_model(model_dir: Path, dtype: str, weights_dir: Path | None, attn_implementation: str):
+    source = None
+    extension = None
+    if weights_dir is not None:
+        if (weights_dir / "config.json").is_file():
+            source = weights_dir  # full fine-tuning wrote a whole model
+        if (weights_dir / "context_extension.json").is_file():
+            extension = json.loads((weights_dir / "context_extension.json").read_text())
+    model = load_weights(model_dir, dtype, attn_implementation, source=source, extension=extension)
     if weights_dir is not None and (weights_dir / "adapter_config.json").is_file():
         from peft import PeftModel
 

@@ -209,37 +209,25 @@ def _save_weights(model, out_dir: Path, extension: dict) -> None:
 
 
 def _load_for_training(model_dir: Path, cfg: TrainSettings):
-    from transformers import AutoModelForCausalLM
+    from synthctx.model_io import DTYPES, load_weights
 
-    from synthctx.model_io import DTYPES, require_safetensors, trusts_remote_code, warn_if_emulated
-
-    warn_if_emulated(cfg.dtype)
-    trust = trusts_remote_code(model_dir)
-    kwargs: dict[str, Any] = {
-        "dtype": DTYPES[cfg.dtype],
-        "attn_implementation": cfg.attn_implementation,
-        "trust_remote_code": trust,
-    }
+    quantization = None
     if cfg.method == "qlora":
         from transformers import BitsAndBytesConfig  # needs the `qlora` extra (bitsandbytes)
 
-        kwargs["quantization_config"] = BitsAndBytesConfig(
+        quantization = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=DTYPES[cfg.dtype],
         )
-    from synthctx.model_io import apply_context_extension
-
-    extension = cfg.context_extension.active()
-    if extension:
-        from transformers import AutoConfig
-
-        config = AutoConfig.from_pretrained(model_dir, trust_remote_code=trust)
-        apply_context_extension(config, extension)
-        kwargs["config"] = config
-    require_safetensors(model_dir, "the base model")
-    model = AutoModelForCausalLM.from_pretrained(model_dir, use_safetensors=True, **kwargs)
+    model = load_weights(
+        model_dir,
+        cfg.dtype,
+        cfg.attn_implementation,
+        extension=cfg.context_extension.active(),
+        quantization_config=quantization,
+    )
     model.config.use_cache = False
     return model
 
