@@ -687,7 +687,9 @@ score_heads  per condition: n_test x |heads.modes| x fwd(T_f, 1) (attention is r
 knockout     per condition: configs x n_ex x M [+ min(calibration_examples, n_test) x fwd(T_p, 1) with
              semantics mean]; configs = 1 + kinds x |k| x (2 + 2 random_draws);
              M = fwd(T_f, a + 1) + dec(T_p, a - 1): one prefill of prompt + gold answer (logits from the last
-             prompt position on), then greedy steps
+             prompt position on), then greedy steps. An upper bound: a configuration replays the layers below
+             its lowest knocked-out head from the example's unmodified prefill (run_knockout), which saves a
+             share of its prefill that depends on where the heads are and is not known before the run
 patch        per condition: n_ex x (2 M + P x (M + O + dec(T_p, a - 1))); P = kinds x (3 + random_draws)
              patched configurations; the 2 M: both models unpatched, the donor's prefill recorded once per
              example and reused by every configuration; per configuration the donor's contributions from the
