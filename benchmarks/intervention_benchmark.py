@@ -100,7 +100,13 @@ def _scoring(a, tokenizer, record) -> None:
 def _knockout(a, tokenizer, records, score, max_new: int, scores: Path | None, ks: tuple[int, ...], draws: int) -> None:
     import numpy as np
 
-    from synthctx.interventions.experiments import PlainRunner, knockout_configurations, measure, run_knockout
+    from synthctx.interventions.experiments import (
+        PlainRunner,
+        first_changed_layer,
+        knockout_configurations,
+        measure,
+        run_knockout,
+    )
     from synthctx.interventions.knockout import knockout
 
     layers, heads = a.config.num_hidden_layers, a.config.num_attention_heads
@@ -122,7 +128,7 @@ def _knockout(a, tokenizer, records, score, max_new: int, scores: Path | None, k
     same = all(r["gold_logprob"] == o.gold_logprob and r["predictions"] == o.predictions for r, o in zip(rows, old))
     if not same:
         sys.exit("knockout replaying the unchanged layers differs from full forwards")
-    starts = [min((layer for layer, _ in c.heads), default=layers) for c in configs]
+    starts = [first_changed_layer(c.heads, layers) for c in configs]
     replayed = sum(starts) / (len(starts) * layers)
     print(f"knockout   full forwards {old_s:8.1f} s   unchanged layers replayed {new_s:8.1f} s   "
           f"ratio {old_s / new_s:.2f}x   ({len(configs)} configurations, uniform; {replayed:.0%} of their prefill "

@@ -226,12 +226,16 @@ class LayerSkippingRunner(PlainRunner):
 
     def forward(self, ids: torch.Tensor, keep: int = 1) -> torch.Tensor:
         clean = self.clean
-        if self.layers is None or clean is None or self.start == 0 or self.cache.get_seq_length() > 0:
-            return super().forward(ids, keep)
-        if not torch.equal(ids, clean.ids):
+        prefill_of_clean = clean is not None and self.cache.get_seq_length() == 0 and torch.equal(ids, clean.ids)
+        if self.layers is None or self.start == 0 or not prefill_of_clean:
             return super().forward(ids, keep)
         with _replaying(self.layers, clean, self.start):
             return super().forward(ids, keep)
+
+
+def first_changed_layer(heads: tuple[Head, ...], n_layers: int) -> int:
+    """The lowest layer a knockout of `heads` changes (`n_layers` when none: the unmodified model)."""
+    return min((layer for layer, _ in heads), default=n_layers)
 
 
 @torch.no_grad()
@@ -404,7 +408,7 @@ def run_knockout(
     layers from its lowest knocked-out head up (the unmodified model: none); see the module docstring."""
     runner, start = LayerSkippingRunner(model), time.time()
     n_layers = _text_dims(_pretrained_model(model))[0]
-    starts = [min((layer for layer, _ in config.heads), default=n_layers) for config in configs]
+    starts = [first_changed_layer(config.heads, n_layers) for config in configs]
     if runner.layers is None:
         print(f"{type(model).__name__} has no decoder layer list: every prefill runs every layer", flush=True)
     device = next(model.parameters()).device
