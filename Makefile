@@ -67,7 +67,7 @@ test: setup
 	# the cluster test needs a real SLURM: install the Debian packages when running as root (else it skips)
 	bash tests/slurm/cluster.sh install
 	PATH="$(CURDIR)/$(BIN):$$PATH" python -m pytest -q -p no:cacheprovider \
-		-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+		-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 --durations-min=10
 
 lint: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --lint
