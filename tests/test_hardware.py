@@ -1,8 +1,17 @@
-"""`dtype: auto` follows the hardware: bf16 only where it runs natively (cpuinfo excerpts written by hand)."""
+"""`dtype: auto` follows the hardware: bf16 only where it runs natively (cpuinfo excerpts written by hand), and
+it is resolved once, on the machine that plans the run."""
 
 from __future__ import annotations
 
+import os
+import re
+
+import pytest
+import yaml
+
+from synthctx.config import ConfigError, validate_config
 from synthctx.hardware import native_bf16, resolve_dtype
+from workflow_helpers import REPO, copy_workflow, snakemake
 
 # An AMD EPYC with AVX2 only (the machine where bf16 ran ~30x slower than fp32), and a Sapphire Rapids Xeon.
 AVX2_ONLY = """processor\t: 0
@@ -39,3 +48,45 @@ def test_the_gpu_decides_when_there_is_one():
 def test_an_explicit_dtype_is_kept():
     assert resolve_dtype("bfloat16", AVX2_ONLY, gpus=[]) == "bfloat16"
     assert resolve_dtype("float32", AMX, gpus=[]) == "float32"
+
+
+# A cluster job step re-reads the workflow on its node; `auto` must stay what the planning machine resolved.
+# The workflow hands that answer to jobs in SYNTHCTX_AUTO_DTYPE: a dry run with the variable set to the
+# opposite of this machine's answer stands in for a node whose hardware differs from the submit host's.
+
+
+def _planned_dtypes(work, env_value):
+    env = {k: v for k, v in os.environ.items() if k != "SYNTHCTX_AUTO_DTYPE"}
+    if env_value is not None:
+        env["SYNTHCTX_AUTO_DTYPE"] = env_value
+    target = "results/eval/mdqa/real/smollm2-135m/0/summary.json"
+    run = snakemake(work, "-n", "-p", "--forceall", target, env=env, timeout=120)
+    return run, set(re.findall(r'"dtype": "(\w+)"', run.stdout))
+
+
+def test_jobs_use_the_planning_machines_dtype_not_their_own(tmp_path):
+    work = copy_workflow(tmp_path / "wf")
+    here = resolve_dtype("auto")
+    other = "float32" if here == "bfloat16" else "bfloat16"
+    run, planned = _planned_dtypes(work, None)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert planned == {here}  # planning resolves on this machine
+    run, planned = _planned_dtypes(work, other)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert planned == {other}  # a job step inherits the plan, whatever its own hardware
+    run, _ = _planned_dtypes(work, "fp8")
+    assert run.returncode != 0
+    assert "SYNTHCTX_AUTO_DTYPE='fp8'" in run.stderr + run.stdout
+
+
+def test_an_explicit_dtype_is_not_overridden_by_the_planned_auto():
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    default = REPO / "config/config.yaml"
+    config = yaml.safe_load(default.read_text())
+    config["heads"]["dtype"] = "float16"
+    validate_config(config, schema, [default], auto_dtype="float32")
+    assert [config[s]["dtype"] for s in ("train", "evaluate", "heads", "interventions")] == [
+        "float32", "float32", "float16", "float32"
+    ]  # fmt: skip
+    with pytest.raises(ConfigError, match="'int8'"):
+        validate_config(yaml.safe_load(default.read_text()), schema, [default], auto_dtype="int8")

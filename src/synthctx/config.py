@@ -19,6 +19,7 @@ from synthctx.hardware import resolve_dtype
 
 # Stage sections whose `dtype` may be `auto`; resolved once here, so it is in every slice and output.
 DTYPE_SECTIONS = ("train", "evaluate", "heads", "interventions")
+AUTO_DTYPES = ("float32", "bfloat16")  # what `auto` can stand for
 # Task keys that default to a key of another section when a task does not set them.
 TASK_KEY_DEFAULTS = {
     "max_passage_words": ("text", "max_passage_words"),
@@ -224,13 +225,15 @@ def _intervention_problems(config: dict[str, Any], config_files: list[Path]) -> 
     return problems
 
 
-def _resolve(config: dict[str, Any]) -> None:
-    """Keys whose default is another key's value, and `dtype: auto`."""
+def _resolve(config: dict[str, Any], auto_dtype: str | None) -> None:
+    """Keys whose default is another key's value, and `dtype: auto` (`auto_dtype` when given, else this
+    machine's native type)."""
     for task in config["tasks"].values():
         for key, (section, source) in TASK_KEY_DEFAULTS.items():
             task.setdefault(key, config[section][source])
     for section in DTYPE_SECTIONS:
-        config[section]["dtype"] = resolve_dtype(config[section]["dtype"])
+        dtype = config[section]["dtype"]
+        config[section]["dtype"] = auto_dtype if dtype == "auto" and auto_dtype else resolve_dtype(dtype)
 
 
 def _duplicate_keys(config_files: list[Path]) -> list[str]:
@@ -291,9 +294,16 @@ def load_config_files(config_files: list[Path]) -> dict[str, Any]:
     return merged
 
 
-def validate_config(config: dict[str, Any], schema: dict[str, Any], config_files: list[Path]) -> None:
+def validate_config(
+    config: dict[str, Any], schema: dict[str, Any], config_files: list[Path], auto_dtype: str | None = None
+) -> None:
     """Validate `config` in place (defaults filled, derived keys and dtype resolved); raise ConfigError listing
-    every problem as 'file:line: key ...: message'."""
+    every problem as 'file:line: key ...: message'.
+
+    `auto_dtype` is what `dtype: auto` becomes: the planning machine's answer, handed by the workflow to jobs
+    that re-read the config on other hardware (a cluster node); None resolves it on this machine."""
+    if auto_dtype is not None and auto_dtype not in AUTO_DTYPES:
+        raise ConfigError(f"dtype auto resolved to {auto_dtype!r}: expected one of {', '.join(AUTO_DTYPES)}")
     problems = _duplicate_keys(config_files)
     errors = DefaultingValidator(schema).iter_errors(config)
     for err in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
@@ -303,4 +313,4 @@ def validate_config(config: dict[str, Any], schema: dict[str, Any], config_files
         problems += _cross_field_problems(config, config_files)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
-    _resolve(config)
+    _resolve(config, auto_dtype)

@@ -3,6 +3,7 @@
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +13,8 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 # Standard library + jsonschema only, so the scheduler stays light.
 from synthctx import conditions, tasks  # noqa: E402
 from synthctx.code_digest import code_digest, folder_contents_digest  # noqa: E402
-from synthctx.config import validate_config  # noqa: E402
+from synthctx.config import AUTO_DTYPES, ConfigError, validate_config  # noqa: E402
+from synthctx.hardware import resolve_dtype  # noqa: E402
 from synthctx.job_environment import prepare_job_environment  # noqa: E402
 from synthctx import job_resources  # noqa: E402
 
@@ -21,8 +23,25 @@ SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 # Files in order of precedence: the Snakefile's configfile, then --configfile ones (they override it).
 _cli_configfiles = [Path(f) for f in workflow.overwrite_configfiles or []]
 _configfiles = [Path(f) for f in workflow.configfiles if Path(f) not in _cli_configfiles] + _cli_configfiles
-# One pass: schema (with its defaults), derived keys, dtype for this machine, cross-field checks.
-validate_config(config, yaml.safe_load(SCHEMA.read_text()), _configfiles)
+# `dtype: auto` is resolved once, by the process that plans the run, from its machine's hardware. A job that
+# re-reads the workflow elsewhere (a SLURM job step on a GPU node) inherits the answer through this variable
+# instead of asking its own hardware, so it runs the command that was planned and records the run's dtype.
+AUTO_DTYPE_VAR = "SYNTHCTX_AUTO_DTYPE"
+if AUTO_DTYPE_VAR not in os.environ:
+    os.environ[AUTO_DTYPE_VAR] = resolve_dtype("auto")
+elif os.environ[AUTO_DTYPE_VAR] not in AUTO_DTYPES:
+    raise ConfigError(
+        f"environment variable {AUTO_DTYPE_VAR}={os.environ[AUTO_DTYPE_VAR]!r}: expected one of "
+        f"{', '.join(AUTO_DTYPES)} (it carries the planning machine's `dtype: auto`; unset it to resolve here)"
+    )
+
+
+envvars:
+    AUTO_DTYPE_VAR,
+
+
+# One pass: schema (with its defaults), derived keys, `dtype: auto`, cross-field checks.
+validate_config(config, yaml.safe_load(SCHEMA.read_text()), _configfiles, auto_dtype=os.environ[AUTO_DTYPE_VAR])
 
 # Every rule runs `python -m synthctx` from this checkout's src/ with the scheduler's interpreter.
 prepare_job_environment(Path(workflow.basedir))
