@@ -11,6 +11,7 @@ skipped otherwise. Starts munged, slurmctld and slurmd, and stops exactly those 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import shutil
@@ -63,6 +64,10 @@ def _jobs() -> dict[str, dict[str, str]]:
 
 
 ONE_MODEL = HERE / "slurm" / "one-model.yaml"  # the run's cut of the rehearsal grid (see the file)
+# What `dtype: auto` was resolved to by "the submit host". Job steps re-read the workflow on the node; where
+# this machine's own answer is bfloat16 the node disagrees with the plan, as a GPU node does with a CPU login
+# node, and the jobs must still compute what was planned.
+PLANNED_DTYPE = "float32"
 MODEL = "rehearsal-mha"
 
 
@@ -72,6 +77,7 @@ def _snakemake(work: Path, logs: Path, *extra: str, cut: bool = True) -> subproc
         "SLURM_ACCOUNT": "root",
         "SLURM_CPU_PARTITION": "cpu",
         "SLURM_GPU_PARTITION": "gpu",
+        "SYNTHCTX_AUTO_DTYPE": PLANNED_DTYPE,
     }
     exe = Path(sys.executable).with_name("snakemake")
     cmd = [
@@ -117,6 +123,15 @@ def test_the_rehearsal_runs_end_to_end_through_slurm(cluster, tmp_path):
     test_records = (work / f"results/data/summhay/test/{MODEL}/test.jsonl").read_text()
     assert "topic_news3" in test_records or "topic_conv3" in test_records
     assert "topic_news1" not in test_records
+    # every model job computed in the planned dtype (the node's own answer may differ: see PLANNED_DTYPE)
+    summaries = sorted((work / "results/eval").rglob("summary.json"))
+    assert len(summaries) == 3 * 2 * 4
+    for path in summaries:
+        assert json.loads(path.read_text())["dtype"] == PLANNED_DTYPE, path
+    adapters = sorted((work / "results/train").rglob("weights/adapter_model.safetensors.meta.json"))
+    assert len(adapters) == 3 * 2 * 3
+    for path in adapters:
+        assert json.loads(path.read_text())["config"]["dtype"] == PLANNED_DTYPE, path
 
     submitted = {k: v for k, v in _jobs().items() if k not in before}
     by_rule: dict[str, list[dict]] = {}
