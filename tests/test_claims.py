@@ -451,3 +451,28 @@ def test_rst_escapes_markup_in_reasons():
     text = claims.claims_rst([entry])
     assert _rst_warnings(text) == ""
     assert "\\*b\\*" in text and "x\\_y" in text
+
+
+def test_a_seed_intervals_are_widened_by_each_seeds_interval_over_test_examples():
+    # Two seeds with the same F1 (as the MDQA third gave: 0.604 and 0.604) have a seed interval of width 0;
+    # each seed's bootstrap over 24 test examples is [0.417, 0.792] for real and [0.253, 0.518] for the best
+    # synthetic set. Seed intervals alone separate them; with the examples' error they overlap.
+    seed_level = {"real": (0.604, 0.604, 0.604), "low-high": (0.385, 0.385, 0.385), "low-low": (0.33, 0.30, 0.36)}
+    per_seed = {"real": (0.604, 0.417, 0.792), "low-high": (0.385, 0.253, 0.518), "low-low": (0.33, 0.2, 0.45)}
+    alone = pick(claims.claim_verdicts({"condition_means": means_table(seed_level)}), "a")
+    assert alone["verdict"] == SUPPORTED
+    tables = {"condition_means": means_table(seed_level), "conditions": conditions_table(per_seed, seeds=(0, 1))}
+    e = pick(claims.claim_verdicts(tables), "a")
+    assert e["verdict"] == UNTESTABLE and "overlap" in e["reason"]
+    assert e["numbers"]["real_ci"] == [0.417, 0.792] and e["numbers"]["best_synthetic_ci"] == [0.253, 0.518]
+    assert "test examples" in e["numbers"]["interval"]
+
+
+def test_a_the_widened_interval_keeps_a_wide_seed_interval():
+    # the envelope never narrows: a seed interval wider than the per-example ones is kept
+    seed_level = {"real": (0.8, 0.6, 0.95), "high-low": (0.3, 0.25, 0.35)}
+    per_seed = {"real": (0.8, 0.7, 0.9), "high-low": (0.3, 0.2, 0.4)}
+    tables = {"condition_means": means_table(seed_level), "conditions": conditions_table(per_seed, seeds=(0, 1))}
+    e = pick(claims.claim_verdicts(tables), "a")
+    assert e["numbers"]["real_ci"] == [0.6, 0.95] and e["numbers"]["best_synthetic_ci"] == [0.2, 0.4]
+    assert e["verdict"] == SUPPORTED
