@@ -114,3 +114,42 @@ def test_source_state_says_which_commit_and_whether_the_tree_was_dirty(tmp_path)
     state = source_state(tmp_path)
     assert state["dirty"] is True and state["changed"] == [" M Snakefile"]
     assert source_state(tmp_path / "not-a-repo-here")["commit"] is None
+
+
+def test_an_evaluation_summary_is_recomputed_from_its_own_predictions(tmp_path):
+    import json
+
+    from synthctx.evaluate import summarise
+    from synthctx.package import recheck_summaries
+
+    root = tmp_path / "package"
+    (root / "provenance").mkdir(parents=True)
+    folders = {seed: f"results/eval/mdqa/real/m/{seed}" for seed in (0, 1)}
+    for seed, folder in folders.items():
+        (root / folder).mkdir(parents=True)
+        rows = [{"id": f"q{i}", "prediction": "x", "metrics": {"f1": f1}} for i, f1 in enumerate([1.0, 0.0, 0.5])]
+        (root / folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        summary = {**summarise("mdqa", rows), "condition": {"task": "mdqa", "seed": seed}, "dtype": "float32"}
+        assert summary["f1"] == 0.5 and summary["n_f1"] == 3  # (1 + 0 + 0.5) / 3, by hand
+        (root / folder / "summary.json").write_text(json.dumps(summary))
+    cmd = "python -m synthctx evaluate --seed {}"
+    _summary(
+        root / "provenance",
+        *[
+            (f"{folders[s]}/{name}", "evaluate", "-", cmd.format(s), "ok", "no update")
+            for s in (0, 1)
+            for name in ("predictions.jsonl", "summary.json")
+        ],
+    ).rename(root / "provenance/snakemake-detailed-summary.tsv")
+    assert recheck_summaries(root) == []
+
+    edited = root / folders[0] / "summary.json"
+    edited.write_text(json.dumps({**json.loads(edited.read_text()), "f1": 0.75}))
+    rows = (root / folders[1] / "predictions.jsonl").read_text().splitlines()
+    (root / folders[1] / "predictions.jsonl").write_text(rows[0].replace("1.0", "0.25") + "\n" + "\n".join(rows[1:]))
+    problems = recheck_summaries(root)
+    assert f"{folders[0]}/summary.json: f1 is 0.75, but its predictions ({folders[0]}/predictions.jsonl) give 0.5" in (
+        problems
+    )
+    assert any(p.startswith(f"{folders[1]}/summary.json: f1 is 0.5, but its predictions") for p in problems), problems
+    assert not any(p.startswith(f"{folders[0]}/summary.json: f1_ci") for p in problems), "only what was edited"

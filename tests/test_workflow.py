@@ -251,12 +251,21 @@ def test_verify_passes_on_the_package_and_names_each_tampered_file(package, tmp_
     data["f1"] = 0.987654  # what a reader of the package would quote
     summary.write_text(json.dumps(data, sort_keys=True, indent=1) + "\n")
     rehash("results/eval/mdqa/real/tiny/0/summary.json")
+    predictions = copy / "results/eval/musique/real/tiny/0/predictions.jsonl"
+    rows = [json.loads(line) for line in predictions.read_text().splitlines()]
+    rows[0]["metrics"]["f1"] = 1.0 - rows[0]["metrics"]["f1"]  # one example flipped: its summary no longer agrees
+    predictions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rehash("results/eval/musique/real/tiny/0/predictions.jsonl")
     (copy / "results/figures/heads_by_layer.png").unlink()
     (copy / "results/aggregate/extra.csv").write_text("a,b\n")
     scores = copy / "results/heads/musique/real/tiny/0/scores.json"
     scores.write_bytes(scores.read_bytes().replace(b"0", b"1", 1))
     problems = verify_package(copy)
     assert any(p.startswith("results/aggregate/conditions.csv: differs when re-derived") for p in problems), problems
+    edited = "results/eval/mdqa/real/tiny/0/summary.json: f1 is 0.987654, but its predictions"
+    assert any(p.startswith(edited) for p in problems), problems
+    assert any(p.startswith("results/eval/musique/real/tiny/0/summary.json: f1 is ") for p in problems), problems
+    assert not any(p.startswith("results/eval/mdqa/real/tiny/1/") for p in problems), "untouched summaries agree"
     assert "results/figures/heads_by_layer.png: listed in the manifest but missing" in problems
     assert any(p.startswith("results/aggregate/extra.csv: not in the manifest") for p in problems)
     assert any(p.startswith("results/heads/musique/real/tiny/0/scores.json: SHA-256 differs") for p in problems)

@@ -451,9 +451,50 @@ def rederive(root: Path, scratch: Path) -> list[str]:
     return problems
 
 
+def _same_value(packaged: Any, again: Any) -> bool:
+    if isinstance(packaged, float) and isinstance(again, float) and packaged != packaged and again != again:
+        return True  # NaN in both: an interval that needs two values
+    return packaged == again
+
+
+def recheck_summaries(root: Path) -> list[str]:
+    """Each evaluation's summary (the F1 a reader quotes, its interval, its counts) recomputed from its own
+    per-example predictions, so a summary edited to agree with the tables still disagrees with the examples."""
+    from synthctx.evaluate import summarise
+
+    summary_tsv = root / SUMMARY
+    if not summary_tsv.is_file():
+        return []  # rederive names the missing summary
+    problems = []
+    for job in read_summary(summary_tsv):
+        if job.rule != "evaluate":
+            continue
+        named = {Path(out).name: out for out in job.outputs}
+        if "summary.json" not in named or "predictions.jsonl" not in named:
+            continue
+        summary_path, predictions_path = (_inside(root, named[n]) for n in ("summary.json", "predictions.jsonl"))
+        if not (summary_path and predictions_path and summary_path.is_file() and predictions_path.is_file()):
+            continue  # check_manifest names a missing file
+        try:
+            packaged = json.loads(summary_path.read_text(encoding="utf-8"))
+            rows = [json.loads(line) for line in predictions_path.read_text(encoding="utf-8").splitlines() if line]
+            again = summarise(packaged["condition"]["task"], rows)
+        except (ValueError, KeyError, TypeError) as err:
+            problems.append(f"{named['summary.json']}: not recomputable from {named['predictions.jsonl']} ({err!r})")
+            continue
+        for key, value in again.items():
+            if not _same_value(packaged.get(key), value):
+                problems.append(
+                    f"{named['summary.json']}: {key} is {packaged.get(key)!r}, "
+                    f"but its predictions ({named['predictions.jsonl']}) give {value!r}"
+                )
+    return problems
+
+
 def verify_package(package: Path, keep: Path | None = None) -> list[str]:
-    """Checksums, then re-derivation of the tables, claims and figures. `package` is the folder or its .tar.gz;
-    `keep` receives the re-derived files (a reader can rebuild the report's tables and figures from them)."""
+    """Checksums, then each evaluation summary from its predictions, then re-derivation of the tables, claims
+    and figures. `package` is the folder or its .tar.gz; `keep` receives the re-derived files (a reader can
+    rebuild the report's tables and figures from them)."""
     with tempfile.TemporaryDirectory(prefix="synthctx-verify-") as tmp:
         root = package
         if package.is_file():
@@ -465,7 +506,7 @@ def verify_package(package: Path, keep: Path | None = None) -> list[str]:
             root = tops[0]
         if not root.is_dir():
             return [f"{package}: neither a package folder nor a .tar.gz of one"]
-        problems = check_manifest(root)
+        problems = check_manifest(root) + recheck_summaries(root)
         scratch = keep or Path(tmp) / "rederived"
         problems += rederive(root, scratch)
     return problems
