@@ -3,7 +3,8 @@
 Run from the repository root after a run:
 
     python benchmarks/profile_run.py [--workdir DIR] [--configfile FILE ...] [--cores N] [--wall SECONDS]
-                                     [--wall-from newest|all] [--dag-from FILE | --no-dag] [--markdown]
+                                     [--wall-from newest|all] [--since TIME] [--dag-from FILE | --no-dag]
+                                     [--markdown]
 
 1. Jobs by rule. A job is found by its benchmark file (benchmarks/<dir>/<task>/<data>/<model>/<seed>.tsv), its
    log and Snakemake's record of it (.snakemake/metadata); the rule and wildcards come from the `log:` and
@@ -14,7 +15,8 @@ Run from the repository root after a run:
 2. The run's wall time W: `--wall SECONDS`, else the newest .snakemake/log/*.snakemake.log that ran jobs (not
    a dry run): its first `[Wed Dec  2 19:52:22 2026]` timestamp line to its last one, or, where the run was
    quiet (-q writes none), its `Date:` header plus its `Elapsed time:` line. `--wall-from all` sums every such
-   log (a run resumed after a failure). The decomposition uses the jobs that ended inside that window:
+   log (a run resumed after a failure); `--since TIME` ignores logs of runs started before TIME (an earlier
+   run in the same folder). The decomposition uses the jobs that ended inside that window:
        J = sum of their wall times (core-seconds; every model rule runs with threads: 1), C = cores,
        scheduling overhead O = max(W - J / C, 0)  (time the C cores were not running a job),
        start-up + loading + scheduling overhead share = (S / C + L / C + O) / W,
@@ -398,12 +400,15 @@ class RunWall:
     logs: list[MainLog]
 
 
-def run_wall(workdir: Path, wall: float | None, wall_from: str) -> RunWall:
-    logs = job_logs(workdir)
+def run_wall(workdir: Path, wall: float | None, wall_from: str, since: float | None = None) -> RunWall:
+    """`since` (seconds since the epoch) drops the logs of runs that started before it: a working folder that
+    held an earlier run keeps that run's logs, which must not count in this one's W."""
+    logs = [x for x in job_logs(workdir) if since is None or (x.start is not None and x.start >= since)]
     if wall is not None:
         return RunWall(wall, "--wall", [], logs)
     if not logs:
-        return RunWall(None, "no .snakemake/log/*.snakemake.log that ran jobs (give --wall SECONDS)", [], logs)
+        where = " since --since" if since is not None else ""
+        return RunWall(None, f"no .snakemake/log/*.snakemake.log that ran jobs{where} (give --wall SECONDS)", [], logs)
     chosen = logs[-1:] if wall_from == "newest" else logs
     seconds = sum(x.wall for x in chosen)
     names = ", ".join(f"{x.path.name} ({x.method}, {x.wall:.1f} s, {x.jobs} jobs)" for x in chosen)
@@ -1119,6 +1124,15 @@ def report_floor(
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _local_time(text: str) -> float:
+    for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"):
+        try:
+            return time.mktime(time.strptime(text, fmt))  # the logs' timestamps are local time too
+        except ValueError:
+            continue
+    raise argparse.ArgumentTypeError(f"{text!r} is not YYYY-MM-DDTHH:MM[:SS]")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--workdir", type=Path, default=Path("."), help="the run's working directory (default: .)")
@@ -1126,6 +1140,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cores", type=int, default=None, help="cores of the run (default: its log's --cores, else 2)")
     p.add_argument("--wall", type=float, default=None, help="the run's wall time in seconds (default: its log)")
     p.add_argument("--wall-from", choices=("newest", "all"), default="newest", help="main logs that make W")
+    p.add_argument(
+        "--since",
+        type=_local_time,
+        default=None,
+        help="ignore main logs of runs started before this local time, YYYY-MM-DDTHH:MM[:SS] (an earlier run's logs)",
+    )
     p.add_argument("--dag-from", type=Path, default=None, help="a saved `snakemake -n --forceall` listing")
     p.add_argument("--no-dag", action="store_true", help="skip the critical path (no snakemake dry run)")
     p.add_argument("--no-floor", action="store_true", help="skip the FLOP count and throughput measurement")
@@ -1140,7 +1160,7 @@ def main(argv: list[str] | None = None) -> int:
     rules_dir = workdir / "workflow" / "rules"
     patterns = rule_patterns(rules_dir if rules_dir.is_dir() else REPO / "workflow" / "rules")
     jobs, unmatched = collect_jobs(workdir, patterns)
-    wall = run_wall(workdir, args.wall, args.wall_from)
+    wall = run_wall(workdir, args.wall, args.wall_from, args.since)
     if args.cores:
         cores, cores_how = args.cores, "--cores"
     elif wall.logs and wall.logs[-1].cores:

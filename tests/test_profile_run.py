@@ -128,6 +128,18 @@ def test_run_wall_and_overhead_share(run_folder):
     assert not profile_run.in_run(profile_run.Job("x", (), bench_s=1.0, end=RUN_START + 3600), wall.windows)
 
 
+def test_since_drops_an_earlier_runs_logs(run_folder):
+    earlier = MAIN_LOG.replace("Wed Dec  2 19:00", "Tue Dec  1 10:00").replace(":30 2026", ":50 2026")
+    _write(run_folder, ".snakemake/log/2026-12-01T100000.000000.snakemake.log", earlier)
+    assert profile_run.run_wall(run_folder, None, "all").seconds == 50.0 + 30.0  # both runs' windows
+    since = profile_run._local_time("2026-12-02T18:00")
+    wall = profile_run.run_wall(run_folder, None, "all", since)
+    assert wall.seconds == 30.0 and [x.path.name for x in wall.logs] == ["2026-12-02T190000.000000.snakemake.log"]
+    assert profile_run.run_wall(run_folder, None, "all", since + 86400).seconds is None
+    with pytest.raises(SystemExit):
+        profile_run.build_parser().parse_args(["--since", "yesterday"])
+
+
 def test_quiet_main_log(tmp_path):
     path = tmp_path / "q.snakemake.log"
     path.write_text(
