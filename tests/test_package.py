@@ -119,7 +119,7 @@ def test_source_state_says_which_commit_and_whether_the_tree_was_dirty(tmp_path)
 def test_an_evaluation_summary_is_recomputed_from_its_own_predictions(tmp_path):
     import json
 
-    from synthctx.evaluate import summarise
+    from synthctx.evaluation_summary import summarise
     from synthctx.package import recheck_summaries
 
     root = tmp_path / "package"

@@ -253,7 +253,7 @@ def test_mean_ci_is_scipys_percentile_bootstrap():
 
 
 def test_summary_carries_bootstrap_intervals_of_each_metric():
-    from synthctx.evaluate import summarise
+    from synthctx.evaluation_summary import summarise
 
     preds = [
         {"metrics": {"f1": 1.0, "substring_em": 1.0, "support_f1": 0.5}},

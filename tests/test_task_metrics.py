@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from synthctx import tasks
-from synthctx.evaluate import summarise
+from synthctx.evaluation_summary import summarise
 from synthctx.tasks.musique import cited_documents
 
 

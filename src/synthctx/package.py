@@ -460,7 +460,7 @@ def _same_value(packaged: Any, again: Any) -> bool:
 def recheck_summaries(root: Path) -> list[str]:
     """Each evaluation's summary (the F1 a reader quotes, its interval, its counts) recomputed from its own
     per-example predictions, so a summary edited to agree with the tables still disagrees with the examples."""
-    from synthctx.evaluate import summarise
+    from synthctx.evaluation_summary import summarise
 
     summary_tsv = root / SUMMARY
     if not summary_tsv.is_file():
