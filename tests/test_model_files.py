@@ -28,3 +28,16 @@ def test_a_pickled_adapter_is_refused(tmp_path, tiny_model_dir):
     (adapter / "adapter_model.bin").write_bytes(b"not loaded")
     with pytest.raises(ValueError, match=r"weights: the adapter holds pickle files \(adapter_model.bin\)"):
         load_model(tiny_model_dir, "float32", adapter)
+
+
+def test_the_model_is_placed_on_the_inference_device(tiny_model_dir, monkeypatch):
+    """On a GPU node every inference stage must compute on the GPU, not on the CPU that loaded the weights.
+    No GPU here: the `meta` device stands in, and is where every parameter must end up."""
+    import torch
+
+    from synthctx import model_io
+
+    monkeypatch.setattr(model_io, "inference_device", lambda: torch.device("meta"))
+    model = load_model(tiny_model_dir, "float32")
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+    assert model.device.type == "meta"

@@ -212,14 +212,20 @@ def adapter_handling(dtype: str) -> str:
     return "merged into float32 weights" if dtype == "float32" else f"unmerged (float32 adapter over {dtype} base)"
 
 
+def inference_device() -> torch.device:
+    """Where evaluation, scoring and the interventions run: the job's GPU when it has one (a SLURM GPU job
+    sees only its own), else the CPU. Training is placed by the HF Trainer itself."""
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
 def load_model(model_dir: Path, dtype: str, weights_dir: Path | None = None, attn_implementation: str = "sdpa"):
     """The base model at `dtype` (never 4-bit), with fine-tuned weights from `weights_dir` if given:
     a LoRA adapter applied as `adapter_handling(dtype)` says, or a fully fine-tuned model; and the
-    context extension (RoPE θ) the weights were trained with."""
+    context extension (RoPE θ) the weights were trained with; on `inference_device()`."""
     from synthctx.timing import loading
 
     with loading():
-        return _load_model(model_dir, dtype, weights_dir, attn_implementation)
+        return _load_model(model_dir, dtype, weights_dir, attn_implementation).to(inference_device())
 
 
 def load_weights(
