@@ -197,13 +197,12 @@ class TransformersWriter:
         }
 
     def _load(self) -> None:
-        import torch
-
         from synthctx.model_io import load_model, load_tokenizer
 
-        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._tokenizer = load_tokenizer(self.model_dir)
-        self._model = load_model(self.model_dir, self.dtype).to(device)
+        self._model = load_model(self.model_dir, self.dtype)  # on model_io.inference_device()
+        if self.device:  # the writer's own `device` setting overrides it
+            self._model = self._model.to(self.device)
 
     def write(self, prompt: str, seed: int) -> str:
         """Sampling is seeded per call inside a forked RNG, so (prompt, seed) fixes the text and the
