@@ -56,7 +56,7 @@ def model_steps(model_dir: str, threads: int, repeat: int, tokens: int) -> None:
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from synthctx.model_io import load_model
+    from synthctx.models.model_io import load_model
 
     torch.set_num_threads(threads)
     models = {}
@@ -103,7 +103,7 @@ def main() -> None:
     if a.child:
         print(json.dumps(measure(a.threads, a.repeat)))
         return
-    from synthctx.hardware import native_bf16, resolve_dtype
+    from synthctx.plan.hardware import native_bf16, resolve_dtype
 
     native, why = native_bf16()
     print(f"native bf16: {native} ({why}); dtype: auto resolves to {resolve_dtype('auto')}")

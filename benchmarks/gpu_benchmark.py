@@ -3,7 +3,7 @@
 Measured side by side in one run, so the ratios do not depend on the day's GPU clocks:
   training  tokens/s, model-FLOP utilisation (against a bf16 matmul measured here) and peak memory of
             (a) the plain stack: peft LoRA r=16 on q/k/v/o, SDPA, gradient checkpointing, full logits;
-            (b) the study's stack (synthctx.train): the same LoRA, logits only where the loss needs them,
+            (b) the study's stack (synthctx.models.train): the same LoRA, logits only where the loss needs them,
                 gradient checkpointing only when asked for;
   scoring   time and peak memory of one SDPA forward vs the study's argmax-capture forward
             (synthctx.heads.capture) for an answer of --answer-tokens tokens, and an eager
@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from synthctx.heads.capture import capture_argmax  # noqa: E402
-from synthctx.train import answer_only_loss  # noqa: E402
+from synthctx.models.train import answer_only_loss  # noqa: E402
 
 ARCHS = {
     "llama3-8b": dict(

@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO / "src"))
 def _perturbed(model_dir: Path, seed: int):
     import torch
 
-    from synthctx.model_io import load_model
+    from synthctx.models.model_io import load_model
 
     model = load_model(model_dir, "float32")
     gen = torch.Generator().manual_seed(seed)
@@ -79,7 +79,7 @@ def _patching(a, b, tokenizer, records, score, max_new: int, n_sets: int) -> Non
 def _scoring(a, tokenizer, record) -> None:
     import torch
 
-    from synthctx.prompting import encode
+    from synthctx.data.prompting import encode
 
     ids = torch.tensor([encode(tokenizer, record, record["answers"][0]).input_ids])
     times = {}
@@ -154,9 +154,9 @@ def main() -> None:
 
     import torch
 
-    from synthctx.model_io import load_tokenizer
-    from synthctx.prompting import encode
-    from synthctx.tasks import get
+    from synthctx.data.prompting import encode
+    from synthctx.data.tasks import get
+    from synthctx.models.model_io import load_tokenizer
 
     torch.set_num_threads(args.threads)
     records = [json.loads(line) for line in args.records.read_text().splitlines()[: args.examples]]

@@ -619,7 +619,7 @@ def model_shape(name: str, spec: dict[str, Any], workdir: Path) -> ModelShape:
         cfg = cfg.get("text_config", cfg)
         return shape_from_architecture(cfg, f"resources/models/{name}/config.json")
     if spec.get("architecture"):
-        from synthctx.job_resources import DEFAULT_VOCAB_SIZE
+        from synthctx.plan.job_resources import DEFAULT_VOCAB_SIZE
 
         return shape_from_architecture(
             spec["architecture"],
@@ -633,10 +633,10 @@ def model_shape(name: str, spec: dict[str, Any], workdir: Path) -> ModelShape:
 
 def planned_conditions(config: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
     """The conditions each model rule runs, as common.smk's grid() and intervention_conditions() make them
-    (task x training data x model x seed, data from synthctx.conditions.training_data), plus the real-data
+    (task x training data x model x seed, data from synthctx.plan.conditions.training_data), plus the real-data
     model of every task, model and seed: head_sets and patch read its scores and weights even where
     `real: false` leaves it out of the grid. fine_tune skips the baseline (`none`)."""
-    from synthctx import conditions
+    from synthctx.plan import conditions
 
     grid = config["grid"]
     seeds = [str(s) for s in grid["seeds"]]
@@ -746,7 +746,8 @@ class FlopRow:
 
 def count_flops(config: dict[str, Any], shapes: dict[str, ModelShape]) -> list[FlopRow]:
     """FLOPs per model rule and model (FLOP_FORMULAS) of a resolved config."""
-    from synthctx import conditions, tasks
+    from synthctx.data import tasks
+    from synthctx.plan import conditions
 
     train, heads, iv = config["train"], config["heads"], config["interventions"]
     n_snapshots = (train["max_steps"] - 1) // train["snapshot_every"] if train.get("snapshot_every") else 0
@@ -862,7 +863,7 @@ def load_config(workdir: Path, configfiles: list[Path]) -> dict[str, Any]:
     """The Snakefile's configfile updated by the --configfile ones, validated and resolved as common.smk does."""
     import yaml
 
-    from synthctx.config import validate_config
+    from synthctx.plan.config import validate_config
 
     snakefile = workdir / "Snakefile"
     m = re.search(r'^configfile:\s*"([^"]+)"', snakefile.read_text(), re.M) if snakefile.exists() else None

@@ -25,7 +25,7 @@ TINY_ARCH = {
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A 2-layer random Llama with the SmolLM2 tokenizer and chat template (mechanics only, not science)."""
-    from synthctx.model_io import prepare_model
+    from synthctx.models.model_io import prepare_model
 
     out = tmp_path_factory.mktemp("models") / "tiny"
     prepare_model({"source": "random_init", "tokenizer": GGUF, "architecture": TINY_ARCH}, out, seed=0)
@@ -34,7 +34,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tokenizer(tiny_model_dir):
-    from synthctx.model_io import load_tokenizer
+    from synthctx.models.model_io import load_tokenizer
 
     return load_tokenizer(tiny_model_dir)
 

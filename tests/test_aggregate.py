@@ -7,9 +7,9 @@ import math
 import polars as pl
 import pytest
 
-from synthctx import conditions
-from synthctx.aggregate import condition_rows, correlation_rows
-from synthctx.settings import CorrelationSettings
+from synthctx.analysis.aggregate import condition_rows, correlation_rows
+from synthctx.plan import conditions
+from synthctx.plan.settings import CorrelationSettings
 
 CFG = {"n_bootstrap": 200, "n_permutations": 200, "confidence": 0.9, "seed": 0, "include_baseline": True}
 CONDITIONS = ["real", "real-limited", "high-high", "low-low", "symbolic-symbolic", "none"]

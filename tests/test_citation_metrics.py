@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from synthctx.metrics import citation_prf, parse_citations
+from synthctx.evaluation.metrics import citation_prf, parse_citations
 
 
 @pytest.mark.parametrize(

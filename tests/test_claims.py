@@ -9,8 +9,9 @@ import math
 import polars as pl
 import pytest
 
-from synthctx import claims, conditions
-from synthctx.claims import CONTRADICTED, SUPPORTED, UNTESTABLE
+from synthctx.analysis import claims
+from synthctx.analysis.claims import CONTRADICTED, SUPPORTED, UNTESTABLE
+from synthctx.plan import conditions
 
 NAN = math.nan
 

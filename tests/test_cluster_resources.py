@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from synthctx import job_resources
+from synthctx.plan import job_resources
 from workflow_helpers import copy_workflow, planned_jobs, snakemake
 
 GPU_RULES = {

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from synthctx.code_digest import SRC, code_digest, module_closure
+from synthctx.plan.code_digest import SRC, code_digest, module_closure
 from workflow_helpers import REPO, copy_workflow, planned_jobs, snakemake
 
 
@@ -17,10 +17,10 @@ def names(module: str) -> set[str]:
 
 def test_closure_follows_package_imports_only():
     scoring = names("synthctx.heads.scoring")
-    assert {"heads/scoring.py", "heads/capture.py", "metrics.py", "prompting.py"} <= scoring
-    assert "train.py" not in scoring and "data/synthetic_text.py" not in scoring
-    assert "train.py" not in names("synthctx.head_sets")
-    assert names("synthctx.head_sets") == {"head_sets.py"}
+    assert {"heads/scoring.py", "heads/capture.py", "evaluation/metrics.py", "data/prompting.py"} <= scoring
+    assert "models/train.py" not in scoring and "data/synthetic_text.py" not in scoring
+    assert "models/train.py" not in names("synthctx.heads.head_sets")
+    assert names("synthctx.heads.head_sets") == {"heads/head_sets.py"}
 
 
 def _closure_by_full_walk(module: str) -> set[str]:
@@ -51,12 +51,17 @@ def _closure_by_full_walk(module: str) -> set[str]:
 
 
 def test_closure_matches_a_walk_of_every_syntax_node():
-    for module in ("synthctx.cli", "synthctx.train", "synthctx.heads.scoring", "synthctx.interventions.knockout"):
+    for module in (
+        "synthctx.cli",
+        "synthctx.models.train",
+        "synthctx.heads.scoring",
+        "synthctx.interventions.knockout",
+    ):
         assert names(module) == _closure_by_full_walk(module), module
 
 
 def test_an_edited_module_is_parsed_again(tmp_path, monkeypatch):
-    import synthctx.code_digest as cd
+    import synthctx.plan.code_digest as cd
 
     (tmp_path / "__init__.py").write_text("")
     (tmp_path / "a.py").write_text("import os\n")
@@ -72,28 +77,30 @@ def test_an_edited_module_is_parsed_again(tmp_path, monkeypatch):
 
 
 def test_digest_is_stable_and_distinguishes_stages():
-    assert code_digest("synthctx.train") == code_digest("synthctx.train")
-    assert code_digest("synthctx.train") != code_digest("synthctx.evaluate")
-    assert len(code_digest("synthctx.aggregate")) == 16
+    assert code_digest("synthctx.models.train") == code_digest("synthctx.models.train")
+    assert code_digest("synthctx.models.train") != code_digest("synthctx.evaluation.evaluate")
+    assert len(code_digest("synthctx.analysis.aggregate")) == 16
 
 
 def test_a_task_package_digest_covers_its_folder_and_nothing_of_other_tasks():
-    from synthctx.code_digest import package_modules
+    from synthctx.plan.code_digest import package_modules
 
-    mods = package_modules("synthctx.tasks.summhay")
-    assert {"synthctx.tasks.summhay", "synthctx.tasks.summhay.official", "synthctx.tasks.summhay.synthetic"} <= set(
-        mods
-    )
+    mods = package_modules("synthctx.data.tasks.summhay")
+    assert {
+        "synthctx.data.tasks.summhay",
+        "synthctx.data.tasks.summhay.official",
+        "synthctx.data.tasks.summhay.synthetic",
+    } <= set(mods)
     closure = {p.relative_to(SRC).as_posix() for m in mods for p in module_closure(m)}
-    assert "tasks/summhay/embedded.py" in closure and "data/synthetic_text.py" in closure
-    assert not any(p.startswith(("tasks/mdqa/", "tasks/musique/")) for p in closure), closure
+    assert "data/tasks/summhay/embedded.py" in closure and "data/synthetic_text.py" in closure
+    assert not any(p.startswith(("data/tasks/mdqa/", "data/tasks/musique/")) for p in closure), closure
     # the spec alone (what prompts and metrics depend on) does not pull in the builders
-    spec = names("synthctx.tasks.summhay")
-    assert "tasks/summhay/synthetic.py" not in spec and "tasks/summhay/__init__.py" in spec
+    spec = names("synthctx.data.tasks.summhay")
+    assert "data/tasks/summhay/synthetic.py" not in spec and "data/tasks/summhay/__init__.py" in spec
 
 
 def test_folder_digest_follows_file_contents_not_modification_times(tmp_path):
-    from synthctx.code_digest import folder_contents_digest
+    from synthctx.plan.code_digest import folder_contents_digest
 
     folder, plain = tmp_path / "topics", tmp_path / "train.jsonl"
     folder.mkdir()

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from synthctx import tasks
-from synthctx.config import ConfigError, validate_config
+from synthctx.data import tasks
+from synthctx.plan.config import ConfigError, validate_config
 from workflow_helpers import REPO, copy_workflow, snakemake
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())

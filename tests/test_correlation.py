@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from synthctx.correlation import correlate, weak_evidence_note
+from synthctx.analysis.correlation import correlate, weak_evidence_note
 
 # Any warning (e.g. scipy's ConstantInputWarning) escaping correlate() fails a test.
 pytestmark = pytest.mark.filterwarnings("error")

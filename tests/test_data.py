@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from synthctx.prompting import encode
-from synthctx.tasks.mdqa import embedded, synthetic
+from synthctx.data.prompting import encode
+from synthctx.data.tasks.mdqa import embedded, synthetic
 
 LEVELS = ("high", "low", "symbolic")
 

@@ -9,8 +9,8 @@ import re
 import pytest
 import yaml
 
-from synthctx.config import ConfigError, validate_config
-from synthctx.hardware import native_bf16, resolve_dtype
+from synthctx.plan.config import ConfigError, validate_config
+from synthctx.plan.hardware import native_bf16, resolve_dtype
 from workflow_helpers import REPO, copy_workflow, snakemake
 
 # An AMD EPYC with AVX2 only (the machine where bf16 ran ~30x slower than fp32), and a Sapphire Rapids Xeon.

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from synthctx.head_sets import (
+from synthctx.heads.head_sets import (
     compare_head_sets,
     head_set_comparison,
     heads_above,
@@ -148,7 +148,7 @@ def _scores_file(condition: dict, copy_match: str, n_scored: int = 3) -> dict:
 
 
 def test_compare_scores_refuses_differently_scored_files_and_marks_undefined_sets() -> None:
-    from synthctx.head_sets import compare_scores
+    from synthctx.heads.head_sets import compare_scores
 
     ref = _scores_file({"data": "real"}, "normalized")
     same = compare_scores(_scores_file({"data": "high-low"}, "normalized"), ref, threshold=0.1, top_k=2)

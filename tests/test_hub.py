@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from synthctx import hub, tasks
+from synthctx.data import hub, tasks
 from synthctx.data.sources import iter_records
-from synthctx.job_environment import prepare_job_environment
+from synthctx.plan.job_environment import prepare_job_environment
 from workflow_helpers import copy_workflow, planned_jobs, snakemake
 
 HERE = Path(__file__).parent
@@ -194,7 +194,7 @@ def test_prepare_model_pins_the_resolved_commit(tmp_path, tiny_model_dir, monkey
     revision is warned about. (The hub is stood in for by the tiny prepared model folder.)"""
     import huggingface_hub
 
-    from synthctx.model_io import prepare_model
+    from synthctx.models.model_io import prepare_model
 
     sha = "0123456789abcdef0123456789abcdef01234567"
     calls = {}
@@ -304,7 +304,7 @@ def test_a_repository_that_ships_code_is_refused_unless_config_trusts_it(tmp_pat
 
 def test_a_trusted_repository_loads_in_every_later_job_and_the_switch_is_recorded(tmp_path, shipped_code_repo):
     from synthctx import cli
-    from synthctx.model_io import load_model, load_tokenizer
+    from synthctx.models.model_io import load_model, load_tokenizer
 
     out = tmp_path / "model"
     spec = {"source": "hub", "repo_id": "someone/shipped", "revision": "v1", "trust_remote_code": True}
@@ -319,7 +319,7 @@ def test_a_trusted_repository_loads_in_every_later_job_and_the_switch_is_recorde
 
 
 def test_a_model_without_shipped_code_records_the_switch_off(tmp_path, tiny_model_dir, monkeypatch):
-    from synthctx.model_io import REMOTE_CODE_MARK, prepare_model
+    from synthctx.models.model_io import REMOTE_CODE_MARK, prepare_model
 
     _hub_serving(monkeypatch, tiny_model_dir, "0123456789abcdef0123456789abcdef01234567")
     facts = prepare_model({"source": "hub", "repo_id": "someone/tiny", "revision": "main"}, tmp_path / "model")

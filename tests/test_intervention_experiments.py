@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from synthctx.evaluate import generate_answer
+from synthctx.data.prompting import encode
+from synthctx.data.tasks import build_synthetic, get
+from synthctx.evaluation.evaluate import generate_answer
 from synthctx.interventions.experiments import (
     LayerSkippingRunner,
     PatchedRunner,
@@ -25,9 +27,7 @@ from synthctx.interventions.experiments import (
     run_patching,
 )
 from synthctx.interventions.knockout import gold_logprob, knockout
-from synthctx.model_io import load_model, prepare_model
-from synthctx.prompting import encode
-from synthctx.tasks import build_synthetic, get
+from synthctx.models.model_io import load_model, prepare_model
 
 MAX_NEW = 5
 

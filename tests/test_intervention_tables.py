@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from synthctx.aggregate import (
+from synthctx.analysis.aggregate import (
     condition_rows,
     head_layer_rows,
     knockout_rows,

@@ -1,4 +1,4 @@
-"""Job sizing while planning (synthctx.job_resources): parameter counts, host memory, wall time.
+"""Job sizing while planning (synthctx.plan.job_resources): parameter counts, host memory, wall time.
 
 Expected values are computed by hand in the comments; the parameter count is also checked against the
 LlamaForCausalLM that transformers builds from the same architecture (on the meta device: no memory).
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from synthctx import job_resources as jr
+from synthctx.plan import job_resources as jr
 
 TINY = {
     "hidden_size": 32,
@@ -115,7 +115,7 @@ def test_parameters_key_in_the_schema(tmp_path):
     refused with the key, file and line."""
     import yaml
 
-    from synthctx.config import ConfigError, validate_config
+    from synthctx.plan.config import ConfigError, validate_config
 
     repo = Path(__file__).resolve().parents[1]
     schema = yaml.safe_load((repo / "workflow/schemas/config.schema.yaml").read_text())

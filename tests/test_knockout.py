@@ -234,9 +234,9 @@ def test_invalid_arguments_and_restoration() -> None:
 
 
 def test_gold_logprob_on_tiny_model(tiny_model_dir, tokenizer, synthetic_cfg) -> None:
-    from synthctx.model_io import load_model
-    from synthctx.prompting import encode
-    from synthctx.tasks.mdqa import synthetic as mdqa_synthetic
+    from synthctx.data.prompting import encode
+    from synthctx.data.tasks.mdqa import synthetic as mdqa_synthetic
+    from synthctx.models.model_io import load_model
 
     model = load_model(tiny_model_dir, "float32")
     records, _ = mdqa_synthetic.build("low", "low", {**synthetic_cfg, "target_tokens": 150}, 1, 0, tokenizer)

@@ -12,12 +12,12 @@ import pytest
 import yaml
 
 from release_fixtures.mdqa import GOLD_INDICES, read_jsonl_gz, release_name, write_release
-from synthctx.config import DefaultingValidator
+from synthctx.data.prompting import encode
 from synthctx.data.sources import RecordError
-from synthctx.prompting import encode
-from synthctx.tasks import mdqa
-from synthctx.tasks.mdqa.official import answer_offset, split_questions
-from synthctx.tasks.mdqa.official import build as build_mdqa_from_files
+from synthctx.data.tasks import mdqa
+from synthctx.data.tasks.mdqa.official import answer_offset, split_questions
+from synthctx.data.tasks.mdqa.official import build as build_mdqa_from_files
+from synthctx.plan.config import DefaultingValidator
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "mdqa_lost_in_the_middle.jsonl"

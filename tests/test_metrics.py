@@ -1,6 +1,6 @@
 import pytest
 
-from synthctx.metrics import (
+from synthctx.evaluation.metrics import (
     max_token_f1,
     normalize_answer,
     rouge1_recall,

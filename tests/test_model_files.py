@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from synthctx.model_io import load_model
+from synthctx.models.model_io import load_model
 
 
 def test_a_model_folder_with_pickled_weights_is_refused(tmp_path, tiny_model_dir):
@@ -35,7 +35,7 @@ def test_the_model_is_placed_on_the_inference_device(tiny_model_dir, monkeypatch
     No GPU here: the `meta` device stands in, and is where every parameter must end up."""
     import torch
 
-    from synthctx import model_io
+    from synthctx.models import model_io
 
     monkeypatch.setattr(model_io, "inference_device", lambda: torch.device("meta"))
     model = load_model(tiny_model_dir, "float32")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from synthctx.data.prompting import encode
 from synthctx.data.sources import RecordError
-from synthctx.prompting import encode
-from synthctx.tasks.musique import embedded, official, synthetic
+from synthctx.data.tasks.musique import embedded, official, synthetic
 
 FIXTURE = Path(__file__).parent / "fixtures" / "musique_ans.jsonl"
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-samples"

@@ -7,7 +7,14 @@ import hashlib
 
 import pytest
 
-from synthctx.package import PackageError, build_package, check_manifest, read_summary, write_manifest, write_tarball
+from synthctx.package.crate import (
+    PackageError,
+    build_package,
+    check_manifest,
+    read_summary,
+    write_manifest,
+    write_tarball,
+)
 
 HEADER = "output_file\tdate\trule\tlog-file(s)\tinput-file(s)\tshellcmd\tstatus\tplan\n"
 
@@ -97,7 +104,7 @@ def test_the_tarball_is_byte_identical_for_the_same_files(tmp_path):
 def test_source_state_says_which_commit_and_whether_the_tree_was_dirty(tmp_path):
     import subprocess
 
-    from synthctx.package import _code_files, source_state
+    from synthctx.package.crate import _code_files, source_state
 
     def git(*args):
         subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
@@ -119,8 +126,8 @@ def test_source_state_says_which_commit_and_whether_the_tree_was_dirty(tmp_path)
 def test_an_evaluation_summary_is_recomputed_from_its_own_predictions(tmp_path):
     import json
 
-    from synthctx.evaluation_summary import summarise
-    from synthctx.package import recheck_summaries
+    from synthctx.evaluation.evaluation_summary import summarise
+    from synthctx.package.crate import recheck_summaries
 
     root = tmp_path / "package"
     (root / "provenance").mkdir(parents=True)

@@ -12,11 +12,11 @@ import polars as pl
 import pytest
 from scipy import stats
 
-import synthctx.correlation as correlation
-from synthctx.aggregate import condition_means, correlation_rows, leave_one_out_rows
-from synthctx.correlation import correlate, correlate_pooled, mean_ci, within_group_plan
-from synthctx.prediction import leave_one_out
-from synthctx.settings import CorrelationSettings
+import synthctx.analysis.correlation as correlation
+from synthctx.analysis.aggregate import condition_means, correlation_rows, leave_one_out_rows
+from synthctx.analysis.correlation import correlate, correlate_pooled, mean_ci, within_group_plan
+from synthctx.analysis.prediction import leave_one_out
+from synthctx.plan.settings import CorrelationSettings
 
 # Any warning escaping the statistics fails a test.
 pytestmark = pytest.mark.filterwarnings("error")
@@ -253,7 +253,7 @@ def test_mean_ci_is_scipys_percentile_bootstrap():
 
 
 def test_summary_carries_bootstrap_intervals_of_each_metric():
-    from synthctx.evaluation_summary import summarise
+    from synthctx.evaluation.evaluation_summary import summarise
 
     preds = [
         {"metrics": {"f1": 1.0, "substring_em": 1.0, "support_f1": 0.5}},

@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from synthctx.prompting import encode
-from synthctx.tasks.mdqa import synthetic
+from synthctx.data.prompting import encode
+from synthctx.data.tasks.mdqa import synthetic
 
 
 def build_synthetic(needle, haystack, cfg, n, seed, tokenizer):

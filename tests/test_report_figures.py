@@ -8,7 +8,8 @@ import math
 import polars as pl
 import pytest
 
-from synthctx import conditions, figures
+from synthctx.analysis import figures
+from synthctx.plan import conditions
 
 TASKS = ("mdqa", "musique")
 DATA = ("real", "high-low", "symbolic-symbolic", "none")

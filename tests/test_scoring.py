@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
+from synthctx.data.prompting import encode
+from synthctx.data.tasks.mdqa import synthetic as mdqa_synthetic
+from synthctx.data.tasks.musique import synthetic as musique_synthetic
+from synthctx.data.tasks.summhay import synthetic as summhay_synthetic
 from synthctx.heads.capture import eager_reference_argmax
 from synthctx.heads.scoring import DEFINITIONS, insight_hits, retrieval_hits, score_heads, scores_file, token_classes
-from synthctx.model_io import load_model
-from synthctx.prompting import encode
-from synthctx.settings import HeadSettings
-from synthctx.tasks.mdqa import synthetic as mdqa_synthetic
-from synthctx.tasks.musique import synthetic as musique_synthetic
-from synthctx.tasks.summhay import synthetic as summhay_synthetic
+from synthctx.models.model_io import load_model
+from synthctx.plan.settings import HeadSettings
 
 
 def build_synthetic(needle, haystack, cfg, n, seed, tokenizer):

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 import yaml
 
-from synthctx.config import validate_config
-from synthctx.settings import (
+from synthctx.plan.config import validate_config
+from synthctx.plan.settings import (
     CorrelationSettings,
     EvaluateSettings,
     HeadSetSettings,

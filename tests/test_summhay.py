@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from release_fixtures.summhay import make_topic, write_release
+from synthctx.data.prompting import encode
 from synthctx.data.sources import RecordError
+from synthctx.data.tasks.summhay import SPEC, embedded, official, synthetic
+from synthctx.data.tasks.summhay.citations import align_insight, content_tokens, place_golds
+from synthctx.data.tasks.summhay.embedded import year_distractors, year_holders
+from synthctx.data.tasks.summhay.official import topic_labels, topics_of_split
+from synthctx.data.tasks.summhay.synthetic import clean_haystack
 from synthctx.data.wikipedia import load_passages, summaries_path
-from synthctx.prompting import encode
-from synthctx.tasks.summhay import SPEC, embedded, official, synthetic
-from synthctx.tasks.summhay.citations import align_insight, content_tokens, place_golds
-from synthctx.tasks.summhay.embedded import year_distractors, year_holders
-from synthctx.tasks.summhay.official import topic_labels, topics_of_split
-from synthctx.tasks.summhay.synthetic import clean_haystack
 
 FIXTURE = Path(__file__).parent / "fixtures" / "summhay_topic.json"
 FIXTURE_TOPIC_ID = "7a1c00000000000000000001"

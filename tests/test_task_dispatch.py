@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from synthctx.prompting import encode
-from synthctx.tasks import build_real, build_synthetic, names
+from synthctx.data.prompting import encode
+from synthctx.data.tasks import build_real, build_synthetic, names
 
 TASKS = ("mdqa", "musique", "summhay")
 LEVELS = ("high", "low", "symbolic")

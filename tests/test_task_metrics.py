@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from synthctx import tasks
-from synthctx.evaluation_summary import summarise
-from synthctx.tasks.musique import cited_documents
+from synthctx.data import tasks
+from synthctx.data.tasks.musique import cited_documents
+from synthctx.evaluation.evaluation_summary import summarise
 
 
 def score_prediction(record: dict, text: str) -> dict:

@@ -15,9 +15,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from synthctx.outputs import write_jsonl_atomic
-from synthctx.tasks.mdqa.synthetic import build as build_synthetic
-from synthctx.train import COMPLETE_MARKER
+from synthctx.data.tasks.mdqa.synthetic import build as build_synthetic
+from synthctx.jobs.outputs import write_jsonl_atomic
+from synthctx.models.train import COMPLETE_MARKER
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 8
@@ -180,8 +180,8 @@ def test_adapter_config_is_byte_stable(uninterrupted):
 
 
 def test_checkpoint_identity_covers_seed_records_model_and_code(tmp_path, tiny_model_dir):
-    from synthctx.settings import TrainSettings, parse_slice
-    from synthctx.train import claim_checkpoint_dir, run_identity
+    from synthctx.models.train import claim_checkpoint_dir, run_identity
+    from synthctx.plan.settings import TrainSettings, parse_slice
 
     cfg = parse_slice(TrainSettings, train_cfg(), "train")
     records = [{"id": "a", "answers": ["x"]}]
@@ -236,7 +236,7 @@ def test_qlora_trains_a_4bit_base_on_cpu(tmp_path, tiny_model_dir, train_file):
 
 
 def test_context_extension_reaches_training_and_scoring(tmp_path, tiny_model_dir, train_file):
-    from synthctx.model_io import load_model
+    from synthctx.models.model_io import load_model
 
     cfg = train_cfg(
         max_steps=1, checkpoint_every=10, context_extension={"rope_theta": 123456.0, "max_position_embeddings": 4096}

@@ -192,7 +192,7 @@ def test_package_is_a_provenance_run_crate_with_every_file_hashed(package):
         "provenance/environment.lock",
         "provenance/snakemake-detailed-summary.tsv",
         "workflow-code/Snakefile",
-        "workflow-code/src/synthctx/package.py",
+        "workflow-code/src/synthctx/package/crate.py",
         "CITATION.cff",
         ".zenodo.json",
         "LICENSE",
@@ -228,7 +228,7 @@ def test_verify_passes_on_the_package_and_names_each_tampered_file(package, tmp_
     import subprocess
     import sys
 
-    from synthctx.package import verify_package
+    from synthctx.package.crate import verify_package
 
     folder, tarball = package
     ok = subprocess.run([sys.executable, "-m", "synthctx", "verify", str(tarball)], capture_output=True, text=True)
@@ -421,7 +421,7 @@ def test_a_job_killed_at_any_stage_leaves_no_result_and_the_rerun_recovers(packa
     rerun = snakemake(copy, *args)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     if rule == "package":  # its metadata holds times; every file it lists is there with its checksum
-        from synthctx.package import check_manifest
+        from synthctx.package.crate import check_manifest
 
         assert check_manifest(copy / "results/package") == [] and output.is_file()
     else:
@@ -452,7 +452,7 @@ def test_changing_one_condition_reruns_only_its_branch(finished_run, tmp_path):
 
 def test_editing_a_module_reruns_exactly_the_rules_that_use_it(finished_run):
     work, cfg = finished_run
-    module = work / "src/synthctx/head_sets.py"
+    module = work / "src/synthctx/heads/head_sets.py"
     original = module.read_text()
     module.write_text(original + "\n# an edit\n")
     try:
@@ -467,7 +467,7 @@ def test_editing_a_module_reruns_exactly_the_rules_that_use_it(finished_run):
 def test_editing_one_tasks_data_code_reruns_only_that_task(finished_run):
     """Data digests are per task: an edit to the SummHay builder leaves MDQA and MuSiQue alone."""
     work, cfg = finished_run
-    module = work / "src/synthctx/tasks/summhay/synthetic.py"
+    module = work / "src/synthctx/data/tasks/summhay/synthetic.py"
     original = module.read_text()
     module.write_text(original + "\n# an edit\n")
     try:
@@ -496,7 +496,7 @@ def test_editing_one_tasks_data_code_reruns_only_that_task(finished_run):
 def test_editing_a_task_spec_reruns_that_tasks_prompts_and_scoring_only(finished_run):
     """The spec holds the instruction and the metric: training, evaluation and scoring of that task re-run."""
     work, cfg = finished_run
-    module = work / "src/synthctx/tasks/musique/__init__.py"
+    module = work / "src/synthctx/data/tasks/musique/__init__.py"
     original = module.read_text()
     module.write_text(original + "\n# an edit\n")
     try:

@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 import yaml
 
-from synthctx import conditions, tasks
-from synthctx.config import ConfigError, validate_config
+from synthctx.data import tasks
 from synthctx.data.llm_writer import CachedWriter, needle_problem, value_offset, writer_from_slice
+from synthctx.data.tasks.mdqa.synthetic import RELATIONS
+from synthctx.data.tasks.summhay.synthetic import INSIGHT_TEMPLATES
 from synthctx.data.wikipedia import split_sentences
-from synthctx.tasks.mdqa.synthetic import RELATIONS
-from synthctx.tasks.summhay.synthetic import INSIGHT_TEMPLATES
+from synthctx.plan import conditions
+from synthctx.plan.config import ConfigError, validate_config
 from test_llm_writer import Stub, completion, no_proxy, serve  # noqa: F401  (no_proxy: an autouse fixture)
 from workflow_helpers import REPO
 

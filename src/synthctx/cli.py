@@ -1,7 +1,7 @@
 """One command line, one subcommand per stage of the study: `python -m synthctx <stage> ...`.
 
 Each subcommand parses its arguments, calls one function of its stage and writes exactly the outputs
-its rule declares (paths arrive as arguments), through `synthctx.outputs` (atomic, with metadata).
+its rule declares (paths arrive as arguments), through `synthctx.jobs.outputs` (atomic, with metadata).
 Config arrives as a JSON slice, so a rule sees only the part of config it depends on.
 """
 
@@ -28,7 +28,7 @@ def _condition(a: argparse.Namespace) -> dict[str, Any]:
 
 def _hub_failure(err, key: str, also: list[str], offline: tuple[str, ...]) -> SystemExit:
     """A failed hub download as one message naming the source and the config keys to change, no traceback."""
-    from synthctx.hub import offline_note
+    from synthctx.data.hub import offline_note
 
     return SystemExit(
         f"error: {err}\n  check {key} (and {', '.join(also)}) in your config; if they are right, check this "
@@ -37,9 +37,9 @@ def _hub_failure(err, key: str, also: list[str], offline: tuple[str, ...]) -> Sy
 
 
 def cmd_prepare_model(a: argparse.Namespace) -> None:
-    from synthctx.hub import HubError
-    from synthctx.model_io import RemoteCodeRefused, prepare_model
-    from synthctx.outputs import write_metadata
+    from synthctx.data.hub import HubError
+    from synthctx.jobs.outputs import write_metadata
+    from synthctx.models.model_io import RemoteCodeRefused, prepare_model
 
     key = f"models.{a.model or '<model>'}"
     try:
@@ -53,8 +53,8 @@ def cmd_prepare_model(a: argparse.Namespace) -> None:
 
 
 def cmd_fetch_hub_data(a: argparse.Namespace) -> None:
-    from synthctx.hub import HubError, fetch_dataset_split, is_local
-    from synthctx.outputs import write_metadata
+    from synthctx.data.hub import HubError, fetch_dataset_split, is_local
+    from synthctx.jobs.outputs import write_metadata
 
     key = f"tasks.{a.task}.real_data"
     if not a.config.get("revision") and not is_local(a.config["hub_id"]):
@@ -72,9 +72,9 @@ def cmd_fetch_hub_data(a: argparse.Namespace) -> None:
 
 
 def cmd_real_data(a: argparse.Namespace) -> None:
-    from synthctx import tasks
-    from synthctx.model_io import load_tokenizer
-    from synthctx.outputs import write_jsonl_atomic, write_metadata
+    from synthctx.data import tasks
+    from synthctx.jobs.outputs import write_jsonl_atomic, write_metadata
+    from synthctx.models.model_io import load_tokenizer
 
     records, dropped = tasks.build_real(a.task, a.config, a.split, a.n, a.seed, load_tokenizer(a.model_dir))
     n = write_jsonl_atomic(a.out, records)
@@ -95,8 +95,8 @@ def cmd_real_data(a: argparse.Namespace) -> None:
 
 
 def cmd_limit_data(a: argparse.Namespace) -> None:
-    from synthctx.outputs import write_jsonl_atomic, write_metadata
-    from synthctx.records import first_records
+    from synthctx.data.records import first_records
+    from synthctx.jobs.outputs import write_jsonl_atomic, write_metadata
 
     records, n_source = first_records(a.records, a.n)
     n = write_jsonl_atomic(a.out, records)
@@ -110,10 +110,11 @@ def cmd_limit_data(a: argparse.Namespace) -> None:
 
 
 def cmd_synthetic_data(a: argparse.Namespace) -> None:
-    from synthctx import conditions, tasks
+    from synthctx.data import tasks
     from synthctx.data.llm_writer import writer_from_slice
-    from synthctx.model_io import load_tokenizer
-    from synthctx.outputs import write_jsonl_atomic, write_metadata
+    from synthctx.jobs.outputs import write_jsonl_atomic, write_metadata
+    from synthctx.models.model_io import load_tokenizer
+    from synthctx.plan import conditions
 
     data = conditions.parse(a.data)
     writer = writer_from_slice(a.config.get("writer"))
@@ -138,10 +139,10 @@ def cmd_synthetic_data(a: argparse.Namespace) -> None:
 
 
 def cmd_train(a: argparse.Namespace) -> None:
-    from synthctx.outputs import set_threads, write_metadata
-    from synthctx.records import read_jsonl
-    from synthctx.settings import TrainSettings, parse_slice
-    from synthctx.train import fine_tune, main_weights_file
+    from synthctx.data.records import read_jsonl
+    from synthctx.jobs.outputs import set_threads, write_metadata
+    from synthctx.models.train import fine_tune, main_weights_file
+    from synthctx.plan.settings import TrainSettings, parse_slice
 
     cfg = parse_slice(TrainSettings, a.config, "train")
     set_threads(a.threads)
@@ -157,11 +158,11 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> None:
-    from synthctx.evaluate import evaluate
-    from synthctx.model_io import describe_weights, load_model, load_tokenizer
-    from synthctx.outputs import set_threads, write_json_atomic, write_jsonl_atomic, write_metadata
-    from synthctx.records import read_jsonl
-    from synthctx.settings import EvaluateSettings, parse_slice
+    from synthctx.data.records import read_jsonl
+    from synthctx.evaluation.evaluate import evaluate
+    from synthctx.jobs.outputs import set_threads, write_json_atomic, write_jsonl_atomic, write_metadata
+    from synthctx.models.model_io import describe_weights, load_model, load_tokenizer
+    from synthctx.plan.settings import EvaluateSettings, parse_slice
 
     cfg = parse_slice(EvaluateSettings, a.config, "evaluate")
     set_threads(a.threads)
@@ -182,12 +183,12 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 
 
 def cmd_score_heads(a: argparse.Namespace) -> None:
+    from synthctx.data.records import read_jsonl
     from synthctx.heads.scoring import scores_file, snapshot_scores
-    from synthctx.model_io import describe_weights, load_model, load_tokenizer
-    from synthctx.outputs import set_threads, write_json_atomic, write_metadata
-    from synthctx.records import read_jsonl
-    from synthctx.settings import HeadSettings, parse_slice
-    from synthctx.train import snapshot_dirs
+    from synthctx.jobs.outputs import set_threads, write_json_atomic, write_metadata
+    from synthctx.models.model_io import describe_weights, load_model, load_tokenizer
+    from synthctx.models.train import snapshot_dirs
+    from synthctx.plan.settings import HeadSettings, parse_slice
 
     cfg = parse_slice(HeadSettings, a.config, "heads")
     set_threads(a.threads)
@@ -222,7 +223,7 @@ def _intervention_inputs(a: argparse.Namespace, n_examples: int | None, kinds: t
     """The test records the interventions run on and the condition's own head scores they rank heads by."""
     import numpy as np
 
-    from synthctx.records import read_jsonl
+    from synthctx.data.records import read_jsonl
 
     records = list(read_jsonl(a.records))
     records = records if n_examples is None else records[:n_examples]
@@ -238,12 +239,12 @@ def _intervention_inputs(a: argparse.Namespace, n_examples: int | None, kinds: t
 def cmd_knockout(a: argparse.Namespace) -> None:
     import dataclasses
 
-    from synthctx import tasks
+    from synthctx.data import tasks
+    from synthctx.data.records import read_jsonl
     from synthctx.interventions.experiments import calibration_means, knockout_configurations, run_knockout
-    from synthctx.model_io import describe_weights, load_model, load_tokenizer
-    from synthctx.outputs import set_threads, write_json_atomic, write_metadata
-    from synthctx.records import read_jsonl
-    from synthctx.settings import KnockoutRun, parse_slice
+    from synthctx.jobs.outputs import set_threads, write_json_atomic, write_metadata
+    from synthctx.models.model_io import describe_weights, load_model, load_tokenizer
+    from synthctx.plan.settings import KnockoutRun, parse_slice
 
     cfg = parse_slice(KnockoutRun, a.config, "interventions (knockout)")
     set_threads(a.threads)
@@ -288,11 +289,11 @@ def cmd_knockout(a: argparse.Namespace) -> None:
 def cmd_patch(a: argparse.Namespace) -> None:
     import dataclasses
 
-    from synthctx import tasks
+    from synthctx.data import tasks
     from synthctx.interventions.experiments import patching_configurations, run_patching
-    from synthctx.model_io import load_model, load_tokenizer
-    from synthctx.outputs import set_threads, write_json_atomic, write_metadata
-    from synthctx.settings import PatchingRun, parse_slice
+    from synthctx.jobs.outputs import set_threads, write_json_atomic, write_metadata
+    from synthctx.models.model_io import load_model, load_tokenizer
+    from synthctx.plan.settings import PatchingRun, parse_slice
 
     cfg = parse_slice(PatchingRun, a.config, "interventions (patching)")
     set_threads(a.threads)
@@ -328,9 +329,9 @@ def cmd_patch(a: argparse.Namespace) -> None:
 
 
 def cmd_head_sets(a: argparse.Namespace) -> None:
-    from synthctx.head_sets import compare_scores, recall_by_step
-    from synthctx.outputs import write_json_atomic, write_metadata
-    from synthctx.settings import HeadSetSettings, parse_slice
+    from synthctx.heads.head_sets import compare_scores, recall_by_step
+    from synthctx.jobs.outputs import write_json_atomic, write_metadata
+    from synthctx.plan.settings import HeadSetSettings, parse_slice
 
     cfg = parse_slice(HeadSetSettings, a.config, "head_sets")
     cand, ref = json.loads(a.scores.read_text()), json.loads(a.reference.read_text())
@@ -342,8 +343,8 @@ def cmd_head_sets(a: argparse.Namespace) -> None:
 
 
 def cmd_aggregate(a: argparse.Namespace) -> None:
-    from synthctx.aggregate import condition_rows, head_layer_rows, headline, read_json, recall_by_step_rows
-    from synthctx.outputs import write_csv_atomic, write_metadata
+    from synthctx.analysis.aggregate import condition_rows, head_layer_rows, headline, read_json, recall_by_step_rows
+    from synthctx.jobs.outputs import write_csv_atomic, write_metadata
 
     summaries, comparisons = read_json(a.summaries), read_json(a.comparisons)
     table = condition_rows(summaries, comparisons)
@@ -360,9 +361,9 @@ def cmd_aggregate(a: argparse.Namespace) -> None:
 def cmd_correlate(a: argparse.Namespace) -> None:
     import polars as pl
 
-    from synthctx.aggregate import condition_means, correlation_rows, leave_one_out_rows, read_csv
-    from synthctx.outputs import write_csv_atomic, write_metadata
-    from synthctx.settings import CorrelationSettings, parse_slice
+    from synthctx.analysis.aggregate import condition_means, correlation_rows, leave_one_out_rows, read_csv
+    from synthctx.jobs.outputs import write_csv_atomic, write_metadata
+    from synthctx.plan.settings import CorrelationSettings, parse_slice
 
     cfg = parse_slice(CorrelationSettings, a.config, "correlation")
     table = read_csv(a.table)
@@ -379,9 +380,9 @@ def cmd_correlate(a: argparse.Namespace) -> None:
 
 
 def cmd_intervention_tables(a: argparse.Namespace) -> None:
-    from synthctx.aggregate import knockout_rows, patching_rows, read_json
-    from synthctx.outputs import write_csv_atomic, write_metadata
-    from synthctx.settings import CorrelationSettings, parse_slice
+    from synthctx.analysis.aggregate import knockout_rows, patching_rows, read_json
+    from synthctx.jobs.outputs import write_csv_atomic, write_metadata
+    from synthctx.plan.settings import CorrelationSettings, parse_slice
 
     cfg = parse_slice(CorrelationSettings, a.config, "correlation")
     boot = {"n_bootstrap": cfg.n_bootstrap, "confidence": cfg.confidence, "seed": cfg.seed}
@@ -394,8 +395,8 @@ def cmd_intervention_tables(a: argparse.Namespace) -> None:
 
 
 def cmd_figures(a: argparse.Namespace) -> None:
-    from synthctx import figures
-    from synthctx.aggregate import read_csv, read_json
+    from synthctx.analysis import figures
+    from synthctx.analysis.aggregate import read_csv, read_json
 
     kinds, modes = a.config["head_kinds"], a.config["modes"]
     if len(a.heatmaps) != len(kinds) * len(modes) or len(a.scatter) != len(modes):
@@ -417,9 +418,9 @@ def cmd_figures(a: argparse.Namespace) -> None:
 def cmd_claims(a: argparse.Namespace) -> None:
     from docutils.core import publish_string
 
-    from synthctx.aggregate import read_csv
-    from synthctx.claims import claim_verdicts, claims_rst
-    from synthctx.outputs import write_csv_atomic, write_metadata, write_text_atomic
+    from synthctx.analysis.aggregate import read_csv
+    from synthctx.analysis.claims import claim_verdicts, claims_rst
+    from synthctx.jobs.outputs import write_csv_atomic, write_metadata, write_text_atomic
 
     names = ("conditions", "condition_means", "correlations", "leave_one_out", "knockout", "patching", "recall_by_step")
     tables = {name: read_csv(path) for name, path in zip(names, a.tables, strict=True)}
@@ -443,7 +444,7 @@ def cmd_claims(a: argparse.Namespace) -> None:
 def cmd_check_config(a: argparse.Namespace) -> None:
     import yaml
 
-    from synthctx.config import ConfigError, load_config_files, validate_config
+    from synthctx.plan.config import ConfigError, load_config_files, validate_config
 
     files = [a.base, *a.configfile]
     try:
@@ -456,7 +457,7 @@ def cmd_check_config(a: argparse.Namespace) -> None:
 
 
 def cmd_package(a: argparse.Namespace) -> None:
-    from synthctx.package import PackageError, build_package
+    from synthctx.package.crate import PackageError, build_package
 
     settings = a.config["package"]  # the resolved config: schema defaults already filled
     try:
@@ -481,7 +482,7 @@ def cmd_package(a: argparse.Namespace) -> None:
 
 
 def cmd_verify(a: argparse.Namespace) -> None:
-    from synthctx.package import verify_package
+    from synthctx.package.crate import verify_package
 
     problems = verify_package(a.package, keep=a.keep)
     for problem in problems:
@@ -683,7 +684,7 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
     that does not quantise hides bitsandbytes from peft, which imports it (and torch's compiler with it, ~40 %
     of peft's import time) whenever it is installed. In a shared process (tests) nothing is hidden: peft keeps
     what it found at its first import."""
-    from synthctx import timing
+    from synthctx.jobs import timing
 
     args = build_parser().parse_args(argv)
     if own_process and args.stage in MODEL_STAGES and not uses_bitsandbytes(args):

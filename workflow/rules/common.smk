@@ -11,12 +11,13 @@ import yaml
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 # Standard library + jsonschema only, so the scheduler stays light.
-from synthctx import conditions, tasks  # noqa: E402
-from synthctx.code_digest import code_digest, folder_contents_digest  # noqa: E402
-from synthctx.config import AUTO_DTYPES, ConfigError, validate_config  # noqa: E402
-from synthctx.hardware import resolve_dtype  # noqa: E402
-from synthctx.job_environment import prepare_job_environment  # noqa: E402
-from synthctx import job_resources  # noqa: E402
+from synthctx.plan import conditions  # noqa: E402
+from synthctx.data import tasks  # noqa: E402
+from synthctx.plan.code_digest import code_digest, folder_contents_digest  # noqa: E402
+from synthctx.plan.config import AUTO_DTYPES, ConfigError, validate_config  # noqa: E402
+from synthctx.plan.hardware import resolve_dtype  # noqa: E402
+from synthctx.plan.job_environment import prepare_job_environment  # noqa: E402
+from synthctx.plan import job_resources  # noqa: E402
 
 
 SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
@@ -77,8 +78,8 @@ COND = "{task}/{data}/{model}/{seed}"
 # Code digests. A task's data rules hash its whole package; the rules that build prompts or score answers
 # (training, evaluation, head scoring) hash its spec: editing one task re-runs only that task's branch.
 CLI = "synthctx.cli"
-TASK_DATA_CODE = {t: code_digest("synthctx.model_io", shallow=(CLI,), folders=(f"synthctx.tasks.{t}",)) for t in TASKS}
-TASK_SPEC_CODE = {t: code_digest(f"synthctx.tasks.{t}") for t in TASKS}
+TASK_DATA_CODE = {t: code_digest("synthctx.models.model_io", shallow=(CLI,), folders=(f"synthctx.data.tasks.{t}",)) for t in TASKS}
+TASK_SPEC_CODE = {t: code_digest(f"synthctx.data.tasks.{t}") for t in TASKS}
 
 # Retrieval heads for every task; insight heads where a task's records carry insight spans.
 HEAD_KINDS = ["retrieval"] + (["insight"] if any(tasks.get(t).has_insights for t in TASKS) else [])

@@ -16,7 +16,7 @@ rule evaluate:
     params:
         cfg=evaluate_slice,
         weights=lambda wc, input: weights_arg(input),
-        code=stage_code("synthctx.evaluate", "synthctx.model_io"),
+        code=stage_code("synthctx.evaluation.evaluate", "synthctx.models.model_io"),
     threads: 1
     resources:
         mem_mb=model_mem_mb("evaluate"),

@@ -21,7 +21,7 @@ rule score_heads:
         cfg=section("heads"),
         weights=lambda wc, input: weights_arg(input),
         snapshots=lambda wc, input: f"--snapshots {input.snapshots}" if input.get("snapshots") else "",
-        code=stage_code("synthctx.heads.scoring", "synthctx.model_io", "synthctx.train"),
+        code=stage_code("synthctx.heads.scoring", "synthctx.models.model_io", "synthctx.models.train"),
     threads: 1
     resources:
         mem_mb=model_mem_mb("heads"),
@@ -48,7 +48,7 @@ rule head_sets:
         f"logs/head_sets/{COND}.log",
     params:
         cfg=section("head_sets"),
-        code=code_digest("synthctx.head_sets", shallow=(CLI,)),
+        code=code_digest("synthctx.heads.head_sets", shallow=(CLI,)),
     # a second of numpy on two score files: on a cluster it runs on the submit host, not as a SLURM job
     localrule: True
     resources:

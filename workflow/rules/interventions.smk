@@ -20,7 +20,7 @@ rule knockout:
     params:
         cfg=knockout_slice,
         weights=lambda wc, input: weights_arg(input),
-        code=stage_code("synthctx.interventions.experiments", "synthctx.model_io"),
+        code=stage_code("synthctx.interventions.experiments", "synthctx.models.model_io"),
     threads: 1
     resources:
         mem_mb=model_mem_mb("interventions"),
@@ -51,7 +51,7 @@ rule patch:
     params:
         cfg=patching_slice,
         weights=lambda wc, input: weights_arg(input),
-        code=stage_code("synthctx.interventions.experiments", "synthctx.model_io"),
+        code=stage_code("synthctx.interventions.experiments", "synthctx.models.model_io"),
     threads: 1
     resources:
         mem_mb=model_mem_mb("interventions", models=2),

@@ -18,7 +18,7 @@ rule fine_tune:
     params:
         cfg=section("train"),
         checkpoints=f"resources/checkpoints/{COND}",
-        code=stage_code("synthctx.train", "synthctx.model_io"),
+        code=stage_code("synthctx.models.train", "synthctx.models.model_io"),
     threads: 1
     resources:
         mem_mb=model_mem_mb("train"),

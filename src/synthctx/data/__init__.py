@@ -1,1 +1,2 @@
-"""Training and test data: the real task split and the synthetic variants, one record schema for all."""
+"""Data and tasks: the task registry and each task's folder, the real splits and the synthetic variants, one
+record schema for all, and the text and hub sources they are built from."""

@@ -8,8 +8,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from synthctx.prompting import ANSWER_INSTRUCTION, count_tokens
-from synthctx.records import Document, render_document
+from synthctx.data.prompting import ANSWER_INSTRUCTION, count_tokens
+from synthctx.data.records import Document, render_document
 
 
 def gold_index(rule: str | int, n_documents: int, rng: random.Random) -> int:

@@ -155,7 +155,7 @@ class TransformersWriter:
         temperature: float = 0.7,
         device: str | None = None,
     ) -> None:
-        from synthctx.model_io import DTYPES
+        from synthctx.models.model_io import DTYPES
 
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
@@ -197,7 +197,7 @@ class TransformersWriter:
         }
 
     def _load(self) -> None:
-        from synthctx.model_io import load_model, load_tokenizer
+        from synthctx.models.model_io import load_model, load_tokenizer
 
         self._tokenizer = load_tokenizer(self.model_dir)
         self._model = load_model(self.model_dir, self.dtype)  # on model_io.inference_device()

@@ -19,8 +19,8 @@ from typing import Any
 
 from synthctx.data.length_fitting import LengthFitter
 from synthctx.data.llm_writer import TextWriter, haystack_document, needle_sentence, value_offset
+from synthctx.data.records import Needle, rng_for
 from synthctx.data.wikipedia import load_passages, split_sentences, summaries_path
-from synthctx.records import Needle, rng_for
 
 WRITER_SEEDS = 2**31  # per-text writer seeds are drawn from the record rng in [0, WRITER_SEEDS)
 

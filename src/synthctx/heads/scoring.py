@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from synthctx.data.prompting import encode
+from synthctx.evaluation.metrics import rouge1_recall
 from synthctx.heads.capture import capture_argmax
-from synthctx.metrics import rouge1_recall
-from synthctx.prompting import encode
-from synthctx.settings import HeadSettings
+from synthctx.plan.settings import HeadSettings
 
 MODES = ("teacher_forced", "generate")
 COPY_MATCHES = ("exact", "normalized")

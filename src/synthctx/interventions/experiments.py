@@ -27,8 +27,9 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
-from synthctx.head_sets import select_heads, top_k_heads
+from synthctx.data.prompting import encode
 from synthctx.heads.capture import _pretrained_model, _text_dims
+from synthctx.heads.head_sets import select_heads, top_k_heads
 from synthctx.interventions.knockout import Head, head_output_means, knockout
 from synthctx.interventions.patching import (
     contributions_from_inputs,
@@ -36,7 +37,6 @@ from synthctx.interventions.patching import (
     patch_heads,
     record_o_proj_inputs,
 )
-from synthctx.prompting import encode
 
 
 @dataclass

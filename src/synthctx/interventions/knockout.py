@@ -246,10 +246,10 @@ def gold_logprob(model: torch.nn.Module, tokenizer: Any, record: dict[str, Any],
     """Log-probability of the gold answer tokens under teacher forcing (sum over answer tokens).
 
     ``answer`` defaults to ``record["answers"][0]``; input ids and answer positions
-    come from :func:`synthctx.prompting.encode`.  Call it inside :func:`knockout`
+    come from :func:`synthctx.data.prompting.encode`.  Call it inside :func:`knockout`
     (or a patching block) to score the intervened model.
     """
-    from synthctx.prompting import encode
+    from synthctx.data.prompting import encode
 
     answer = record["answers"][0] if answer is None else answer
     encoded = encode(tokenizer, record, answer)

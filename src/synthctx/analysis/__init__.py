@@ -1,0 +1,1 @@
+"""Analysis: aggregation, correlation, prediction, claims, figures."""

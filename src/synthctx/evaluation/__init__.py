@@ -1,0 +1,1 @@
+"""Evaluation on the real task: greedy answers, metrics, summaries."""

@@ -1,0 +1,66 @@
+"""How every stage writes what its rule declares: atomically (a temporary name, then a rename, so a killed
+job leaves no partial output), deterministically (sorted keys, no timestamps), with provenance in a
+`<output>.meta.json` beside each output rather than inside it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from synthctx.jobs.provenance import metadata
+
+
+def _temporary(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(path.name + ".tmp")
+
+
+def write_jsonl_atomic(path: Path, records: Iterable[dict[str, Any]]) -> int:
+    """Sorted-key JSON lines; returns how many were written."""
+    tmp = _temporary(path)
+    n = 0
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec, sort_keys=True, ensure_ascii=False) + "\n")
+            n += 1
+    os.replace(tmp, path)
+    return n
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = _temporary(path)
+    tmp.write_text(json.dumps(obj, sort_keys=True, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = _temporary(path)
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_csv_atomic(path: Path, frame) -> None:
+    """A polars DataFrame as CSV."""
+    tmp = _temporary(path)
+    frame.write_csv(tmp)
+    os.replace(tmp, path)
+
+
+def write_metadata(
+    output: Path, *, stage: str, config_slice: Any, extra: dict[str, Any] | None = None, with_device: bool = False
+) -> Path:
+    """`<output>.meta.json`: stage, config hash and slice, versions, git commit (+ device, dtype facts)."""
+    path = output.with_name(output.name + ".meta.json")
+    write_json_atomic(path, metadata(stage=stage, config_slice=config_slice, extra=extra, with_device=with_device))
+    return path
+
+
+def set_threads(n: int | None) -> None:
+    """Torch intra-op threads, as the rule's `threads:` says (jobs run side by side on a laptop)."""
+    if n:
+        import torch
+
+        torch.set_num_threads(n)

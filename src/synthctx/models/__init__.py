@@ -1,0 +1,1 @@
+"""The model: preparing and loading it, fine-tuning it."""

@@ -1,0 +1,1 @@
+"""The reproducibility package: RO-Crate, checksums, verification."""

@@ -1,0 +1,1 @@
+"""The plan: config, conditions, typed job settings, resources, code digests, the job environment."""
