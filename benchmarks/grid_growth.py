@@ -24,6 +24,11 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from synthctx.plan.config import load_config_files, validate_config  # noqa: E402
+from synthctx.plan.grid import real_data_files  # noqa: E402
+
 COPIED = ("Snakefile", "workflow", "src", "config", "profiles", "envs")
 # grid size -> (tasks, seeds): the default plans ~50 jobs per task and seed, plus a few shared ones
 GRIDS = {
@@ -74,13 +79,15 @@ def grid_config(work: Path, tasks: list[str], seeds: int) -> str:
 
 
 def paper_placeholders(work: Path) -> None:
-    paper = yaml.safe_load((work / "config/paper.yaml").read_text())
-    for task in paper["grid"]["tasks"]:
-        block = paper["tasks"][task]
-        for name in [block["real_data"][split] for split in ("train", "test")] + block.get("release_files", []):
+    """Empty stand-ins for the files (a folder where the path has no suffix) the paper grid's tasks read."""
+    files = [work / "config/config.yaml", work / "config/paper.yaml"]
+    config = load_config_files(files)
+    validate_config(config, yaml.safe_load((work / "workflow/schemas/config.schema.yaml").read_text()), files)
+    for task in config["grid"]["tasks"]:
+        for name in real_data_files(config, task):
             path = work / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.mkdir(exist_ok=True) if task == "summhay" else path.touch()
+            path.touch() if path.suffix else path.mkdir(exist_ok=True)
 
 
 def main() -> None:

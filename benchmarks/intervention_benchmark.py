@@ -79,7 +79,7 @@ def _patching(a, b, tokenizer, records, score, max_new: int, n_sets: int) -> Non
 def _scoring(a, tokenizer, record) -> None:
     import torch
 
-    from synthctx.data.prompting import encode
+    from synthctx.data.tasks import encode
 
     ids = torch.tensor([encode(tokenizer, record, record["answers"][0]).input_ids])
     times = {}
@@ -154,8 +154,7 @@ def main() -> None:
 
     import torch
 
-    from synthctx.data.prompting import encode
-    from synthctx.data.tasks import get
+    from synthctx.data.tasks import encode, get
     from synthctx.models.model_io import load_tokenizer
 
     torch.set_num_threads(args.threads)

@@ -55,8 +55,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from synthctx.plan.grid import MODEL_STAGES, n_head_kinds  # noqa: E402
+from synthctx.plan.grid import model_stage_conditions as planned_conditions  # noqa: E402
+from synthctx.plan.settings import examples_used  # noqa: E402
+
 TIMING_PREFIX = "synthctx-timing "
-MODEL_STAGES = ("fine_tune", "evaluate", "score_heads", "knockout", "patch")
 STAGE_DTYPE = {"fine_tune": "train", "evaluate": "evaluate", "score_heads": "heads", "knockout": "interventions"}
 STAGE_DTYPE["patch"] = "interventions"
 WINDOW_SLACK_S = 2.0  # a job's files are written just before the log's `Finished` line
@@ -631,45 +634,6 @@ def model_shape(name: str, spec: dict[str, Any], workdir: Path) -> ModelShape:
     raise ValueError(f"model {name}: no resources/models/{name}/config.json, architecture or parameters")
 
 
-def planned_conditions(config: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
-    """The conditions each model rule runs, as common.smk's grid() and intervention_conditions() make them
-    (task x training data x model x seed, data from synthctx.plan.conditions.training_data), plus the real-data
-    model of every task, model and seed: head_sets and patch read its scores and weights even where
-    `real: false` leaves it out of the grid. fine_tune skips the baseline (`none`)."""
-    from synthctx.plan import conditions
-
-    grid = config["grid"]
-    seeds = [str(s) for s in grid["seeds"]]
-    table = [
-        {"task": t, "data": d, "model": m, "seed": s}
-        for t in grid["tasks"]
-        for d in conditions.training_data(config["tasks"][t])
-        for m in grid["models"]
-        for s in seeds
-    ]
-    scored = list(table)
-    for t in grid["tasks"]:
-        for m in grid["models"]:
-            for s in seeds:
-                ref = {"task": t, "data": conditions.REAL, "model": m, "seed": s}
-                if ref not in scored:
-                    scored.append(ref)
-    iv = config["interventions"]
-    chosen_seeds = {str(s) for s in iv["seeds"]}
-
-    def chosen(experiment: str) -> list[dict[str, str]]:
-        kinds = iv[experiment]["data"]
-        return [c for c in table if conditions.parse(c["data"]).kind in kinds and c["seed"] in chosen_seeds]
-
-    return {
-        "fine_tune": [c for c in scored if c["data"] != conditions.NONE],
-        "evaluate": scored,
-        "score_heads": scored,
-        "knockout": chosen("knockout"),
-        "patch": chosen("patching"),
-    }
-
-
 FLOP_FORMULAS = """\
 N = N_body + N_head: weights a token passes through in matmuls. N_body: per layer q,k,v,o and the 3 MLP
     matrices; N_head: the LM head (vocab x hidden), paid only at positions whose logits are computed; the
@@ -746,7 +710,6 @@ class FlopRow:
 
 def count_flops(config: dict[str, Any], shapes: dict[str, ModelShape]) -> list[FlopRow]:
     """FLOPs per model rule and model (FLOP_FORMULAS) of a resolved config."""
-    from synthctx.data import tasks
     from synthctx.plan import conditions
 
     train, heads, iv = config["train"], config["heads"], config["interventions"]
@@ -757,9 +720,8 @@ def count_flops(config: dict[str, Any], shapes: dict[str, ModelShape]) -> list[F
             task, shape = config["tasks"][c["task"]], shapes[c["model"]]
             prompt, answer, n_test = task["target_tokens"], task["max_new_tokens"], task["n_test"]
             full = prompt + answer
-            n_ex = n_test if iv["n_examples"] is None else min(n_test, iv["n_examples"])
-            has_insights = tasks.get(c["task"]).has_insights
-            kinds = len([k for k in iv["head_kinds"] if k == "retrieval" or has_insights])
+            n_ex = examples_used(n_test, iv["n_examples"])
+            kinds = n_head_kinds(config, c["task"])
             steps = decode_flops(shape, prompt, answer - 1)
             measured = forward_flops(shape, full, answer + 1) + steps  # M
             if stage == "fine_tune":
@@ -849,29 +811,17 @@ def measure_throughput(shape: ModelShape, dtype: str, repeats: int = 5, budget_s
 # Config
 
 
-def _merge(base: dict, update: dict) -> dict:
-    """Snakemake's config update: mappings merge key by key, everything else (lists too) is replaced."""
-    for k, v in update.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
-            _merge(base[k], v)
-        else:
-            base[k] = v
-    return base
-
-
 def load_config(workdir: Path, configfiles: list[Path]) -> dict[str, Any]:
     """The Snakefile's configfile updated by the --configfile ones, validated and resolved as common.smk does."""
     import yaml
 
-    from synthctx.plan.config import validate_config
+    from synthctx.plan.config import load_config_files, validate_config
 
     snakefile = workdir / "Snakefile"
     m = re.search(r'^configfile:\s*"([^"]+)"', snakefile.read_text(), re.M) if snakefile.exists() else None
     base = workdir / (m.group(1) if m else "config/config.yaml")
     files = ([base] if base.exists() else []) + [f for f in configfiles if f.resolve() != base.resolve()]
-    config: dict[str, Any] = {}
-    for f in files:
-        _merge(config, yaml.safe_load(f.read_text()) or {})
+    config = load_config_files(files)
     schema_path = workdir / "workflow/schemas/config.schema.yaml"
     if not schema_path.exists():
         schema_path = REPO / "workflow/schemas/config.schema.yaml"

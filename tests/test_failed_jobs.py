@@ -31,11 +31,12 @@ def test_a_failing_job_leaves_no_stale_metadata_beside_its_missing_output(tmp_pa
 def _run_stage_failing_with(monkeypatch, err: BaseException) -> str:
     """`python -m synthctx train` whose stage function fails with `err` (the message the job's log gets)."""
     from synthctx import cli
+    from synthctx.jobs import train
 
     def fail(a):
         raise err
 
-    monkeypatch.setattr(cli, "cmd_train", fail)
+    monkeypatch.setattr(train, "cmd_train", fail)
     argv = ["train", "--task", "mdqa", "--data", "low-low", "--model", "m", "--seed", "1", "--model-dir", "x",
             "--records", "r.jsonl", "--out", "w", "--checkpoint-dir", "c"]  # fmt: skip
     with pytest.raises(SystemExit) as exc:

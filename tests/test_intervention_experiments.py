@@ -9,24 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from synthctx.data.prompting import encode
-from synthctx.data.tasks import build_synthetic, get
-from synthctx.evaluation.evaluate import generate_answer
-from synthctx.interventions.experiments import (
+from synthctx.data.tasks import build_synthetic, encode, get
+from synthctx.interventions.experiments import calibration_means, measure, run_knockout, run_patching
+from synthctx.interventions.head_picking import bottom_k_heads, knockout_configurations, patching_configurations
+from synthctx.interventions.knockout import knockout
+from synthctx.interventions.runners import (
     LayerSkippingRunner,
     PatchedRunner,
     PlainRunner,
     RecordingRunner,
-    bottom_k_heads,
-    calibration_means,
-    knockout_configurations,
-    measure,
-    patching_configurations,
     record_clean_prefill,
-    run_knockout,
-    run_patching,
 )
-from synthctx.interventions.knockout import gold_logprob, knockout
+from synthctx.models.decoding import generate_answer, gold_logprob
 from synthctx.models.model_io import load_model, prepare_model
 
 MAX_NEW = 5

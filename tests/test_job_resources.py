@@ -33,11 +33,13 @@ MISTRAL_7B = {**LLAMA_3_8B, "vocab_size": 32000}
 
 
 def test_the_module_needs_only_the_standard_library():
-    """common.smk imports it while planning: no torch, no third-party package."""
+    """common.smk imports it while planning: no torch, no third-party package (the plan's own modules)."""
     tree = ast.parse(Path(jr.__file__).read_text())
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert imported <= {"__future__", "math", "typing"}, imported
+    assert imported <= {"__future__", "math", "typing", "synthctx"}, imported
+    planned = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module.startswith("synthctx")}
+    assert all(m.startswith("synthctx.plan.") for m in planned), planned
 
 
 def test_llama_parameters_by_hand():

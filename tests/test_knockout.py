@@ -10,11 +10,11 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from synthctx.interventions.knockout import (
     KNOCKOUT_IMPLEMENTATION,
-    gold_logprob,
     head_output_means,
     knockout,
     register_knockout_attention,
 )
+from synthctx.models.decoding import gold_logprob
 
 VOCAB = 97
 
@@ -147,7 +147,7 @@ def test_zero_zeroes_exactly_that_slot(n_heads: int, n_kv: int) -> None:
     plain_logits, _, plain_o = _run_capturing(model, ids)
     with knockout(model, [(1, 2), (1, 6)], "zero") as spec:
         logits, _, o_in = _run_capturing(model, ids)
-    assert spec.as_record() == {"semantics": "zero", "heads": [[1, 2], [1, 6]], "calibration": None}
+    assert (spec.semantics, spec.heads, spec.calibration) == ("zero", ((1, 2), (1, 6)), None)
     assert torch.equal(o_in[0], plain_o[0])
     for head in range(n_heads):
         got = _slot(o_in[1], head, head_dim)
@@ -177,8 +177,8 @@ def test_head_output_means_and_mean_knockout() -> None:
     _, _, plain_o = _run_capturing(model, ids)
     with knockout(model, [(0, 3)], "mean", means) as spec:
         _, _, o_in = _run_capturing(model, ids)
-    record = dataclasses.replace(spec, calibration="2 random batches").as_record()
-    assert record == {"semantics": "mean", "heads": [[0, 3]], "calibration": "2 random batches"}
+    record = dataclasses.replace(spec, calibration="2 random batches")
+    assert (record.semantics, record.heads, record.calibration) == ("mean", ((0, 3),), "2 random batches")
     assert torch.equal(_slot(o_in[0], 3, 8), means[0, 3].expand(1, 30, 8))
     for head in (0, 1, 2, 4, 7):
         assert torch.equal(_slot(o_in[0], head, 8), _slot(plain_o[0], head, 8))
@@ -234,7 +234,7 @@ def test_invalid_arguments_and_restoration() -> None:
 
 
 def test_gold_logprob_on_tiny_model(tiny_model_dir, tokenizer, synthetic_cfg) -> None:
-    from synthctx.data.prompting import encode
+    from synthctx.data.tasks import encode
     from synthctx.data.tasks.mdqa import synthetic as mdqa_synthetic
     from synthctx.models.model_io import load_model
 

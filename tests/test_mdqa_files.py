@@ -12,9 +12,8 @@ import pytest
 import yaml
 
 from release_fixtures.mdqa import GOLD_INDICES, read_jsonl_gz, release_name, write_release
-from synthctx.data.prompting import encode
 from synthctx.data.sources import RecordError
-from synthctx.data.tasks import mdqa
+from synthctx.data.tasks import encode, mdqa
 from synthctx.data.tasks.mdqa.official import answer_offset, split_questions
 from synthctx.data.tasks.mdqa.official import build as build_mdqa_from_files
 from synthctx.plan.config import DefaultingValidator

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from synthctx.data.prompting import encode
 from synthctx.data.sources import RecordError
+from synthctx.data.tasks import encode
 from synthctx.data.tasks.musique import embedded, official, synthetic
 
 FIXTURE = Path(__file__).parent / "fixtures" / "musique_ans.jsonl"

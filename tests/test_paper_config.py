@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import yaml
 
-from workflow_helpers import copy_workflow, planned_jobs, snakemake
+from synthctx.plan import grid
+from synthctx.plan.config import load_config_files, validate_config
+from workflow_helpers import REPO, copy_workflow, planned_jobs, snakemake
 
 SEEDS, MODELS, VARIANTS, TASKS = 3, 2, 5, 3
 # real + real (limited) + synthetic variants + baseline, per task x model x seed
@@ -13,17 +15,15 @@ CONDITIONS = (1 + 1 + VARIANTS + 1) * TASKS * MODELS * SEEDS
 
 def test_paper_grid_job_counts(tmp_path):
     work = copy_workflow(tmp_path / "wf")
-    paper = yaml.safe_load((work / "config/paper.yaml").read_text())
+    files = [REPO / "config/config.yaml", REPO / "config/paper.yaml"]
+    paper = load_config_files(files)
+    validate_config(paper, yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text()), files)
     assert paper["grid"]["tasks"] == ["mdqa", "musique", "summhay"]
     for task in paper["grid"]["tasks"]:  # the official files are the user's download; the DAG only needs paths
-        block = paper["tasks"][task]
-        for name in [block["real_data"][split] for split in ("train", "test")] + block.get("release_files", []):
+        for name in grid.real_data_files(paper, task):
             path = work / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            if task == "summhay":
-                path.mkdir(exist_ok=True)  # a folder of topic files
-            else:
-                path.touch()
+            path.touch() if path.suffix else path.mkdir(exist_ok=True)  # SummHay reads a folder of topic files
     dry = snakemake(work, "-n", "--configfile", "config/paper.yaml", timeout=120)
     assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
     assert planned_jobs(dry.stdout) == {
@@ -45,3 +45,4 @@ def test_paper_grid_job_counts(tmp_path):
         "claims": 1,
         "all": 1,
     }
+    assert planned_jobs(dry.stdout) == grid.planned_jobs(paper)  # the plan, imported, counts the same jobs

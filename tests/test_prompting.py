@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from synthctx.data.prompting import encode
+from synthctx.data.tasks import encode
 from synthctx.data.tasks.mdqa import synthetic
 
 
@@ -53,3 +53,16 @@ def test_a_span_no_token_covers_is_an_error(tokenizer, synthetic_cfg):
     rec["spans"]["answer"] = [[s, s]]  # empty span
     with pytest.raises(ValueError, match="outside the context|covers no token"):
         encode(tokenizer, rec, rec["answers"][0])
+
+
+def test_the_layout_is_prompting_s_and_the_instruction_the_task_s(tokenizer, synthetic_cfg):
+    """prompting lays out any instruction it is given (it knows no task); tasks.encode gives the task's."""
+    from synthctx.data import prompting
+    from synthctx.data.length_fitting import LengthFitter
+    from synthctx.data.tasks.mdqa import SPEC
+
+    rec = build_synthetic("low", "low", synthetic_cfg, 1, 0, tokenizer)[0]
+    assert prompting.encode(tokenizer, rec, None, SPEC.instruction) == encode(tokenizer, rec, None)
+    assert prompting.encode(tokenizer, rec, None, "Answer.") != encode(tokenizer, rec, None)
+    empty = prompting.prompt_text(tokenizer, "Answer.", "", "")
+    assert LengthFitter(tokenizer, "Answer.").overhead == prompting.count_tokens(tokenizer, empty)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from synthctx.data.prompting import encode
+from synthctx.data.tasks import encode
 from synthctx.data.tasks.mdqa import synthetic as mdqa_synthetic
 from synthctx.data.tasks.musique import synthetic as musique_synthetic
 from synthctx.data.tasks.summhay import synthetic as summhay_synthetic

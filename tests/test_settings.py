@@ -1,8 +1,10 @@
-"""Each stage's slice parses into its typed settings at the CLI edge; schema and settings name the same keys."""
+"""Each stage's slice parses into its typed settings at the CLI edge; schema and settings name the same keys; the
+planner builds the intervention slices from the same classes the jobs parse them into."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import yaml
@@ -13,11 +15,14 @@ from synthctx.plan.settings import (
     EvaluateSettings,
     HeadSetSettings,
     HeadSettings,
-    InterventionSettings,
+    KnockoutRun,
+    PatchingRun,
     SliceError,
     TrainSettings,
+    examples_used,
     parse_slice,
 )
+from synthctx.plan.slices import as_json, knockout_run, patching_run
 from workflow_helpers import REPO
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
@@ -27,7 +32,6 @@ SECTIONS = {
     "heads": HeadSettings,
     "head_sets": HeadSetSettings,
     "correlation": CorrelationSettings,
-    "interventions": InterventionSettings,
 }
 
 
@@ -64,3 +68,24 @@ def test_a_missing_or_unknown_key_is_named():
         bad = _default()["train"]
         bad["lora"]["rank"] = 4
         parse_slice(TrainSettings, bad, "train")
+
+
+def test_the_intervention_slices_cover_the_schema_and_round_trip():
+    """Every interventions key but the choice of conditions (data, seeds) reaches a job; the JSON slice parses
+    back into the class it was built from."""
+    cfg, props = _default(), SCHEMA["properties"]["interventions"]["properties"]
+    shared = set(props) - {"seeds", "knockout", "patching"}
+    knockout = {f.name for f in dataclasses.fields(KnockoutRun)}
+    patching = {f.name for f in dataclasses.fields(PatchingRun)}
+    assert knockout == shared | {"max_new_tokens"} | set(props["knockout"]["properties"]) - {"data"}
+    assert patching == shared | {"max_new_tokens", "threshold", "top_k"} | set(props["patching"]["properties"]) - {
+        "data"
+    }
+    for build, cls in ((knockout_run, KnockoutRun), (patching_run, PatchingRun)):
+        built = build(cfg, "mdqa")
+        assert parse_slice(cls, json.loads(as_json(built)), cls.__name__) == built
+
+
+def test_the_examples_an_intervention_runs_on():
+    assert examples_used(24, None) == 24 and examples_used(24, 8) == 8 and examples_used(4, 8) == 4
+    assert knockout_run(_default(), "mdqa").examples(3) == 3

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from release_fixtures.summhay import make_topic, write_release
-from synthctx.data.prompting import encode
 from synthctx.data.sources import RecordError
+from synthctx.data.tasks import encode
 from synthctx.data.tasks.summhay import SPEC, embedded, official, synthetic
 from synthctx.data.tasks.summhay.citations import align_insight, content_tokens, place_golds
 from synthctx.data.tasks.summhay.embedded import year_distractors, year_holders

@@ -6,8 +6,7 @@ import itertools
 
 import pytest
 
-from synthctx.data.prompting import encode
-from synthctx.data.tasks import build_real, build_synthetic, names
+from synthctx.data.tasks import build_real, build_synthetic, encode, names
 
 TASKS = ("mdqa", "musique", "summhay")
 LEVELS = ("high", "low", "symbolic")

@@ -20,7 +20,7 @@ from synthctx.data.llm_writer import CachedWriter, needle_problem, value_offset,
 from synthctx.data.tasks.mdqa.synthetic import RELATIONS
 from synthctx.data.tasks.summhay.synthetic import INSIGHT_TEMPLATES
 from synthctx.data.wikipedia import split_sentences
-from synthctx.plan import conditions
+from synthctx.plan import slices
 from synthctx.plan.config import ConfigError, validate_config
 from test_llm_writer import Stub, completion, no_proxy, serve  # noqa: F401  (no_proxy: an autouse fixture)
 from workflow_helpers import REPO
@@ -335,27 +335,10 @@ def test_writer_config_is_validated():
         assert message in str(err.value), str(err.value)
 
 
-def _smk_namespace(config: dict[str, Any]) -> dict[str, Any]:
-    """The slice functions of workflow/rules/common.smk, taken from the file and run on `config`
-    (plain Python: no Snakemake needed to see what a rule's params would be). `config` must have been
-    through validate_config, as common.smk's is before any slice is rendered."""
-    text = (REPO / "workflow/rules/common.smk").read_text()
-    ns: dict[str, Any] = {"json": json, "config": config, "tasks": tasks, "conditions": conditions}
-    assert re.search(r"^from synthctx import .*\bconditions\b.*\btasks\b", text, re.M)
-    for name in ("as_json", "data_slice", "synthetic_slice"):
-        m = re.search(rf"^(?:def {name}\(|{name} = ).*?(?=^\S)", text, re.S | re.M)
-        assert m, name
-        exec(m.group(0), ns)
-    return ns
-
-
 def _rendered(config: dict[str, Any], task: str, needle: str, haystack: str) -> dict[str, Any]:
-    class Wildcards:
-        pass
-
-    wc = Wildcards()
-    wc.task, wc.data = task, f"{needle}-{haystack}"
-    return json.loads(_smk_namespace(config)["synthetic_slice"](wc))
+    """The synthetic-data rule's config slice, as the planner renders it (`config` validated, as the
+    Snakefile's is before any slice is rendered)."""
+    return json.loads(slices.synthetic_slice(config, task, f"{needle}-{haystack}"))
 
 
 LEVELS = ("high", "low", "symbolic")

@@ -14,7 +14,7 @@ rule aggregate:
     log:
         "logs/aggregate/conditions.log",
     params:
-        code=code_digest("synthctx.analysis.aggregate", shallow=(CLI,)),
+        code=job_digest("synthctx.jobs.aggregate", "synthctx.analysis.aggregate"),
     resources:
         runtime=runtime(15),
     conda:
@@ -36,7 +36,9 @@ rule correlate:
         "logs/aggregate/correlations.log",
     params:
         cfg=section("correlation"),
-        code=code_digest("synthctx.analysis.aggregate", "synthctx.analysis.correlation", "synthctx.analysis.prediction", shallow=(CLI,)),
+        code=job_digest(
+            "synthctx.jobs.aggregate", "synthctx.analysis.aggregate", "synthctx.analysis.correlation", "synthctx.analysis.prediction"
+        ),
     resources:
         runtime=runtime(60),
     conda:
@@ -57,7 +59,7 @@ rule intervention_tables:
         "logs/aggregate/interventions.log",
     params:
         cfg=section("correlation"),
-        code=code_digest("synthctx.analysis.aggregate", shallow=(CLI,)),
+        code=job_digest("synthctx.jobs.aggregate", "synthctx.analysis.aggregate"),
     resources:
         runtime=runtime(15),
     conda:
@@ -91,7 +93,7 @@ rule figures:
         "logs/figures/figures.log",
     params:
         cfg=lambda wc: as_json({"modes": config["heads"]["modes"], "head_kinds": HEAD_KINDS}),
-        code=code_digest("synthctx.analysis.figures", shallow=(CLI,)),
+        code=job_digest("synthctx.jobs.aggregate", "synthctx.analysis.figures", "synthctx.analysis.aggregate"),
     resources:
         runtime=runtime(15),
     conda:
@@ -114,7 +116,7 @@ rule claims:
     log:
         "logs/aggregate/claims.log",
     params:
-        code=code_digest("synthctx.analysis.claims", "synthctx.analysis.aggregate", shallow=(CLI,)),
+        code=job_digest("synthctx.jobs.aggregate", "synthctx.analysis.claims", "synthctx.analysis.aggregate"),
     resources:
         runtime=runtime(10),
     conda:

@@ -11,7 +11,7 @@ rule prepare_model:
         "logs/prepare_model/{model}.log",
     params:
         spec=model_slice,
-        code=code_digest("synthctx.models.model_io", shallow=(CLI,)),
+        code=job_digest("synthctx.jobs.data", "synthctx.models.model_io", "synthctx.data.hub"),
     localrule: True
     resources:
         runtime=runtime(120),
@@ -31,7 +31,7 @@ rule fetch_hub_data:
         split=_alternatives(SPLITS),
     params:
         source=hub_fetch_slice,
-        code=code_digest("synthctx.data.hub", shallow=(CLI,)),
+        code=job_digest("synthctx.jobs.data", "synthctx.data.hub"),
     localrule: True
     resources:
         runtime=runtime(60),
@@ -96,7 +96,7 @@ rule real_limited_train_data:
         "logs/data/{task}/real-limited/{model}/{seed}.log",
     params:
         n=lambda wc: config["tasks"][wc.task]["n_train"],
-        code=code_digest("synthctx.data.records", shallow=(CLI,)),
+        code=job_digest("synthctx.jobs.data", "synthctx.data.records"),
     resources:
         runtime=runtime(10),
     conda:

@@ -16,7 +16,9 @@ rule evaluate:
     params:
         cfg=evaluate_slice,
         weights=lambda wc, input: weights_arg(input),
-        code=stage_code("synthctx.evaluation.evaluate", "synthctx.models.model_io"),
+        code=stage_code(
+            "synthctx.jobs.evaluate", "synthctx.evaluation.evaluate", "synthctx.models.model_io", "synthctx.data.records"
+        ),
     threads: 1
     resources:
         mem_mb=model_mem_mb("evaluate"),

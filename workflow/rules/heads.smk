@@ -21,7 +21,14 @@ rule score_heads:
         cfg=section("heads"),
         weights=lambda wc, input: weights_arg(input),
         snapshots=lambda wc, input: f"--snapshots {input.snapshots}" if input.get("snapshots") else "",
-        code=stage_code("synthctx.heads.scoring", "synthctx.models.model_io", "synthctx.models.train"),
+        code=stage_code(
+            "synthctx.jobs.heads",
+            "synthctx.jobs.model_job",
+            "synthctx.heads.scoring",
+            "synthctx.models.model_io",
+            "synthctx.models.train",
+            "synthctx.data.records",
+        ),
     threads: 1
     resources:
         mem_mb=model_mem_mb("heads"),
@@ -48,7 +55,7 @@ rule head_sets:
         f"logs/head_sets/{COND}.log",
     params:
         cfg=section("head_sets"),
-        code=code_digest("synthctx.heads.head_sets", shallow=(CLI,)),
+        code=job_digest("synthctx.jobs.heads", "synthctx.heads.head_sets"),
     # a second of numpy on two score files: on a cluster it runs on the submit host, not as a SLURM job
     localrule: True
     resources:

@@ -20,7 +20,9 @@ rule knockout:
     params:
         cfg=knockout_slice,
         weights=lambda wc, input: weights_arg(input),
-        code=stage_code("synthctx.interventions.experiments", "synthctx.models.model_io"),
+        code=stage_code(
+            "synthctx.jobs.interventions", "synthctx.interventions.experiments", "synthctx.models.model_io", "synthctx.data.records"
+        ),
     threads: 1
     resources:
         mem_mb=model_mem_mb("interventions"),
@@ -51,7 +53,9 @@ rule patch:
     params:
         cfg=patching_slice,
         weights=lambda wc, input: weights_arg(input),
-        code=stage_code("synthctx.interventions.experiments", "synthctx.models.model_io"),
+        code=stage_code(
+            "synthctx.jobs.interventions", "synthctx.interventions.experiments", "synthctx.models.model_io", "synthctx.data.records"
+        ),
     threads: 1
     resources:
         mem_mb=model_mem_mb("interventions", models=2),

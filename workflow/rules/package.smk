@@ -14,7 +14,7 @@ rule package:
         "logs/package.log",
     params:
         cfg=as_json(config),
-        code=code_digest("synthctx.package.crate", shallow=(CLI,)),
+        code=job_digest("synthctx.jobs.package", "synthctx.package.crate"),
     resources:
         runtime=runtime(30),
     localrule: True

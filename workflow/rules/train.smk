@@ -18,7 +18,7 @@ rule fine_tune:
     params:
         cfg=section("train"),
         checkpoints=f"resources/checkpoints/{COND}",
-        code=stage_code("synthctx.models.train", "synthctx.models.model_io"),
+        code=stage_code("synthctx.jobs.train", "synthctx.models.train", "synthctx.models.model_io", "synthctx.data.records"),
     threads: 1
     resources:
         mem_mb=model_mem_mb("train"),

@@ -55,6 +55,7 @@ from typing import Any
 
 import polars as pl
 
+from synthctx.analysis.tables import as_floats, condition_kind, distinct_rows, missing_columns
 from synthctx.plan import conditions
 
 SUPPORTED, CONTRADICTED, UNTESTABLE = "supported", "contradicted", "not testable at this size"
@@ -115,29 +116,6 @@ def _entry(claim: str, text: str, task, model, kind, numbers: dict, verdict: str
     }
 
 
-def _has(table: pl.DataFrame, columns: Iterable[str]) -> list[str]:
-    """Columns the table lacks."""
-    return [c for c in columns if c not in table.columns]
-
-
-def _floats(table: pl.DataFrame, *columns: str) -> pl.DataFrame:
-    present = [c for c in columns if c in table.columns]
-    return table.with_columns(pl.col(present).cast(pl.Float64, strict=False).fill_nan(None))
-
-
-def _keys(table: pl.DataFrame, columns: list[str]) -> list[tuple]:
-    if not table.height:
-        return []
-    return sorted(table.select(columns).unique().rows(), key=lambda r: tuple(str(v) for v in r))
-
-
-def _kind_of(data: Any) -> str | None:
-    try:
-        return conditions.parse(str(data)).kind
-    except ValueError:
-        return None
-
-
 def _majority(n_units: int, n_support: int, n_contradict: int) -> str:
     if n_units and n_support * 2 > n_units and not n_contradict:
         return SUPPORTED
@@ -156,18 +134,18 @@ def _tally(unit: str, n: int, n_support: int, n_contradict: int, extra: str = ""
 def _f1_by_data(means: pl.DataFrame, per_seed: pl.DataFrame, task, model) -> tuple[dict, str]:
     """{data: (f1, lo, hi)} for one task x model and where the intervals come from."""
     need = ("task", "model", "data", "f1_mean", "f1_ci_low", "f1_ci_high")
-    if not _has(means, need):
-        m = _floats(means, "f1_mean", "f1_ci_low", "f1_ci_high", "n_seeds")
+    if not missing_columns(means, need):
+        m = as_floats(means, "f1_mean", "f1_ci_low", "f1_ci_high", "n_seeds")
         m = m.filter((pl.col("task") == task) & (pl.col("model") == model)).sort("data")
         out = {}
         for r in m.unique("data", keep="first", maintain_order=True).iter_rows(named=True):
             out[str(r["data"])] = (_num(r["f1_mean"]), _num(r["f1_ci_low"]), _num(r["f1_ci_high"]))
-        judged = [v for d, v in out.items() if _kind_of(d) in ("real", "synthetic")]
+        judged = [v for d, v in out.items() if condition_kind(d) in ("real", "synthetic")]
         if judged and all(_finite(lo) and _finite(hi) for _, lo, hi in judged):
             return _with_example_intervals(out, per_seed, task, model)
     need = ("task", "model", "data", "seed", "f1", "f1_ci_low", "f1_ci_high")
-    if not _has(per_seed, need):
-        c = _floats(per_seed, "f1", "f1_ci_low", "f1_ci_high")
+    if not missing_columns(per_seed, need):
+        c = as_floats(per_seed, "f1", "f1_ci_low", "f1_ci_high")
         c = c.filter((pl.col("task") == task) & (pl.col("model") == model)).sort("data", "seed")
         runs = c.unique(["data", "seed"], keep="first", maintain_order=True)
         if runs.height and runs["seed"].n_unique() == 1:
@@ -178,8 +156,8 @@ def _f1_by_data(means: pl.DataFrame, per_seed: pl.DataFrame, task, model) -> tup
             return out, f"bootstrap interval over test examples (one seed, {runs['seed'][0]})"
     # points without intervals, for the numbers
     out = {}
-    if not _has(means, ("task", "model", "data", "f1_mean")):
-        m = _floats(means, "f1_mean").filter((pl.col("task") == task) & (pl.col("model") == model))
+    if not missing_columns(means, ("task", "model", "data", "f1_mean")):
+        m = as_floats(means, "f1_mean").filter((pl.col("task") == task) & (pl.col("model") == model))
         for r in m.sort("data").unique("data", keep="first", maintain_order=True).iter_rows(named=True):
             out[str(r["data"])] = (_num(r["f1_mean"]), math.nan, math.nan)
     return out, "no interval"
@@ -191,9 +169,9 @@ def _with_example_intervals(seed_level: dict, per_seed: pl.DataFrame, task, mode
     seeds that barely separate the models give one of width ~0 while 24 examples leave F1 uncertain by
     +-0.2. The envelope ignores neither source (a hierarchical bootstrap would be tighter; the tables carry
     no per-example values)."""
-    if _has(per_seed, ("task", "model", "data", "f1_ci_low", "f1_ci_high")):
+    if missing_columns(per_seed, ("task", "model", "data", "f1_ci_low", "f1_ci_high")):
         return seed_level, "interval over seeds (condition_means)"
-    c = _floats(per_seed, "f1_ci_low", "f1_ci_high").filter((pl.col("task") == task) & (pl.col("model") == model))
+    c = as_floats(per_seed, "f1_ci_low", "f1_ci_high").filter((pl.col("task") == task) & (pl.col("model") == model))
     spans = c.group_by("data").agg(pl.col("f1_ci_low").min(), pl.col("f1_ci_high").max())
     widened = dict(seed_level)
     for r in spans.iter_rows(named=True):
@@ -207,7 +185,12 @@ def _with_example_intervals(seed_level: dict, per_seed: pl.DataFrame, task, mode
 def real_beats_synthetic(tables: dict[str, pl.DataFrame]) -> list[dict[str, Any]]:
     means, per_seed = tables["condition_means"], tables["conditions"]
     pairs = sorted(
-        {p for t in (means, per_seed) if not _has(t, ("task", "model")) for p in _keys(t, ["task", "model"])},
+        {
+            p
+            for t in (means, per_seed)
+            if not missing_columns(t, ("task", "model"))
+            for p in distinct_rows(t, ["task", "model"], none_as="None")
+        },
         key=lambda r: tuple(str(v) for v in r),
     )
     if not pairs:
@@ -216,7 +199,7 @@ def real_beats_synthetic(tables: dict[str, pl.DataFrame]) -> list[dict[str, Any]
     for task, model in pairs:
         f1, source_name = _f1_by_data(means, per_seed, task, model)
         real = f1.get(conditions.REAL)
-        synth = {d: v for d, v in f1.items() if _kind_of(d) == "synthetic" and _finite(v[0])}
+        synth = {d: v for d, v in f1.items() if condition_kind(d) == "synthetic" and _finite(v[0])}
         numbers: dict[str, Any] = {"interval": source_name}
         if real is None or not _finite(real[0]) or not synth:
             what = "real-data condition" if real is None or not _finite(real[0]) else "synthetic condition"
@@ -270,10 +253,10 @@ def recall_correlates(
     corr = tables["correlations"]
     need = ("task", "model", "seed", "head_kind", "scoring_mode", "set_rule", "x", "method", "n", "estimate")
     need += ("ci_low", "ci_high", "p_permutation")
-    if missing := _has(corr, need):
+    if missing := missing_columns(corr, need):
         reason = f"No correlation rows (the table lacks {', '.join(missing)})."
         return [_entry(claim, text, None, None, kind, {}, UNTESTABLE, reason)]
-    rows = _floats(corr, "n", "estimate", "ci_low", "ci_high", "p_permutation").with_columns(
+    rows = as_floats(corr, "n", "estimate", "ci_low", "ci_high", "p_permutation").with_columns(
         pl.col("seed").cast(pl.String)
     )
     rows = rows.filter(
@@ -283,7 +266,7 @@ def recall_correlates(
         & (pl.col("x") == "recall")
         & (pl.col("method") == "spearman")
     )
-    pairs = _keys(rows, ["task", "model"])
+    pairs = distinct_rows(rows, ["task", "model"], none_as="None")
     if not pairs:
         reason = f"No Spearman recall-F1 row for {kind} heads ({mode}, {rule})."
         return [_entry(claim, text, None, None, kind, {}, UNTESTABLE, reason)]
@@ -342,10 +325,10 @@ _KNOCKOUT_NEED = ("task", "model", "condition", "seed", "head_kind", "control", 
 
 def _knockout(tables: dict[str, pl.DataFrame]) -> pl.DataFrame | str:
     ko = tables["knockout"]
-    if missing := _has(ko, _KNOCKOUT_NEED):
+    if missing := missing_columns(ko, _KNOCKOUT_NEED):
         return f"No knockout rows (the table lacks {', '.join(missing)})."
     cols = [f"{m}{s}" for m in ("f1", "gold_logprob", "delta_f1") for s in ("", "_ci_low", "_ci_high")]
-    ko = _floats(ko, *cols, "k", "n_heads")
+    ko = as_floats(ko, *cols, "k", "n_heads")
     if "semantics" not in ko.columns:
         ko = ko.with_columns(pl.lit(None, dtype=pl.String).alias("semantics"))
     return ko.with_columns(pl.col("semantics").cast(pl.String))
@@ -357,7 +340,7 @@ def knockout_top_vs_random(tables: dict[str, pl.DataFrame], kind: str) -> list[d
     if isinstance(ko, str):
         return [_entry(claim, template.format(metric="F1"), None, None, kind, {}, UNTESTABLE, ko)]
     rows = ko.filter((pl.col("head_kind") == kind) & pl.col("control").is_in(["top", "random_matched"]))
-    pairs = _keys(rows, ["task", "model"])
+    pairs = distinct_rows(rows, ["task", "model"], none_as="None")
     if not pairs:
         reason = f"No top / random_matched knockout rows for {kind} heads."
         return [_entry(claim, template.format(metric="F1"), None, None, kind, {}, UNTESTABLE, reason)]
@@ -376,7 +359,7 @@ def knockout_top_vs_random(tables: dict[str, pl.DataFrame], kind: str) -> list[d
             at_k = part.filter(pl.col("k") == k)
             n_support = n_contradict = n_undefined = 0
             tops, rands, top_heads = [], [], []
-            runs = _keys(at_k, ["condition", "seed", "semantics"])
+            runs = distinct_rows(at_k, ["condition", "seed", "semantics"], none_as="None")
             for cond, seed, sem in runs:
                 run = at_k.filter(
                     (pl.col("condition") == cond) & (pl.col("seed") == seed) & pl.col("semantics").eq_missing(sem)
@@ -432,7 +415,7 @@ def random_knockout_small(tables: dict[str, pl.DataFrame], bound: float = RANDOM
     if isinstance(ko, str):
         return [_entry("d", TEXT["d"], None, None, "retrieval", {}, UNTESTABLE, ko)]
     rows = ko.filter((pl.col("head_kind") == "retrieval") & pl.col("control").is_in(["random_matched", "random_all"]))
-    pairs = _keys(rows, ["task", "model"])
+    pairs = distinct_rows(rows, ["task", "model"], none_as="None")
     if not pairs:
         reason = "No random knockout rows for retrieval heads."
         return [_entry("d", TEXT["d"], None, None, "retrieval", {}, UNTESTABLE, reason)]
@@ -512,89 +495,104 @@ def random_knockout_small(tables: dict[str, pl.DataFrame], bound: float = RANDOM
 _RECOVERY = {"f1": "f1_recovery", "gold_logprob": "logprob_recovery"}
 
 
-def patching_recovers(tables: dict[str, pl.DataFrame], kind: str) -> list[dict[str, Any]]:
-    claim, template = ("e", TEXT["e"]) if kind == "retrieval" else ("f", TEXT["f_e"])
-    pt = tables["patching"]
+def _patching_rows(pt: pl.DataFrame, kind: str) -> pl.DataFrame | str:
+    """The patching table's rows of one head kind, numbers as floats; or why there are none to judge."""
     need = ("task", "model", "condition", "seed", "head_kind", "head_set", "draw")
-    if missing := _has(pt, need):
-        reason = f"No patching rows (the table lacks {', '.join(missing)})."
-        return [_entry(claim, template.format(metric="F1"), None, None, kind, {}, UNTESTABLE, reason)]
+    if missing := missing_columns(pt, need):
+        return f"No patching rows (the table lacks {', '.join(missing)})."
     cols = [f"{m}{s}" for m in _RECOVERY.values() for s in ("", "_ci_low", "_ci_high")]
     cols += ["synthetic_f1", "real_f1", "synthetic_gold_logprob", "real_gold_logprob"]
-    pt = _floats(pt, *cols)
+    pt = as_floats(pt, *cols)
     if "set_rule" not in pt.columns:
         pt = pt.with_columns(pl.lit(None, dtype=pl.String).alias("set_rule"))
-    pt = pt.with_columns(pl.col("set_rule").cast(pl.String)).filter(pl.col("head_kind") == kind)
-    pairs = _keys(pt, ["task", "model"])
-    if not pairs:
-        reason = f"No patching rows for {kind} heads."
+    return pt.with_columns(pl.col("set_rule").cast(pl.String)).filter(pl.col("head_kind") == kind)
+
+
+def _recovery_outcome(run: pl.DataFrame, rec: str) -> str | None:
+    """One run's say on recovery column `rec`: "support", "contradict", "undefined" (all_real's recovery or
+    its interval missing or NaN) or None (inconclusive)."""
+    real = run.filter(pl.col("head_set") == "all_real")
+    rand = run.filter(pl.col("head_set") == "random")
+    if not real.height or rec not in real.columns:
+        return "undefined"
+    r = real.row(0, named=True)
+    m, lo, hi = (_num(r.get(f"{rec}{s}")) for s in ("", "_ci_low", "_ci_high"))
+    if not all(map(_finite, (m, lo, hi))):
+        return "undefined"
+    rl = [_num(v) for v in rand[f"{rec}_ci_low"]] if f"{rec}_ci_low" in rand.columns else []
+    rh = [_num(v) for v in rand[f"{rec}_ci_high"]] if f"{rec}_ci_high" in rand.columns else []
+    random_ok = bool(rl) and all(map(_finite, rl + rh))
+    if hi < 0 or (random_ok and hi < min(rl)):
+        return "contradict"
+    if lo > 0 and random_ok and lo > max(rh):
+        return "support"
+    return None
+
+
+def _recovery_numbers(part: pl.DataFrame, runs: list[tuple], metric: str) -> dict[str, Any]:
+    """Mean recovery per head set, the mean real - synthetic gap, and the runs' tally for one metric."""
+    rec = _RECOVERY[metric]
+    by_set: dict[str, list[float]] = {s: [] for s in ("shared", "real_only", "all_real", "random")}
+    gaps = []
+    outcomes = []
+    for cond, seed, rule in runs:
+        run = part.filter(
+            (pl.col("condition") == cond) & (pl.col("seed") == seed) & pl.col("set_rule").eq_missing(rule)
+        ).sort("draw")
+        for head_set, values in by_set.items():
+            sub = run.filter(pl.col("head_set") == head_set)
+            if rec in sub.columns and sub.height:
+                values.append(_mean(_num(v) for v in sub[rec]))
+        if f"real_{metric}" in run.columns and run.height:
+            gaps.append(_num(run[f"real_{metric}"][0]) - _num(run[f"synthetic_{metric}"][0]))
+        outcomes.append(_recovery_outcome(run, rec))
+    return {
+        "metric": metric,
+        **{f"{s}_recovery_mean": _mean(v) for s, v in by_set.items()},
+        "mean_gap_real_minus_synthetic": _mean(gaps),
+        "n_runs": len(runs),
+        "n_support": outcomes.count("support"),
+        "n_contradict": outcomes.count("contradict"),
+        "n_undefined": outcomes.count("undefined"),
+    }
+
+
+def _recovery_reason(numbers: dict[str, Any], verdict: str) -> str:
+    n, n_undefined = numbers["n_runs"], numbers["n_undefined"]
+    tally = _tally("runs (synthetic condition x seed)", n, numbers["n_support"], numbers["n_contradict"])
+    real_m, rand_m = numbers["all_real_recovery_mean"], numbers["random_recovery_mean"]
+    means = f"mean recovery all real heads {real_m:.3g}, random {rand_m:.3g}"
+    if verdict == SUPPORTED:
+        return f"{tally}: all real heads' recovery interval is above 0 and above every random set's ({means})."
+    if verdict == CONTRADICTED:
+        return f"{tally}: all real heads' recovery interval is below 0 or below the random sets' ({means})."
+    if n and n_undefined == n:
+        gap = numbers["mean_gap_real_minus_synthetic"]
+        return (
+            f"Recovery or its interval is undefined in all {n} runs: real and synthetic "
+            f"{METRIC_NAMES[numbers['metric']]} are equal overall or on bootstrap resamples (mean real - synthetic "
+            f"gap {gap:.3g})."
+        )
+    why = f"{n_undefined} undefined, " if n_undefined else ""
+    return f"{tally} ({why}intervals overlap 0 or the random sets'); {means}."
+
+
+def patching_recovers(tables: dict[str, pl.DataFrame], kind: str) -> list[dict[str, Any]]:
+    claim, template = ("e", TEXT["e"]) if kind == "retrieval" else ("f", TEXT["f_e"])
+    pt = _patching_rows(tables["patching"], kind)
+    pairs = distinct_rows(pt, ["task", "model"], none_as="None") if isinstance(pt, pl.DataFrame) else []
+    if isinstance(pt, str) or not pairs:
+        reason = pt if isinstance(pt, str) else f"No patching rows for {kind} heads."
         return [_entry(claim, template.format(metric="F1"), None, None, kind, {}, UNTESTABLE, reason)]
     out = []
     for task, model in pairs:
         part = pt.filter((pl.col("task") == task) & (pl.col("model") == model))
-        runs = _keys(part, ["condition", "seed", "set_rule"])
-        for metric, rec in _RECOVERY.items():
+        runs = distinct_rows(part, ["condition", "seed", "set_rule"], none_as="None")
+        for metric in _RECOVERY:
+            numbers = _recovery_numbers(part, runs, metric)
+            verdict = _majority(numbers["n_runs"], numbers["n_support"], numbers["n_contradict"])
             text = template.format(metric=METRIC_NAMES[metric])
-            n_support = n_contradict = n_undefined = 0
-            by_set: dict[str, list[float]] = {s: [] for s in ("shared", "real_only", "all_real", "random")}
-            gaps = []
-            for cond, seed, rule in runs:
-                run = part.filter(
-                    (pl.col("condition") == cond) & (pl.col("seed") == seed) & pl.col("set_rule").eq_missing(rule)
-                ).sort("draw")
-                for head_set, values in by_set.items():
-                    sub = run.filter(pl.col("head_set") == head_set)
-                    if rec in sub.columns and sub.height:
-                        values.append(_mean(_num(v) for v in sub[rec]))
-                real = run.filter(pl.col("head_set") == "all_real")
-                rand = run.filter(pl.col("head_set") == "random")
-                if f"real_{metric}" in run.columns and run.height:
-                    gaps.append(_num(run[f"real_{metric}"][0]) - _num(run[f"synthetic_{metric}"][0]))
-                if not real.height or rec not in real.columns:
-                    n_undefined += 1
-                    continue
-                r = real.row(0, named=True)
-                m, lo, hi = (_num(r.get(f"{rec}{s}")) for s in ("", "_ci_low", "_ci_high"))
-                if not all(map(_finite, (m, lo, hi))):
-                    n_undefined += 1
-                    continue
-                rl = [_num(v) for v in rand[f"{rec}_ci_low"]] if f"{rec}_ci_low" in rand.columns else []
-                rh = [_num(v) for v in rand[f"{rec}_ci_high"]] if f"{rec}_ci_high" in rand.columns else []
-                random_ok = bool(rl) and all(map(_finite, rl + rh))
-                if hi < 0 or (random_ok and hi < min(rl)):
-                    n_contradict += 1
-                elif lo > 0 and random_ok and lo > max(rh):
-                    n_support += 1
-            n = len(runs)
-            numbers = {
-                "metric": metric,
-                **{f"{s}_recovery_mean": _mean(v) for s, v in by_set.items()},
-                "mean_gap_real_minus_synthetic": _mean(gaps),
-                "n_runs": n,
-                "n_support": n_support,
-                "n_contradict": n_contradict,
-                "n_undefined": n_undefined,
-            }
-            verdict = _majority(n, n_support, n_contradict)
-            tally = _tally("runs (synthetic condition x seed)", n, n_support, n_contradict)
-            real_m, rand_m = numbers["all_real_recovery_mean"], numbers["random_recovery_mean"]
-            means = f"mean recovery all real heads {real_m:.3g}, random {rand_m:.3g}"
-            if verdict == SUPPORTED:
-                reason = (
-                    f"{tally}: all real heads' recovery interval is above 0 and above every random set's ({means})."
-                )
-            elif verdict == CONTRADICTED:
-                reason = f"{tally}: all real heads' recovery interval is below 0 or below the random sets' ({means})."
-            elif n and n_undefined == n:
-                gap = numbers["mean_gap_real_minus_synthetic"]
-                reason = (
-                    f"Recovery or its interval is undefined in all {n} runs: real and synthetic {METRIC_NAMES[metric]}"
-                    f" are equal overall or on bootstrap resamples (mean real - synthetic gap {gap:.3g})."
-                )
-            else:
-                why = f"{n_undefined} undefined, " if n_undefined else ""
-                reason = f"{tally} ({why}intervals overlap 0 or the random sets'); {means}."
-            out.append(_entry(claim, text, task, model, kind, numbers, verdict, reason))
+            out.append(_entry(claim, text, task, model, kind, numbers, verdict, _recovery_reason(numbers, verdict)))
     return out
 
 

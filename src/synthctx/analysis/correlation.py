@@ -145,66 +145,42 @@ def correlate(
     resamples, and their count is reported in "n_degenerate_resamples". All
     statistics use the same bootstrap resamples and the same permutations.
     """
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if n_bootstrap < 1 or n_permutations < 1:
-        raise ValueError("n_bootstrap and n_permutations must be positive")
+    _check_settings(confidence, n_bootstrap, n_permutations)
     x_arr = np.asarray(x, dtype=float).ravel()
     y_arr = np.asarray(y, dtype=float).ravel()
     if x_arr.shape != y_arr.shape:
         raise ValueError(f"x and y differ in length: {x_arr.size} vs {y_arr.size}")
-    keep = ~(np.isnan(x_arr) | np.isnan(y_arr))
-    x_arr, y_arr = x_arr[keep], y_arr[keep]
-    if np.isinf(x_arr).any() or np.isinf(y_arr).any():
-        raise ValueError("x and y must not contain infinite values")
+    x_arr, y_arr, keep = _without_nan(x_arr, y_arr)
     n = int(x_arr.size)
-
     p_method, n_perm = permutation_plan(n, n_permutations)
-    out: dict[str, Any] = {
-        "n": n,
-        "n_dropped": int((~keep).sum()),
-        "confidence": confidence,
-        **{name: dict(_NAN_RESULT) for name in STATISTICS},
-        "n_degenerate_resamples": dict.fromkeys(STATISTICS, 0),
-        "p_method": p_method,
-        "n_permutations": n_perm,
-        "method": {
-            "estimate": (
-                "scipy.stats.spearmanr / scipy.stats.pearsonr / scipy.stats.kendalltau (tau-b) "
-                "(p_analytic from the same)"
-            ),
-            "bootstrap": (
-                f"paired percentile, scipy.stats.bootstrap, {n_bootstrap} resamples; "
-                "constant (degenerate) resamples ignored"
-            ),
-            "permutation": (
-                "pairings, scipy.stats.permutation_test, two-sided, "
-                + (
-                    f"exact ({n}! = {n_perm} pairings)"
-                    if p_method == "exact"
-                    else f"Monte Carlo ({n_perm} resamples, p = (hits + 1) / ({n_perm} + 1))"
-                )
-            ),
-            "nan_handling": "pairs with NaN in x or y dropped before analysis",
-        },
+    permutation = (
+        f"exact ({n}! = {n_perm} pairings)"
+        if p_method == "exact"
+        else f"Monte Carlo ({n_perm} resamples, p = (hits + 1) / ({n_perm} + 1))"
+    )
+    method = {
+        "estimate": (
+            "scipy.stats.spearmanr / scipy.stats.pearsonr / scipy.stats.kendalltau (tau-b) (p_analytic from the same)"
+        ),
+        "bootstrap": (
+            f"paired percentile, scipy.stats.bootstrap, {n_bootstrap} resamples; "
+            "constant (degenerate) resamples ignored"
+        ),
+        "permutation": "pairings, scipy.stats.permutation_test, two-sided, " + permutation,
     }
+    out = _undefined_result(n, int((~keep).sum()), {}, confidence, p_method, n_perm, method)
     if n < 3 or np.ptp(x_arr) == 0 or np.ptp(y_arr) == 0:
         return out
-
     seeds = np.random.SeedSequence(seed).spawn(2)
     with warnings.catch_warnings():
         for category in _SUPPRESSED:
             warnings.simplefilter("ignore", category)
-        for name, statistic, analytic in (
-            ("spearman", _spearman_stat, stats.spearmanr),
-            ("pearson", _pearson_stat, stats.pearsonr),
-            ("kendall", _kendall_stat, stats.kendalltau),
-        ):
+        for name, statistic in _VECTORISED:
             out[name], out["n_degenerate_resamples"][name] = _one_statistic(
                 x_arr,
                 y_arr,
                 statistic,
-                analytic,
+                _ANALYTIC[name],
                 n_bootstrap=n_bootstrap,
                 n_permutations=n_perm,
                 confidence=confidence,
@@ -212,6 +188,45 @@ def correlate(
                 perm_seed=seeds[1],
             )
     return out
+
+
+def _check_settings(confidence: float, n_bootstrap: int, n_permutations: int) -> None:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if n_bootstrap < 1 or n_permutations < 1:
+        raise ValueError("n_bootstrap and n_permutations must be positive")
+
+
+def _without_nan(x_arr: np.ndarray, y_arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs without a NaN in either value, and the mask that kept them; an infinite value is an error."""
+    keep = ~(np.isnan(x_arr) | np.isnan(y_arr))
+    x_arr, y_arr = x_arr[keep], y_arr[keep]
+    if np.isinf(x_arr).any() or np.isinf(y_arr).any():
+        raise ValueError("x and y must not contain infinite values")
+    return x_arr, y_arr, keep
+
+
+def _undefined_result(
+    n: int,
+    n_dropped: int,
+    counts: dict[str, int],
+    confidence: float,
+    p_method: str,
+    n_perm: int,
+    method: dict[str, str],
+) -> dict[str, Any]:
+    """The result with every statistic NaN (what n < 3 or a constant x or y gives), `counts` after n_dropped."""
+    return {
+        "n": n,
+        "n_dropped": n_dropped,
+        **counts,
+        "confidence": confidence,
+        **{name: dict(_NAN_RESULT) for name in STATISTICS},
+        "n_degenerate_resamples": dict.fromkeys(STATISTICS, 0),
+        "p_method": p_method,
+        "n_permutations": n_perm,
+        "method": {**method, "nan_handling": "pairs with NaN in x or y dropped before analysis"},
+    }
 
 
 def weak_evidence_note(n: int) -> str:
@@ -338,10 +353,7 @@ def correlate_pooled(
 
     p_analytic is NaN: scipy's p would treat the pooled pairs as independent, which they are not.
     Pairs with NaN in x or y are dropped first; with n < 3 or a constant x or y every number is NaN."""
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if n_bootstrap < 1 or n_permutations < 1:
-        raise ValueError("n_bootstrap and n_permutations must be positive")
+    _check_settings(confidence, n_bootstrap, n_permutations)
     x_arr = np.asarray(x, dtype=float).ravel()
     y_arr = np.asarray(y, dtype=float).ravel()
     seed_labels, cond_labels = list(seeds), list(conditions)
@@ -350,54 +362,33 @@ def correlate_pooled(
             f"x, y, seeds and conditions differ in length: {x_arr.size}, {y_arr.size}, "
             f"{len(seed_labels)}, {len(cond_labels)}"
         )
-    keep = ~(np.isnan(x_arr) | np.isnan(y_arr))
-    if np.isinf(x_arr[keep]).any() or np.isinf(y_arr[keep]).any():
-        raise ValueError("x and y must not contain infinite values")
-    x_arr, y_arr = x_arr[keep], y_arr[keep]
-    seed_labels = [s for s, k in zip(seed_labels, keep) if k]
-    cond_labels = [c for c, k in zip(cond_labels, keep) if k]
-    if len(set(zip(seed_labels, cond_labels))) != len(seed_labels):
-        raise ValueError("more than one pair for a condition and seed")
-    seed_ids = np.unique(np.array([str(s) for s in seed_labels]), return_inverse=True)[1] if seed_labels else []
-    members = [np.flatnonzero(seed_ids == g) for g in range(int(np.max(seed_ids, initial=-1)) + 1)]
-    unit_ids = np.unique(np.array([str(c) for c in cond_labels]), return_inverse=True)[1] if cond_labels else []
+    x_arr, y_arr, keep = _without_nan(x_arr, y_arr)
+    members, unit_ids = _seed_groups_and_units(
+        [s for s, k in zip(seed_labels, keep) if k], [c for c, k in zip(cond_labels, keep) if k]
+    )
     n = int(x_arr.size)
-
     p_method, n_perm = within_group_plan([m.size for m in members], n_permutations)
     exact = p_method == "exact_within_seed"
-    out: dict[str, Any] = {
-        "n": n,
-        "n_dropped": int((~keep).sum()),
-        "n_seeds": len(members),
-        "n_conditions": int(np.max(unit_ids, initial=-1)) + 1,
-        "confidence": confidence,
-        **{name: dict(_NAN_RESULT) for name in STATISTICS},
-        "n_degenerate_resamples": dict.fromkeys(STATISTICS, 0),
-        "p_method": p_method,
-        "n_permutations": n_perm,
-        "method": {
-            "estimate": (
-                "scipy.stats.spearmanr / scipy.stats.pearsonr / scipy.stats.kendalltau (tau-b) over the pooled "
-                "condition x seed pairs; p_analytic not given (pooled pairs are not independent)"
-            ),
-            "bootstrap": (
-                f"percentile, {n_bootstrap} resamples of whole conditions (all seeds of a drawn condition "
-                "together); constant (degenerate) resamples ignored"
-            ),
-            "permutation": (
-                "y permuted within each seed, two-sided, "
-                + (
-                    f"exact (all {n_perm} combinations of within-seed orderings)"
-                    if exact
-                    else f"Monte Carlo ({n_perm} draws, p = (hits + 1) / ({n_perm} + 1))"
-                )
-            ),
-            "nan_handling": "pairs with NaN in x or y dropped before analysis",
-        },
+    permutation = (
+        f"exact (all {n_perm} combinations of within-seed orderings)"
+        if exact
+        else f"Monte Carlo ({n_perm} draws, p = (hits + 1) / ({n_perm} + 1))"
+    )
+    method = {
+        "estimate": (
+            "scipy.stats.spearmanr / scipy.stats.pearsonr / scipy.stats.kendalltau (tau-b) over the pooled "
+            "condition x seed pairs; p_analytic not given (pooled pairs are not independent)"
+        ),
+        "bootstrap": (
+            f"percentile, {n_bootstrap} resamples of whole conditions (all seeds of a drawn condition "
+            "together); constant (degenerate) resamples ignored"
+        ),
+        "permutation": "y permuted within each seed, two-sided, " + permutation,
     }
+    counts = {"n_seeds": len(members), "n_conditions": int(np.max(unit_ids, initial=-1)) + 1}
+    out = _undefined_result(n, int((~keep).sum()), counts, confidence, p_method, n_perm, method)
     if n < 3 or np.ptp(x_arr) == 0 or np.ptp(y_arr) == 0:
         return out
-
     boot_seed, perm_seed = np.random.SeedSequence(seed).spawn(2)
     draws = np.random.default_rng(boot_seed).integers(0, out["n_conditions"], size=(n_bootstrap, out["n_conditions"]))
     orderings = (
@@ -405,6 +396,32 @@ def correlate_pooled(
         if exact
         else _random_orderings(members, n, n_perm, np.random.default_rng(perm_seed))
     )
+    _pooled_statistics(out, x_arr, y_arr, orderings, exact, unit_ids, draws, confidence)
+    return out
+
+
+def _seed_groups_and_units(seed_labels: list[Any], cond_labels: list[Any]) -> tuple[list[np.ndarray], Any]:
+    """The row indices of each seed (the permutation's groups) and each row's condition index (the bootstrap's
+    unit); one pair per condition and seed."""
+    if len(set(zip(seed_labels, cond_labels))) != len(seed_labels):
+        raise ValueError("more than one pair for a condition and seed")
+    seed_ids = np.unique(np.array([str(s) for s in seed_labels]), return_inverse=True)[1] if seed_labels else []
+    members = [np.flatnonzero(seed_ids == g) for g in range(int(np.max(seed_ids, initial=-1)) + 1)]
+    unit_ids = np.unique(np.array([str(c) for c in cond_labels]), return_inverse=True)[1] if cond_labels else []
+    return members, unit_ids
+
+
+def _pooled_statistics(
+    out: dict[str, Any],
+    x_arr: np.ndarray,
+    y_arr: np.ndarray,
+    orderings: Any,
+    exact: bool,
+    unit_ids: np.ndarray,
+    draws: np.ndarray,
+    confidence: float,
+) -> None:
+    """Every statistic's estimate, condition-bootstrap interval and within-seed permutation p, into `out`."""
     nulls: dict[str, list[np.ndarray]] = {name: [] for name in STATISTICS}
     with warnings.catch_warnings():
         for category in _SUPPRESSED:
@@ -423,4 +440,3 @@ def correlate_pooled(
                 "p_permutation": _two_sided_p(np.concatenate(nulls[name]), observed, exact),
                 "p_analytic": math.nan,
             }
-    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +16,9 @@ import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from synthctx.analysis.tables import as_floats, condition_kind, distinct_rows, missing_columns  # noqa: E402
+from synthctx.data.files import atomic_path  # noqa: E402
 from synthctx.plan import conditions  # noqa: E402
-
-
-def _save(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    tmp.replace(path)
 
 
 def f1_by_condition(table: pl.DataFrame, path: Path) -> None:
@@ -45,7 +40,7 @@ def f1_by_condition(table: pl.DataFrame, path: Path) -> None:
         ax.tick_params(axis="x", rotation=30)
         for c in ax.containers:
             ax.bar_label(c, fmt="%.2f", fontsize=8)
-    _save(g.figure, path)
+    save_figure(g.figure, path)
 
 
 def score_heatmaps(scores: list[dict[str, Any]], kind: str, mode: str, path: Path) -> None:
@@ -68,7 +63,7 @@ def score_heatmaps(scores: list[dict[str, Any]], kind: str, mode: str, path: Pat
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.colorbar(axes.flat[0].collections[0], ax=axes, shrink=0.6, label=f"{kind} score ({mode})")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def recall_vs_f1(table: pl.DataFrame, correlations: pl.DataFrame, mode: str, rule: str, path: Path) -> None:
@@ -89,7 +84,7 @@ def recall_vs_f1(table: pl.DataFrame, correlations: pl.DataFrame, mode: str, rul
             va="center",
         )
         ax.axis("off")
-        _save(fig, path)
+        save_figure(fig, path)
         return
     g = sns.relplot(
         data=part,
@@ -132,13 +127,14 @@ def recall_vs_f1(table: pl.DataFrame, correlations: pl.DataFrame, mode: str, rul
         else:
             ax.set_title(f"{task}, {kind} heads", fontsize=8)
     g.set_axis_labels(f"head recall vs real model ({rule}, {mode})", "real-task F1")
-    _save(g.figure, path)
+    save_figure(g.figure, path)
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Interventions, seeds and training dynamics (issue 10). Every function takes the aggregate CSV tables of
-# /tmp/spec/formats.md as polars frames and draws an annotated empty panel where a table, a facet or a
-# column has nothing finite to show: the tiny test config produces exactly such degenerate numbers.
+# Interventions, seeds and training dynamics (issue 10). Every function takes aggregate tables of
+# results/tables/ (analysis/aggregate.py writes them; docs/method.md defines their numbers) as polars frames
+# and draws an annotated empty panel where a table, a facet or a column has nothing finite to show: the tiny
+# test config produces exactly such degenerate numbers.
 
 KNOCKOUT_CONTROLS = ("top", "bottom", "random_matched", "random_all")
 PATCH_SETS = ("shared", "real_only", "all_real", "random")
@@ -156,22 +152,20 @@ def _metadata(path: Path) -> dict[str, Any]:
     return {"Software": None}
 
 
-def _save_fixed(fig, path: str | Path) -> None:
-    """_save with a fixed SVG id salt and per-format metadata (PNG, PDF, SVG all reproducible)."""
+def save_figure(fig, path: str | Path) -> None:
+    """The figure written whole (atomic_path) and reproducibly: no software or date stamps, a fixed SVG id
+    salt, so two renders of the same data are byte-identical in PNG, PDF and SVG alike."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    with matplotlib.rc_context({"svg.hashsalt": "synthctx"}):
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", metadata=_metadata(path))
+    with atomic_path(path) as tmp, matplotlib.rc_context({"svg.hashsalt": "synthctx"}):
+        fig.savefig(tmp, format=path.suffix[1:], dpi=110, bbox_inches="tight", metadata=_metadata(path))
     plt.close(fig)
-    tmp.replace(path)
 
 
 def _empty_figure(path: str | Path, message: str) -> None:
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.text(0.5, 0.5, message, transform=ax.transAxes, **_EMPTY_NOTE)
     ax.axis("off")
-    _save_fixed(fig, path)
+    save_figure(fig, path)
 
 
 def _empty_panel(ax, message: str) -> None:
@@ -180,23 +174,9 @@ def _empty_panel(ax, message: str) -> None:
     ax.set_yticks([])
 
 
-def _floats(table: pl.DataFrame, *columns: str) -> pl.DataFrame:
-    """Numeric columns as Float64 with NaN turned into null (CSV readers give either), others untouched."""
-    present = [c for c in columns if c in table.columns]
-    return table.with_columns(pl.col(present).cast(pl.Float64, strict=False).fill_nan(None))
-
-
-def _missing(table: pl.DataFrame, columns: tuple[str, ...]) -> list[str]:
-    return [c for c in columns if c not in table.columns]
-
-
 def _group_of(data: str) -> str | None:
     """real vs synthetic: the two groups the intervention figures compare (others are left out)."""
-    try:
-        kind = conditions.parse(str(data)).kind
-    except ValueError:
-        return None
-    return {"real": REAL_GROUP, "synthetic": SYNTHETIC_GROUP}.get(kind)
+    return {"real": REAL_GROUP, "synthetic": SYNTHETIC_GROUP}.get(condition_kind(data))
 
 
 def _with_group(table: pl.DataFrame) -> pl.DataFrame:
@@ -209,14 +189,6 @@ def _with_group(table: pl.DataFrame) -> pl.DataFrame:
 
 def _grid(n_rows: int, n_cols: int, width: float = 3.3, height: float = 2.6):
     return plt.subplots(n_rows, n_cols, figsize=(width * n_cols, height * n_rows), squeeze=False)
-
-
-def _facets(table: pl.DataFrame, keys: list[str]) -> list[tuple]:
-    """Sorted distinct facet keys (None sorts first as '')."""
-    if not table.height:
-        return []
-    rows = table.select(keys).unique().rows()
-    return sorted(rows, key=lambda r: tuple("" if v is None else str(v) for v in r))
 
 
 def _nested_mean(table: pl.DataFrame, keys: list[str], value: str, levels: list[str]) -> pl.DataFrame:
@@ -233,6 +205,36 @@ def _nested_mean(table: pl.DataFrame, keys: list[str], value: str, levels: list[
     return means.join(spread, on=keys, nulls_equal=True).sort(keys, nulls_last=False)
 
 
+def _knockout_panel(ax, curves: pl.DataFrame, no_knockout: float | None, palette: dict, label: str) -> None:
+    """One panel: a line and a min-max band per control over k, the no-knockout mean dashed."""
+    for control in KNOCKOUT_CONTROLS:
+        c = curves.filter(pl.col("control") == control).sort("k")
+        if not c.height:
+            continue
+        k = c["k"].to_numpy()
+        ax.plot(k, c["mean"].to_numpy(), marker="o", ms=3, color=palette[control], lw=1.3)
+        ax.fill_between(k, c["lo"].to_numpy(), c["hi"].to_numpy(), color=palette[control], alpha=0.18)
+    if no_knockout is not None:
+        ax.axhline(no_knockout, color="0.4", ls="--", lw=1)
+    ax.set_xticks(sorted({int(v) for v in curves["k"].to_list()}))
+    ax.set_xlabel("heads knocked out (k)", fontsize=8)
+    ax.set_ylabel(label, fontsize=8)
+    ax.tick_params(labelsize=7)
+
+
+def _legend_below(fig, handles: list, title: str, ncol: int | None = None) -> None:
+    """The figure's one legend, under the panels (in one row unless `ncol` says otherwise)."""
+    fig.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=max(len(handles), 1) if ncol is None else ncol,
+        fontsize=8,
+        title=title,
+        title_fontsize=8,
+    )
+
+
 def knockout_curves(knockout: pl.DataFrame, path: str | Path) -> None:
     """F1 and gold log-prob after knocking out k heads, top-k vs the controls, per task x model x head kind.
 
@@ -242,10 +244,10 @@ def knockout_curves(knockout: pl.DataFrame, path: str | Path) -> None:
     every draw x seed x condition run; dashed grey = the same group's no-knockout (control "none") mean.
     Real (limited) and the baseline are left out, to keep 3 tasks x ~6 conditions readable."""
     need = ("task", "data", "model", "seed", "condition", "head_kind", "control", "k", "draw")
-    if missing := _missing(knockout, need):
+    if missing := missing_columns(knockout, need):
         _empty_figure(path, f"knockout table lacks columns {', '.join(missing)}")
         return
-    table = _floats(knockout, "f1", "gold_logprob", "k")
+    table = as_floats(knockout, "f1", "gold_logprob", "k")
     if "semantics" not in table.columns:
         table = table.with_columns(pl.lit(None, dtype=pl.String).alias("semantics"))
     table = _with_group(table.with_columns(pl.col("semantics").cast(pl.String)))
@@ -260,7 +262,9 @@ def knockout_curves(knockout: pl.DataFrame, path: str | Path) -> None:
     curves = table.filter((pl.col("control") != "none") & pl.col("head_kind").is_not_null() & pl.col("k").is_not_null())
     none = table.filter(pl.col("control") == "none")
     panel_keys = ["task", "model", "semantics", "head_kind"]
-    panels = sorted(_facets(curves, panel_keys), key=lambda p: (str(p[0]), str(p[1]), str(p[2]), p[3] != "retrieval"))
+    panels = sorted(
+        distinct_rows(curves, panel_keys), key=lambda p: (str(p[0]), str(p[1]), str(p[2]), p[3] != "retrieval")
+    )
     if not panels:
         _empty_figure(path, "knockout table has only the no-knockout rows (no head kind, no k)")
         return
@@ -286,38 +290,42 @@ def knockout_curves(knockout: pl.DataFrame, path: str | Path) -> None:
                 if not sel.height:
                     _empty_panel(ax, f"no finite {label}\nfor {group} conditions")
                     continue
-                for control in KNOCKOUT_CONTROLS:
-                    c = sel.filter(pl.col("control") == control).sort("k")
-                    if not c.height:
-                        continue
-                    k = c["k"].to_numpy()
-                    ax.plot(k, c["mean"].to_numpy(), marker="o", ms=3, color=palette[control], lw=1.3)
-                    ax.fill_between(k, c["lo"].to_numpy(), c["hi"].to_numpy(), color=palette[control], alpha=0.18)
                 r = ref.filter(
                     (pl.col("task") == task)
                     & (pl.col("model") == model)
                     & pl.col("semantics").eq_missing(sem)
                     & (pl.col("group") == group)
                 )
-                if r.height:
-                    ax.axhline(r["mean"][0], color="0.4", ls="--", lw=1)
-                ax.set_xticks(sorted({int(v) for v in sel["k"].to_list()}))
-                ax.set_xlabel("heads knocked out (k)", fontsize=8)
-                ax.set_ylabel(label, fontsize=8)
-                ax.tick_params(labelsize=7)
+                _knockout_panel(ax, sel, r["mean"][0] if r.height else None, palette, label)
     handles = [Line2D([], [], color=palette[c], marker="o", ms=3, label=c) for c in KNOCKOUT_CONTROLS]
     handles.append(Line2D([], [], color="0.4", ls="--", label="no knockout (k=0)"))
-    fig.legend(
-        handles=handles,
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.0),
-        ncol=len(handles),
-        fontsize=8,
-        title="line: mean over draws, seeds (and synthetic conditions); band: min-max over them",
-        title_fontsize=8,
-    )
+    _legend_below(fig, handles, "line: mean over draws, seeds (and synthetic conditions); band: min-max over them")
     fig.tight_layout()
-    _save_fixed(fig, path)
+    save_figure(fig, path)
+
+
+def _patching_panel(ax, recovery: pl.DataFrame, conds: list[str], palette: dict, label: str) -> None:
+    """One panel: a bar per head set and condition (mean, widest interval), 'undef.' where it has none."""
+    width = 0.8 / max(len(conds), 1)
+    for j, cond in enumerate(conds):
+        for i, head_set in enumerate(PATCH_SETS):
+            row = recovery.filter((pl.col("condition") == cond) & (pl.col("head_set") == head_set))
+            x = i - 0.4 + width * (j + 0.5)
+            if not row.height:
+                continue
+            mean, lo, hi = row.row(0)[-3:]
+            if mean is None:
+                ax.text(x, 0, "undef.", rotation=90, fontsize=6, ha="center", va="bottom", color="0.35")
+                continue
+            err = None
+            if lo is not None and hi is not None:
+                err = [[max(mean - lo, 0.0)], [max(hi - mean, 0.0)]]
+            ax.bar(x, mean, width=width, color=palette[cond], yerr=err, capsize=2, error_kw={"lw": 0.8})
+    ax.axhline(0, color="0.3", lw=0.8)
+    ax.axhline(1, color="0.3", lw=0.8, ls=":")
+    ax.set_xticks(range(len(PATCH_SETS)), PATCH_SETS, fontsize=7)
+    ax.set_ylabel(label, fontsize=8)
+    ax.tick_params(labelsize=7)
 
 
 def patching_recovery(patching: pl.DataFrame, path: str | Path) -> None:
@@ -329,12 +337,12 @@ def patching_recovery(patching: pl.DataFrame, path: str | Path) -> None:
     error bar = the widest per-run bootstrap interval (min of the lows, max of the highs) over them.
     A head set whose recovery is undefined everywhere (real == synthetic) is marked 'undef.'."""
     need = ("task", "model", "condition", "seed", "head_kind", "head_set")
-    if missing := _missing(patching, need):
+    if missing := missing_columns(patching, need):
         _empty_figure(path, f"patching table lacks columns {', '.join(missing)}")
         return
     metrics = [("f1_recovery", "F1 recovery"), ("logprob_recovery", "log-prob recovery")]
     cols = [f"{m}{s}" for m, _ in metrics for s in ("", "_ci_low", "_ci_high")]
-    table = _floats(patching, *cols)
+    table = as_floats(patching, *cols)
     for c in cols:
         if c not in table.columns:
             table = table.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))
@@ -345,10 +353,9 @@ def patching_recovery(patching: pl.DataFrame, path: str | Path) -> None:
         _empty_figure(path, "no patching results")
         return
     panel_keys = ["task", "model", "head_kind", "set_rule"]
-    panels = _facets(table, panel_keys)
+    panels = distinct_rows(table, panel_keys)
     conds = _condition_order(table["condition"].to_list())
     palette = dict(zip(conds, sns.color_palette("colorblind", max(len(conds), 1))))
-    width = 0.8 / max(len(conds), 1)
     fig, axes = _grid(len(metrics), len(panels), width=max(3.3, 0.9 * len(conds) + 1.5))
     keys = [*panel_keys, "condition", "head_set"]
     for mi, (metric, label) in enumerate(metrics):
@@ -373,38 +380,16 @@ def patching_recovery(patching: pl.DataFrame, path: str | Path) -> None:
             if not sel["mean"].drop_nulls().len():
                 _empty_panel(ax, f"{label} undefined everywhere\n(real and synthetic F1 equal, or no rows)")
                 continue
-            for j, cond in enumerate(conds):
-                for i, head_set in enumerate(PATCH_SETS):
-                    row = sel.filter((pl.col("condition") == cond) & (pl.col("head_set") == head_set))
-                    x = i - 0.4 + width * (j + 0.5)
-                    if not row.height:
-                        continue
-                    mean, lo, hi = row.row(0)[-3:]
-                    if mean is None:
-                        ax.text(x, 0, "undef.", rotation=90, fontsize=6, ha="center", va="bottom", color="0.35")
-                        continue
-                    err = None
-                    if lo is not None and hi is not None:
-                        err = [[max(mean - lo, 0.0)], [max(hi - mean, 0.0)]]
-                    ax.bar(x, mean, width=width, color=palette[cond], yerr=err, capsize=2, error_kw={"lw": 0.8})
-            ax.axhline(0, color="0.3", lw=0.8)
-            ax.axhline(1, color="0.3", lw=0.8, ls=":")
-            ax.set_xticks(range(len(PATCH_SETS)), PATCH_SETS, fontsize=7)
-            ax.set_ylabel(label, fontsize=8)
-            ax.tick_params(labelsize=7)
+            _patching_panel(ax, sel, conds, palette, label)
     handles = [Patch(color=palette[c], label=c) for c in conds]
-    fig.legend(
-        handles=handles,
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.0),
-        ncol=max(len(handles), 1),
-        fontsize=8,
-        title="synthetic condition; bar: mean over seeds and random draws; error bar: widest bootstrap interval;"
+    _legend_below(
+        fig,
+        handles,
+        "synthetic condition; bar: mean over seeds and random draws; error bar: widest bootstrap interval;"
         " dotted line: the real model (recovery 1)",
-        title_fontsize=8,
     )
     fig.tight_layout()
-    _save_fixed(fig, path)
+    save_figure(fig, path)
 
 
 def recall_vs_f1_seeds(
@@ -413,11 +398,11 @@ def recall_vs_f1_seeds(
     """Seed-averaged head recall (x) vs real-task F1 (y) per task x model (columns) and head kind (rows),
     with the intervals over seeds on both axes (none drawn where a condition has one seed)."""
     need = ("task", "model", "condition", "head_kind", "f1_mean", "recall_mean")
-    if missing := _missing(condition_means, need):
+    if missing := missing_columns(condition_means, need):
         _empty_figure(path, f"condition means table lacks columns {', '.join(missing)}")
         return
     cols = ("f1_mean", "f1_ci_low", "f1_ci_high", "recall_mean", "recall_ci_low", "recall_ci_high", "n_seeds")
-    table = _floats(condition_means, *cols)
+    table = as_floats(condition_means, *cols)
     for c in ("scoring_mode", "set_rule"):
         if c in table.columns:
             table = table.filter(pl.col(c) == (mode if c == "scoring_mode" else rule))
@@ -430,62 +415,55 @@ def recall_vs_f1_seeds(
     for c in cols:
         if c not in table.columns:
             table = table.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))
-    columns, kinds = _facets(table, ["task", "model"]), _kinds(table)
+    columns, kinds = distinct_rows(table, ["task", "model"]), _kinds(table)
     conds = _condition_order(table["condition"].to_list())
     palette = dict(zip(conds, sns.color_palette("colorblind", len(conds))))
     fig, axes = _grid(len(kinds), len(columns), width=3.6, height=3.2)
-    for ri, kind in enumerate(kinds):
-        for ci, (task, model) in enumerate(columns):
-            ax = axes[ri][ci]
-            sel = table.filter((pl.col("task") == task) & (pl.col("model") == model) & (pl.col("head_kind") == kind))
-            ax.set_title(f"{task}, {model}, {kind} heads", fontsize=8)
-            if not sel.height:
-                _empty_panel(ax, f"{task} has no {kind} recall")
-                continue
-            for r in sorted(sel.iter_rows(named=True), key=lambda r: conds.index(r["condition"])):
-                x, y = r["recall_mean"], r["f1_mean"]
+    for ax, sel in _head_kind_panels(axes, table, kinds, columns, "{task} has no {kind} recall"):
+        for r in sorted(sel.iter_rows(named=True), key=lambda r: conds.index(r["condition"])):
+            x, y = r["recall_mean"], r["f1_mean"]
 
-                def err(lo, hi, centre):
-                    return None if lo is None or hi is None else [[max(centre - lo, 0.0)], [max(hi - centre, 0.0)]]
+            def err(lo, hi, centre):
+                return None if lo is None or hi is None else [[max(centre - lo, 0.0)], [max(hi - centre, 0.0)]]
 
-                ax.errorbar(
-                    x,
-                    y,
-                    xerr=err(r["recall_ci_low"], r["recall_ci_high"], x),
-                    yerr=err(r["f1_ci_low"], r["f1_ci_high"], y),
-                    fmt="o",
-                    ms=5,
-                    color=palette[r["condition"]],
-                    capsize=2,
-                    lw=0.8,
-                )
-                seeds = "" if r["n_seeds"] is None else f" ({int(r['n_seeds'])})"
-                ax.annotate(f"{r['condition']}{seeds}", (x, y), xytext=(4, 3), textcoords="offset points", fontsize=6)
-            ax.set_xlabel(f"head recall vs real model ({rule}, {mode})", fontsize=8)
-            ax.set_ylabel("real-task F1", fontsize=8)
-            ax.tick_params(labelsize=7)
+            ax.errorbar(
+                x,
+                y,
+                xerr=err(r["recall_ci_low"], r["recall_ci_high"], x),
+                yerr=err(r["f1_ci_low"], r["f1_ci_high"], y),
+                fmt="o",
+                ms=5,
+                color=palette[r["condition"]],
+                capsize=2,
+                lw=0.8,
+            )
+            seeds = "" if r["n_seeds"] is None else f" ({int(r['n_seeds'])})"
+            ax.annotate(f"{r['condition']}{seeds}", (x, y), xytext=(4, 3), textcoords="offset points", fontsize=6)
+        ax.set_xlabel(f"head recall vs real model ({rule}, {mode})", fontsize=8)
+        ax.set_ylabel("real-task F1", fontsize=8)
+        ax.tick_params(labelsize=7)
     fig.suptitle(
         "mean over seeds; bars: interval over seeds (none with one seed); label: condition (seeds)", fontsize=8
     )
     fig.tight_layout()
-    _save_fixed(fig, path)
+    save_figure(fig, path)
 
 
 def recall_over_training(recall_by_step: pl.DataFrame, path: str | Path, *, rule: str = "threshold") -> None:
     """Recall of the real model's final heads by each condition's training snapshots, per task x model
     (columns) and head kind (rows); line = mean over seeds, band = min-max over seeds."""
     need = ("task", "model", "seed", "condition", "head_kind", "step", "recall")
-    if missing := _missing(recall_by_step, need):
+    if missing := missing_columns(recall_by_step, need):
         _empty_figure(path, f"recall-by-step table lacks columns {', '.join(missing)}")
         return
-    table = _floats(recall_by_step, "recall", "step")
+    table = as_floats(recall_by_step, "recall", "step")
     if "set_rule" in table.columns:
         table = table.filter(pl.col("set_rule") == rule)
     table = table.filter(pl.col("recall").is_not_null() & pl.col("step").is_not_null())
     if not table.height:
         _empty_figure(path, f"no training snapshot with a defined recall ({rule})")
         return
-    columns, kinds = _facets(table, ["task", "model"]), _kinds(table)
+    columns, kinds = distinct_rows(table, ["task", "model"]), _kinds(table)
     conds = _condition_order(table["condition"].to_list())
     palette = dict(zip(conds, sns.color_palette("colorblind", len(conds))))
     stats = (
@@ -498,36 +476,35 @@ def recall_over_training(recall_by_step: pl.DataFrame, path: str | Path, *, rule
         .sort(["task", "model", "head_kind", "condition", "step"])
     )
     fig, axes = _grid(len(kinds), len(columns), width=3.6, height=2.8)
+    for ax, sel in _head_kind_panels(axes, stats, kinds, columns, "{task} has no {kind} recall by step"):
+        for cond in conds:
+            c = sel.filter(pl.col("condition") == cond)
+            if not c.height:
+                continue
+            s = c["step"].to_numpy()
+            ax.plot(s, c["mean"].to_numpy(), marker="o", ms=3, lw=1.2, color=palette[cond], label=cond)
+            ax.fill_between(s, c["lo"].to_numpy(), c["hi"].to_numpy(), color=palette[cond], alpha=0.18)
+        ax.set_xlabel("training step", fontsize=8)
+        ax.set_ylabel(f"recall of real model's final heads ({rule})", fontsize=7)
+        ax.tick_params(labelsize=7)
+    handles = [Line2D([], [], color=palette[c], marker="o", ms=3, label=c) for c in conds]
+    _legend_below(fig, handles, "line: mean over seeds; band: min-max over seeds", ncol=min(len(handles), 6))
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def _head_kind_panels(axes, table: pl.DataFrame, kinds: list[str], columns: list[tuple], empty: str) -> Iterator:
+    """(axes, rows) of each panel of a head kind (row) x task and model (column) grid, each panel titled; a
+    panel without rows gets the note `empty` ({task} and {kind} filled in) and is not yielded."""
     for ri, kind in enumerate(kinds):
         for ci, (task, model) in enumerate(columns):
             ax = axes[ri][ci]
             ax.set_title(f"{task}, {model}, {kind} heads", fontsize=8)
-            sel = stats.filter((pl.col("task") == task) & (pl.col("model") == model) & (pl.col("head_kind") == kind))
+            sel = table.filter((pl.col("task") == task) & (pl.col("model") == model) & (pl.col("head_kind") == kind))
             if not sel.height:
-                _empty_panel(ax, f"{task} has no {kind} recall by step")
+                _empty_panel(ax, empty.format(task=task, kind=kind))
                 continue
-            for cond in conds:
-                c = sel.filter(pl.col("condition") == cond)
-                if not c.height:
-                    continue
-                s = c["step"].to_numpy()
-                ax.plot(s, c["mean"].to_numpy(), marker="o", ms=3, lw=1.2, color=palette[cond], label=cond)
-                ax.fill_between(s, c["lo"].to_numpy(), c["hi"].to_numpy(), color=palette[cond], alpha=0.18)
-            ax.set_xlabel("training step", fontsize=8)
-            ax.set_ylabel(f"recall of real model's final heads ({rule})", fontsize=7)
-            ax.tick_params(labelsize=7)
-    handles = [Line2D([], [], color=palette[c], marker="o", ms=3, label=c) for c in conds]
-    fig.legend(
-        handles=handles,
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.0),
-        ncol=min(len(handles), 6),
-        fontsize=8,
-        title="line: mean over seeds; band: min-max over seeds",
-        title_fontsize=8,
-    )
-    fig.tight_layout()
-    _save_fixed(fig, path)
+            yield ax, sel
 
 
 def _layer_profile(table: pl.DataFrame, n_layers: int) -> np.ndarray:
@@ -564,10 +541,10 @@ def head_layers(
     """Selected heads per layer, real model vs the mean over synthetic conditions, per task x model
     (columns) and head kind (rows). Layers a run does not list count as 0 heads for that run."""
     need = ("task", "data", "model", "seed", "head_kind", "layer", "n_heads")
-    if missing := _missing(head_layers, need):
+    if missing := missing_columns(head_layers, need):
         _empty_figure(path, f"head-layers table lacks columns {', '.join(missing)}")
         return
-    table = _floats(head_layers, "n_heads", "layer")
+    table = as_floats(head_layers, "n_heads", "layer")
     for c, want in (("scoring_mode", mode), ("set_rule", rule)):
         if c in table.columns:
             table = table.filter(pl.col(c) == want)
@@ -576,36 +553,22 @@ def head_layers(
         _empty_figure(path, f"no selected heads by layer for real or synthetic conditions\n({rule}, {mode})")
         return
     table = table.with_columns(pl.col("layer").cast(pl.Int64), pl.col("n_heads").fill_null(0.0))
-    columns, kinds = _facets(table, ["task", "model"]), _kinds(table)
+    columns, kinds = distinct_rows(table, ["task", "model"]), _kinds(table)
     groups = [REAL_GROUP, SYNTHETIC_GROUP]
     palette = dict(zip(groups, sns.color_palette("colorblind", 2)))
     fig, axes = _grid(len(kinds), len(columns), width=4.2, height=2.6)
-    for ri, kind in enumerate(kinds):
-        for ci, (task, model) in enumerate(columns):
-            ax = axes[ri][ci]
-            ax.set_title(f"{task}, {model}, {kind} heads", fontsize=8)
-            sel = table.filter((pl.col("task") == task) & (pl.col("model") == model) & (pl.col("head_kind") == kind))
-            if not sel.height:
-                _empty_panel(ax, f"{task} has no selected {kind} heads")
+    for ax, sel in _head_kind_panels(axes, table, kinds, columns, "{task} has no selected {kind} heads"):
+        layers = np.arange(int(sel["layer"].max()) + 1)
+        for gi, group in enumerate(groups):
+            g = sel.filter(pl.col("group") == group)
+            if not g.height:
                 continue
-            layers = np.arange(int(sel["layer"].max()) + 1)
-            for gi, group in enumerate(groups):
-                g = sel.filter(pl.col("group") == group)
-                if not g.height:
-                    continue
-                ax.bar(layers - 0.2 + 0.4 * gi, _layer_profile(g, len(layers)), width=0.4, color=palette[group])
-            ax.set_xlabel("layer", fontsize=8)
-            ax.set_ylabel("selected heads (mean per run)", fontsize=7)
-            ax.tick_params(labelsize=7)
+            ax.bar(layers - 0.2 + 0.4 * gi, _layer_profile(g, len(layers)), width=0.4, color=palette[group])
+        ax.set_xlabel("layer", fontsize=8)
+        ax.set_ylabel("selected heads (mean per run)", fontsize=7)
+        ax.tick_params(labelsize=7)
     handles = [Patch(color=palette[g], label=g) for g in groups]
-    fig.legend(
-        handles=handles,
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.0),
-        ncol=2,
-        fontsize=8,
-        title=f"heads selected ({rule}, {mode}) per layer: mean over seeds, then over synthetic conditions",
-        title_fontsize=8,
-    )
+    title = f"heads selected ({rule}, {mode}) per layer: mean over seeds, then over synthetic conditions"
+    _legend_below(fig, handles, title, ncol=2)
     fig.tight_layout()
-    _save_fixed(fig, path)
+    save_figure(fig, path)

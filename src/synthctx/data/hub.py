@@ -19,6 +19,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from synthctx.data.files import atomic_path
+
 # Weight formats prepare-model never reads: Meta's original checkpoints (a second full copy of the weights in
 # Llama-3 repos), GGUF, TensorFlow/Flax/ONNX exports. Pickled *.bin weights are skipped where safetensors exist.
 MODEL_IGNORE = ["original/*", "*.pth", "*.gguf", "*.msgpack", "*.h5", "*.onnx", "*.ot", "*.tflite"]
@@ -105,22 +107,16 @@ def _jsonable(value: Any) -> Any:
 def write_jsonl_gz_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     """Rows as sorted-key JSON lines, gzip-compressed with a fixed header (byte-stable), written under a
     temporary name and renamed; returns how many rows were written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     n = 0
-    try:
-        with (
-            open(tmp, "wb") as raw,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
-            io.TextIOWrapper(gz, encoding="utf-8") as fh,
-        ):
-            for row in rows:
-                fh.write(json.dumps(row, sort_keys=True, ensure_ascii=False, default=_jsonable) + "\n")
-                n += 1
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with (
+        atomic_path(path) as tmp,
+        open(tmp, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+        io.TextIOWrapper(gz, encoding="utf-8") as fh,
+    ):
+        for row in rows:
+            fh.write(json.dumps(row, sort_keys=True, ensure_ascii=False, default=_jsonable) + "\n")
+            n += 1
     return n
 
 

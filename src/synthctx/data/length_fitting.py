@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from synthctx.data.prompting import ANSWER_INSTRUCTION, count_tokens
+from synthctx.data.prompting import count_tokens, template_overhead
 from synthctx.data.records import Document, render_document
 
 
@@ -25,18 +25,14 @@ def gold_index(rule: str | int, n_documents: int, rng: random.Random) -> int:
 
 
 class LengthFitter:
-    """Counts tokens per document once; the total is the prompt's length up to a token or two."""
+    """Counts tokens per document once; the total is the prompt's length up to a token or two.
 
-    def __init__(self, tokenizer, template_overhead: int | None = None):
+    `instruction` is the one whose prompt is measured: `prompting` lays the prompt out, the fitter only
+    counts (see `prompting.template_overhead`)."""
+
+    def __init__(self, tokenizer, instruction: str):
         self.tokenizer = tokenizer
-        if template_overhead is None:
-            probe = tokenizer.apply_chat_template(
-                [{"role": "user", "content": f"{ANSWER_INSTRUCTION}\n\n\n\nQuestion: "}],
-                tokenize=False,
-                add_generation_prompt=True,
-            )
-            template_overhead = count_tokens(tokenizer, probe)
-        self.overhead = template_overhead
+        self.overhead = template_overhead(tokenizer, instruction)
 
     def doc_tokens(self, doc: dict[str, Any], index: int = 0) -> int:
         """Tokens of a rendered document (header numbered as the index-th) plus its separator."""

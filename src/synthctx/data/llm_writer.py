@@ -11,12 +11,12 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Protocol
 
+from synthctx.data.files import atomic_path
 from synthctx.data.wikipedia import split_sentences
 
 BODY_EXCERPT = 300
@@ -263,16 +263,9 @@ class CachedWriter:
         text = self.writer.write(prompt, int(seed))
         self.misses += 1
         record = {"identity": self.identity(), "prompt": prompt, "seed": int(seed), "text": text}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # A unique temporary name, then rename: concurrent writers and kills never leave a partial file.
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(json.dumps(record, sort_keys=True, indent=1, ensure_ascii=False) + "\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # A unique temporary name: concurrent writers of one cache entry never meet a partial file.
+        with atomic_path(path, unique=True) as tmp:
+            tmp.write_text(json.dumps(record, sort_keys=True, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         return text
 
 

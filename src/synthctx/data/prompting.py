@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from synthctx.data import tasks
-
 # The instruction of short-answer tasks; a task's spec names its own (SummHay's asks for labels).
 ANSWER_INSTRUCTION = (
     "Answer the question using the documents below. Reply with the answer only: "
@@ -18,17 +16,20 @@ ANSWER_INSTRUCTION = (
 )
 
 
-def instruction(record: dict[str, Any]) -> str:
-    return tasks.get(record["task"]).instruction
+def user_message(instruction: str, context: str, question: str) -> str:
+    """The user turn: the task's instruction, the documents, the question."""
+    return f"{instruction}\n\n{context}\n\nQuestion: {question}"
 
 
-def user_message(record: dict[str, Any]) -> str:
-    return f"{instruction(record)}\n\n{record['context']}\n\nQuestion: {record['question']}"
-
-
-def prompt_text(tokenizer, record: dict[str, Any]) -> str:
-    messages = [{"role": "user", "content": user_message(record)}]
+def prompt_text(tokenizer, instruction: str, context: str, question: str) -> str:
+    """The user turn in the tokenizer's chat template, up to where the assistant's answer starts."""
+    messages = [{"role": "user", "content": user_message(instruction, context, question)}]
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def template_overhead(tokenizer, instruction: str) -> int:
+    """Tokens of the prompt without documents or question: what length fitting adds to theirs."""
+    return count_tokens(tokenizer, prompt_text(tokenizer, instruction, "", ""))
 
 
 @dataclass
@@ -44,13 +45,17 @@ def _tokens_covering(offsets: list[tuple[int, int]], start: int, end: int) -> li
     return [i for i, (s, e) in enumerate(offsets) if s < end and e > start and e > s]
 
 
-def encode(tokenizer, record: dict[str, Any], answer: str | None) -> Encoded:
-    """Prompt (+ answer and end-of-turn when given) as token ids, with span and answer positions."""
-    prompt = prompt_text(tokenizer, record)
+def encode(tokenizer, record: dict[str, Any], answer: str | None, instruction: str) -> Encoded:
+    """Prompt (+ answer and end-of-turn when given) as token ids, with span and answer positions.
+
+    `instruction` is the record's task's (its spec's `instruction`): `synthctx.data.tasks.encode` passes it,
+    so this module never imports the task registry (the tasks import it)."""
+    user = user_message(instruction, record["context"], record["question"])
+    prompt = prompt_text(tokenizer, instruction, record["context"], record["question"])
     text = prompt
     if answer is not None:
         full = tokenizer.apply_chat_template(
-            [{"role": "user", "content": user_message(record)}, {"role": "assistant", "content": answer}],
+            [{"role": "user", "content": user}, {"role": "assistant", "content": answer}],
             tokenize=False,
         )
         if not full.startswith(prompt):

@@ -18,6 +18,11 @@ from typing import Any, TypedDict
 DOC_SEPARATOR = "\n\n"
 
 
+class DataError(ValueError):
+    """A data file a job cannot use (malformed, too short); the message names the file (and line), and the
+    command line prints it alone, without a traceback."""
+
+
 def render_document(index: int, title: str, text: str) -> str:
     header = f"Document [{index + 1}]" + (f" (Title: {title})" if title else "")
     return f"{header} {text}"
@@ -137,7 +142,7 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             try:
                 yield json.loads(line)
             except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+                raise DataError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
 
 
 def rng_for(*parts: Any) -> random.Random:
@@ -179,5 +184,5 @@ def first_records(path: Path, n: int) -> tuple[list[dict[str, Any]], int]:
     and how many the file holds."""
     records = list(read_jsonl(path))
     if len(records) < n:
-        raise ValueError(f"{path}: {len(records)} records, cannot keep {n}")
+        raise DataError(f"{path}: {len(records)} records, cannot keep {n}")
     return records[:n], len(records)

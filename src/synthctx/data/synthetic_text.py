@@ -19,6 +19,7 @@ from typing import Any
 
 from synthctx.data.length_fitting import LengthFitter
 from synthctx.data.llm_writer import TextWriter, haystack_document, needle_sentence, value_offset
+from synthctx.data.prompting import ANSWER_INSTRUCTION
 from synthctx.data.records import Needle, rng_for
 from synthctx.data.wikipedia import load_passages, split_sentences, summaries_path
 
@@ -241,5 +242,6 @@ def variant(
         writer_for("haystack", haystack_level, cfg, writer),
         pool,
         rng_for(task, needle_level, haystack_level, "train", seed),
-        LengthFitter(tokenizer),
+        # Every task's synthetic sets are fitted with the short-answer prompt, SummHay's included.
+        LengthFitter(tokenizer, ANSWER_INSTRUCTION),
     )

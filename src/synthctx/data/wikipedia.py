@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from synthctx.models.model_io import package_dir
+from synthctx.data.installed import package_dir
 
 POOLS = ("real_train", "real_test", "synthetic")
 # A year as a whole number (not part of a longer number or a decimal), as the embedded miniatures ask for it.

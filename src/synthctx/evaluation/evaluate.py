@@ -1,4 +1,4 @@
-"""Greedy answers on the real test split, scored with each task's metric (STUDY.md): token F1 and
+"""Greedy answers on the real test split, scored with each task's metric (docs/method.md, "Task metrics"): token F1 and
 substring exact match for MDQA and MuSiQue, citation precision/recall/F1 for SummHay."""
 
 from __future__ import annotations
@@ -6,29 +6,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import torch
-
 from synthctx.data import tasks
-from synthctx.data.prompting import encode
 from synthctx.evaluation.evaluation_summary import summarise
-
-
-@torch.no_grad()
-def generate_answer(model, tokenizer, record: dict[str, Any], max_new_tokens: int) -> tuple[str, list[int]]:
-    enc = encode(tokenizer, record, None)
-    ids = torch.tensor([enc.input_ids], device=model.device)
-    out = model.generate(
-        ids,
-        attention_mask=torch.ones_like(ids),
-        max_new_tokens=max_new_tokens,
-        do_sample=False,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    generated = out[0, ids.shape[1] :].tolist()
-    if tokenizer.eos_token_id in generated:
-        generated = generated[: generated.index(tokenizer.eos_token_id)]
-    return tokenizer.decode(generated, skip_special_tokens=True).strip(), generated
+from synthctx.models.decoding import generate_answer
 
 
 def evaluate(model, tokenizer, records: list[dict[str, Any]], max_new_tokens: int) -> tuple[list[dict], dict]:

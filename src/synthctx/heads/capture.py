@@ -16,15 +16,14 @@ leaks between calls.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import torch
-from transformers import AttentionInterface, PreTrainedModel
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+from synthctx.models.anatomy import ModelAnatomy, register_attention
 
 __all__ = [
     "CAPTURE_IMPLEMENTATION",
@@ -136,54 +135,9 @@ def _capture_attention_forward(
 
 
 def register_capture_attention() -> str:
-    """Register the capture attention (and its mask builder) under ``CAPTURE_IMPLEMENTATION``.
-
-    The mask builder must be registered too: ``transformers`` builds no mask at
-    all (silently dropping padding) for attention names unknown to
-    ``AttentionMaskInterface``.  Using ``sdpa_mask`` makes the capture see exactly
-    what SDPA sees: ``None`` (pure causal) or a 4-D boolean mask.  Idempotent.
-    """
-    if AttentionInterface._global_mapping.get(CAPTURE_IMPLEMENTATION) is not _capture_attention_forward:
-        AttentionInterface.register(CAPTURE_IMPLEMENTATION, _capture_attention_forward)
-    if AttentionMaskInterface._global_mapping.get(CAPTURE_IMPLEMENTATION) is not sdpa_mask:
-        AttentionMaskInterface.register(CAPTURE_IMPLEMENTATION, sdpa_mask)
-    return CAPTURE_IMPLEMENTATION
-
-
-def _pretrained_model(model: torch.nn.Module) -> PreTrainedModel:
-    """Return the underlying ``PreTrainedModel`` (unwrapping e.g. a peft ``PeftModel``)."""
-    if isinstance(model, PreTrainedModel):
-        return model
-    get_base = getattr(model, "get_base_model", None)
-    if callable(get_base):
-        base = get_base()
-        if isinstance(base, PreTrainedModel):
-            return base
-    for sub in model.modules():
-        if isinstance(sub, PreTrainedModel):
-            return sub
-    raise TypeError(f"no transformers PreTrainedModel found inside {type(model).__name__}")
-
-
-def _text_dims(base: PreTrainedModel) -> tuple[int, int]:
-    """(n_layers, n_query_heads) from the (text) config."""
-    config = base.config
-    get_text = getattr(config, "get_text_config", None)
-    if callable(get_text):
-        config = get_text()
-    return int(config.num_hidden_layers), int(config.num_attention_heads)
-
-
-@contextlib.contextmanager
-def _attn_implementation(model: torch.nn.Module, implementation: str) -> Iterator[PreTrainedModel]:
-    """Switch the attention implementation, restoring the previous one even on error."""
-    base = _pretrained_model(model)
-    previous = base.config._attn_implementation
-    base.set_attn_implementation(implementation)
-    try:
-        yield base
-    finally:
-        base.set_attn_implementation(previous)
+    """Register the capture attention (and SDPA's mask builder, so it sees exactly what SDPA sees: ``None``
+    for pure causal or a 4-D boolean mask) under ``CAPTURE_IMPLEMENTATION``. Idempotent."""
+    return register_attention(CAPTURE_IMPLEMENTATION, _capture_attention_forward)
 
 
 def _validate(
@@ -228,9 +182,8 @@ def capture_argmax(
         positions, on CPU.
     """
     positions, start, end = _validate(input_ids, query_positions, key_range)
-    register_capture_attention()
-    base = _pretrained_model(model)
-    n_layers, n_heads = _text_dims(base)
+    anatomy = ModelAnatomy.of(model)
+    n_layers, n_heads = anatomy.n_layers, anatomy.n_heads
     state = _CaptureState(
         query_positions=torch.tensor(positions, dtype=torch.long, device=input_ids.device),
         key_start=start,
@@ -239,7 +192,7 @@ def capture_argmax(
     )
     token = _ACTIVE_CAPTURE.set(state)
     try:
-        with _attn_implementation(model, CAPTURE_IMPLEMENTATION), torch.no_grad():
+        with anatomy.attention_override(CAPTURE_IMPLEMENTATION, _capture_attention_forward), torch.no_grad():
             # only attention is read: the LM head over every position would be a fifth of a small model's forward
             model(input_ids=input_ids, use_cache=False, logits_to_keep=1)
     finally:
@@ -262,7 +215,7 @@ def eager_reference_argmax(
     ground truth for tests and as a speed/memory baseline.
     """
     positions, start, end = _validate(input_ids, query_positions, key_range)
-    with _attn_implementation(model, "eager"), torch.no_grad():
+    with ModelAnatomy.of(model).attention_override("eager"), torch.no_grad():
         outputs = model(input_ids=input_ids, use_cache=False, output_attentions=True)
     attentions = outputs.attentions
     if attentions is None:

@@ -10,10 +10,10 @@ span, or an answer that splits into more tokens without its leading space than i
 Generate mode scores the model's own greedy answer and only examples it answers correctly (ROUGE-1 recall
 > 0.5); teacher-forced mode feeds the gold answer and scores every example. Argmax over all causal keys (as
 Wu et al.) or the context only.
-Insight score (STUDY.md): same argmax, a hit when i* lies in an insight span (MuSiQue's bridge entities,
-SummHay's insight sentences), no token match; normalised by the number of answer steps (default, a share
-in [0, 1]) or by the insight span's length (|S| as in the retrieval score, which can exceed 1 when the
-answer has more steps than the span has tokens; recorded either way).
+Insight score (docs/method.md, "Insight score"): same argmax, a hit when i* lies in an insight span
+(MuSiQue's bridge entities, SummHay's insight sentences), no token match; normalised by the number of
+answer steps (default, a share in [0, 1]) or by the insight span's length (|S| as in the retrieval score,
+which can exceed 1 when the answer has more steps than the span has tokens; recorded either way).
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from synthctx.data.prompting import encode
+from synthctx.data.tasks import encode
 from synthctx.evaluation.metrics import rouge1_recall
 from synthctx.heads.capture import capture_argmax
+from synthctx.models.anatomy import ModelAnatomy
 from synthctx.plan.settings import HeadSettings
 
-MODES = ("teacher_forced", "generate")
 COPY_MATCHES = ("exact", "normalized")
 _TOKEN_CLASSES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -141,7 +141,8 @@ def score_heads(
         raise ValueError(
             f"insight_normalization must be one of {INSIGHT_NORMALIZATIONS}, not {insight_normalization!r}"
         )
-    n_layers, n_heads = model.config.num_hidden_layers, model.config.num_attention_heads
+    anatomy = ModelAnatomy.of(model)
+    n_layers, n_heads = anatomy.n_layers, anatomy.n_heads
     with_insight = [bool(r["spans"].get("insight")) for r in records]
     if any(with_insight) and not all(with_insight):
         missing = next(r["id"] for r, has in zip(records, with_insight) if not has)
@@ -207,6 +208,7 @@ def scores_file(
         for m in cfg.modes
     }
     kinds = next(iter(by_mode.values()))
+    anatomy = ModelAnatomy.of(model)
     return {
         "head_kinds": {
             kind: {
@@ -219,8 +221,8 @@ def scores_file(
             }
             for kind in kinds
         },
-        "n_layers": model.config.num_hidden_layers,
-        "n_heads": model.config.num_attention_heads,
+        "n_layers": anatomy.n_layers,
+        "n_heads": anatomy.n_heads,
     }
 
 

@@ -4,7 +4,7 @@ A knockout runs the model with a set of heads ``{(layer, query_head)}`` disabled
 The model keeps running with PyTorch SDPA; a thin wrapper registered through
 ``transformers.AttentionInterface`` edits only the knocked-out heads' slices of
 the attention output (batch, q, heads, head_dim), i.e. the heads' slots of the
-``o_proj`` input.  Semantics (STUDY.md, "Knockout semantics"):
+``o_proj`` input.  Semantics (docs/method.md, "Knockout"):
 
 ``uniform``
     The head attends uniformly over its causal (and padding-masked) row: its
@@ -21,8 +21,8 @@ the attention output (batch, q, heads, head_dim), i.e. the heads' slots of the
     all non-padding tokens of the calibration batches).
 
 Knocking out applies to every forward run inside :func:`knockout`, prefill and
-decode alike.  What an output must record is :meth:`KnockoutSpec.as_record`:
-the semantics name, the sorted heads, and for ``mean`` a description of the
+decode alike.  What an output must record is the :class:`KnockoutSpec`: the
+semantics name, the sorted heads, and for ``mean`` a description of the
 calibration set.  State lives in a :class:`contextvars.ContextVar` set for the
 duration of one :func:`knockout` block, so nothing leaks between calls.
 """
@@ -33,21 +33,17 @@ import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 import torch
-from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-from synthctx.heads.capture import _attn_implementation, _pretrained_model, _text_dims
+from synthctx.models.anatomy import Head, ModelAnatomy, register_attention
 
 __all__ = [
     "KNOCKOUT_IMPLEMENTATION",
     "KnockoutSemantics",
     "KnockoutSpec",
-    "attention_modules",
-    "gold_logprob",
     "head_output_means",
     "knockout",
     "register_knockout_attention",
@@ -55,24 +51,16 @@ __all__ = [
 
 KNOCKOUT_IMPLEMENTATION = "head_knockout"
 KnockoutSemantics = Literal["uniform", "zero", "mean"]
-Head = tuple[int, int]
 Batch = torch.Tensor | Mapping[str, torch.Tensor]
 
 
 @dataclass(frozen=True)
 class KnockoutSpec:
-    """What is knocked out and how; ``as_record()`` is what outputs must store."""
+    """What is knocked out and how: what outputs must store."""
 
     semantics: KnockoutSemantics
     heads: tuple[Head, ...]
     calibration: str | None = None  # description of the calibration set (``mean`` only)
-
-    def as_record(self) -> dict[str, Any]:
-        return {
-            "semantics": self.semantics,
-            "heads": [list(h) for h in self.heads],
-            "calibration": self.calibration,
-        }
 
 
 @dataclass
@@ -120,26 +108,8 @@ def _knockout_attention_forward(
 
 
 def register_knockout_attention() -> str:
-    """Register the knockout attention (and the SDPA mask builder) under ``KNOCKOUT_IMPLEMENTATION``; idempotent.
-
-    The mask builder is needed: transformers builds no mask (silently dropping
-    padding) for attention names unknown to ``AttentionMaskInterface``.
-    """
-    if AttentionInterface._global_mapping.get(KNOCKOUT_IMPLEMENTATION) is not _knockout_attention_forward:
-        AttentionInterface.register(KNOCKOUT_IMPLEMENTATION, _knockout_attention_forward)
-    if AttentionMaskInterface._global_mapping.get(KNOCKOUT_IMPLEMENTATION) is not sdpa_mask:
-        AttentionMaskInterface.register(KNOCKOUT_IMPLEMENTATION, sdpa_mask)
-    return KNOCKOUT_IMPLEMENTATION
-
-
-def _group_heads(heads: Iterable[Head], n_layers: int, n_heads: int) -> dict[int, list[int]]:
-    """Validate heads and group them by layer (sorted, deduplicated)."""
-    by_layer: dict[int, set[int]] = {}
-    for layer, head in heads:
-        if not (0 <= int(layer) < n_layers and 0 <= int(head) < n_heads):
-            raise ValueError(f"head ({layer}, {head}) outside {n_layers} layers x {n_heads} heads")
-        by_layer.setdefault(int(layer), set()).add(int(head))
-    return {layer: sorted(hs) for layer, hs in sorted(by_layer.items())}
+    """Register the knockout attention (and SDPA's mask builder) under ``KNOCKOUT_IMPLEMENTATION``; idempotent."""
+    return register_attention(KNOCKOUT_IMPLEMENTATION, _knockout_attention_forward)
 
 
 @contextlib.contextmanager
@@ -163,37 +133,25 @@ def knockout(
     """
     if semantics not in get_args(KnockoutSemantics):
         raise ValueError(f"unknown knockout semantics {semantics!r}")
-    base = _pretrained_model(model)
-    n_layers, n_heads = _text_dims(base)
-    by_layer = _group_heads(heads, n_layers, n_heads)
+    anatomy = ModelAnatomy.of(model)
+    n_layers, n_heads = anatomy.n_layers, anatomy.n_heads
+    by_layer = anatomy.group_heads(heads)
     if semantics == "mean":
         if means is None or tuple(means.shape[:2]) != (n_layers, n_heads) or means.ndim != 3:
             raise ValueError(f"semantics 'mean' needs means of shape ({n_layers}, {n_heads}, head_dim)")
     elif means is not None:
         raise ValueError(f"means given for semantics {semantics!r}")
-    register_knockout_attention()
     state = _KnockoutState(semantics, by_layer, means, set())
     spec = KnockoutSpec(semantics, tuple((layer, h) for layer, hs in by_layer.items() for h in hs))
     token = _ACTIVE_KNOCKOUT.set(state)
     try:
-        with _attn_implementation(model, KNOCKOUT_IMPLEMENTATION):
+        with anatomy.attention_override(KNOCKOUT_IMPLEMENTATION, _knockout_attention_forward):
             yield spec
     finally:
         _ACTIVE_KNOCKOUT.reset(token)
     missing = sorted(set(by_layer) - state.seen_layers)
     if state.seen_layers and missing:
         raise RuntimeError(f"attention of layers {missing} did not go through AttentionInterface")
-
-
-def attention_modules(model: torch.nn.Module) -> dict[int, torch.nn.Module]:
-    """Self-attention modules by ``layer_idx`` (those with an ``o_proj``), peft wrappers included."""
-    found: dict[int, torch.nn.Module] = {}
-    for module in model.modules():
-        if hasattr(module, "layer_idx") and hasattr(module, "o_proj"):
-            found[int(module.layer_idx)] = module
-    if not found:
-        raise TypeError(f"no attention modules with layer_idx and o_proj in {type(model).__name__}")
-    return found
 
 
 def _as_inputs(batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -209,9 +167,8 @@ def head_output_means(model: torch.nn.Module, batches: Iterable[Batch]) -> torch
     ``input_ids`` and optional ``attention_mask``.  Runs the model unchanged (its
     current attention implementation).  Returns float32 (n_layers, n_heads, head_dim) on CPU.
     """
-    base = _pretrained_model(model)
-    n_layers, n_heads = _text_dims(base)
-    modules = attention_modules(model)
+    anatomy = ModelAnatomy.of(model)
+    n_layers, n_heads = anatomy.n_layers, anatomy.n_heads
     sums: dict[int, torch.Tensor] = {}
     count = torch.zeros((), dtype=torch.float64)
     current: dict[str, torch.Tensor | None] = {"mask": None}
@@ -226,40 +183,13 @@ def head_output_means(model: torch.nn.Module, batches: Iterable[Batch]) -> torch
 
         return hook
 
-    handles = [modules[layer].o_proj.register_forward_pre_hook(make_hook(layer)) for layer in modules]
-    try:
-        with torch.no_grad():
-            for batch in batches:
-                input_ids, attention_mask = _as_inputs(batch)
-                current["mask"] = attention_mask
-                model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=1)
-                count += input_ids.numel() if attention_mask is None else attention_mask.sum().item()
-    finally:
-        for handle in handles:
-            handle.remove()
+    hooks = {layer: make_hook(layer) for layer in anatomy.attention}
+    with anatomy.o_proj_hooks(pre=hooks), torch.no_grad():
+        for batch in batches:
+            input_ids, attention_mask = _as_inputs(batch)
+            current["mask"] = attention_mask
+            model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=1)
+            count += input_ids.numel() if attention_mask is None else attention_mask.sum().item()
     if count == 0 or len(sums) != n_layers:
         raise ValueError("no calibration tokens, or not every layer's o_proj was reached")
     return torch.stack([(sums[layer] / count).reshape(n_heads, -1) for layer in range(n_layers)]).float()
-
-
-def gold_logprob(model: torch.nn.Module, tokenizer: Any, record: dict[str, Any], answer: str | None = None) -> float:
-    """Log-probability of the gold answer tokens under teacher forcing (sum over answer tokens).
-
-    ``answer`` defaults to ``record["answers"][0]``; input ids and answer positions
-    come from :func:`synthctx.data.prompting.encode`.  Call it inside :func:`knockout`
-    (or a patching block) to score the intervened model.
-    """
-    from synthctx.data.prompting import encode
-
-    answer = record["answers"][0] if answer is None else answer
-    encoded = encode(tokenizer, record, answer)
-    positions = encoded.answer_positions
-    if not positions or positions[0] == 0:
-        raise ValueError(f"record {record.get('id')}: no scorable answer tokens")
-    device = next(model.parameters()).device
-    ids = torch.tensor([encoded.input_ids], dtype=torch.long, device=device)
-    with torch.no_grad():
-        logits = model(input_ids=ids, use_cache=False).logits[0].float()
-    log_probs = torch.log_softmax(logits, dim=-1)
-    pos = torch.tensor(positions, device=device)
-    return float(log_probs[pos - 1, ids[0, pos]].sum())

@@ -28,8 +28,7 @@ from typing import Any
 
 import torch
 
-from synthctx.heads.capture import _pretrained_model, _text_dims
-from synthctx.interventions.knockout import Head, _group_heads, attention_modules
+from synthctx.models.anatomy import Head, ModelAnatomy
 
 __all__ = [
     "contributions_from_inputs",
@@ -66,8 +65,7 @@ def head_contributions(
     forward extends in place) ``input_ids`` continue the cached tokens, as in step-by-step decoding.
     """
     heads = list(heads)
-    n_layers, n_heads = _text_dims(_pretrained_model(model))
-    with record_o_proj_inputs(model, _group_heads(heads, n_layers, n_heads)) as inputs, torch.no_grad():
+    with record_o_proj_inputs(model, ModelAnatomy.of(model).group_heads(heads)) as inputs, torch.no_grad():
         model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -83,7 +81,6 @@ def record_o_proj_inputs(model: torch.nn.Module, layers: Iterable[int]) -> Itera
     """Within the block, every forward of ``model`` stores the given layers' ``o_proj`` inputs (batch, q, hidden)
     in the yielded dict (the last forward's). Leaving the block checks that every layer was reached."""
     layers = sorted(set(layers))
-    modules = attention_modules(model)
     inputs: dict[int, torch.Tensor] = {}
 
     def make_hook(layer: int):  # noqa: ANN202
@@ -92,12 +89,8 @@ def record_o_proj_inputs(model: torch.nn.Module, layers: Iterable[int]) -> Itera
 
         return hook
 
-    handles = [modules[layer].o_proj.register_forward_pre_hook(make_hook(layer)) for layer in layers]
-    try:
+    with ModelAnatomy.of(model).o_proj_hooks(pre={layer: make_hook(layer) for layer in layers}):
         yield inputs
-    finally:
-        for handle in handles:
-            handle.remove()
     missing = sorted(set(layers) - set(inputs))
     if missing:
         raise RuntimeError(f"o_proj of layers {missing} was not reached")
@@ -108,16 +101,15 @@ def contributions_from_inputs(
 ) -> dict[int, torch.Tensor]:
     """``{layer: W_o[:, P_l] x_{P_l}}`` from recorded ``o_proj`` inputs x (see :func:`record_o_proj_inputs`):
     one recorded clean forward serves every head set patched on the same tokens."""
-    n_layers, n_heads = _text_dims(_pretrained_model(model))
-    modules = attention_modules(model)
+    anatomy = ModelAnatomy.of(model)
     out: dict[int, torch.Tensor] = {}
     with torch.no_grad():
-        for layer, layer_heads in _group_heads(heads, n_layers, n_heads).items():
+        for layer, layer_heads in anatomy.group_heads(heads).items():
             if layer not in inputs:
                 raise ValueError(f"no recorded o_proj input for layer {layer}")
             x = inputs[layer]
-            mask = _slot_mask(layer_heads, n_heads, x.shape[-1] // n_heads, x)
-            out[layer] = _linear_part(modules[layer].o_proj, x * mask)
+            mask = _slot_mask(layer_heads, anatomy.n_heads, anatomy.head_dim, x)
+            out[layer] = _linear_part(anatomy.o_proj(layer), x * mask)
     return out
 
 
@@ -130,16 +122,15 @@ def patch_heads(
     ``contributions`` comes from :func:`head_contributions` of the donor model on
     the same input (same heads), so every forward inside the block must use that input.
     """
-    n_layers, n_heads = _text_dims(_pretrained_model(model))
-    by_layer = _group_heads(heads, n_layers, n_heads)
+    anatomy = ModelAnatomy.of(model)
+    by_layer = anatomy.group_heads(heads)
     if set(by_layer) != set(contributions):
         raise ValueError(f"contributions for layers {sorted(contributions)}, heads in layers {sorted(by_layer)}")
-    modules = attention_modules(model)
 
     def make_hooks(layer: int):  # noqa: ANN202
         def pre_hook(_module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
             x = args[0]
-            keep = 1 - _slot_mask(by_layer[layer], n_heads, x.shape[-1] // n_heads, x)
+            keep = 1 - _slot_mask(by_layer[layer], anatomy.n_heads, anatomy.head_dim, x)
             return (x * keep, *args[1:])
 
         def hook(_module: torch.nn.Module, _args: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
@@ -150,16 +141,9 @@ def patch_heads(
 
         return pre_hook, hook
 
-    handles = []
-    try:
-        for layer in by_layer:
-            pre_hook, hook = make_hooks(layer)
-            handles.append(modules[layer].o_proj.register_forward_pre_hook(pre_hook))
-            handles.append(modules[layer].o_proj.register_forward_hook(hook))
+    hooks = {layer: make_hooks(layer) for layer in by_layer}
+    with anatomy.o_proj_hooks(pre={k: h[0] for k, h in hooks.items()}, post={k: h[1] for k, h in hooks.items()}):
         yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def patched_forward(

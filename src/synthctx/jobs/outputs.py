@@ -58,6 +58,28 @@ def write_metadata(
     return path
 
 
+def write_output(
+    path: Path,
+    content: Any,
+    *,
+    stage: str,
+    config_slice: Any,
+    extra: dict[str, Any] | None = None,
+    with_device: bool = False,
+) -> None:
+    """An output and its `.meta.json`, the writer chosen by what `content` is: text, a polars DataFrame (CSV), a
+    list of records for a `.jsonl` path, else one JSON document."""
+    if isinstance(content, str):
+        write_text_atomic(path, content)
+    elif hasattr(content, "write_csv"):
+        write_csv_atomic(path, content)
+    elif path.suffix == ".jsonl":
+        write_jsonl_atomic(path, content)
+    else:
+        write_json_atomic(path, content)
+    write_metadata(path, stage=stage, config_slice=config_slice, extra=extra, with_device=with_device)
+
+
 def set_threads(n: int | None) -> None:
     """Torch intra-op threads, as the rule's `threads:` says (jobs run side by side on a laptop)."""
     if n:

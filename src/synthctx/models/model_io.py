@@ -6,22 +6,15 @@ GGUF de-quantisation or hub download happens once, in its own rule.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from synthctx.data.installed import package_dir
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def package_dir(package: str) -> Path:
-    """Folder of an installed package, found without importing it (some ship heavy __init__s)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"Python package {package!r} is not installed; see README (make setup)")
-    return Path(list(spec.submodule_search_locations)[0])
 
 
 def _load_gguf_tokenizer(spec: dict[str, Any]):

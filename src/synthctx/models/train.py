@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
 import signal
 from pathlib import Path
@@ -21,7 +20,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from synthctx.data.prompting import encode
+from synthctx.data.files import atomic_path
+from synthctx.data.tasks import encode
 from synthctx.plan.settings import TrainSettings
 
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, what schedulers expect from a job that stopped on SIGTERM
@@ -193,19 +193,15 @@ def _callbacks(history: list[dict[str, float]], snapshot_every: int | None, snap
 
 def _save_weights(model, out_dir: Path, extension: dict) -> None:
     """The trained weights (adapter, or whole model) and the context extension they need, written whole."""
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    adapter_config = tmp / "adapter_config.json"
-    if adapter_config.is_file():  # peft keeps target_modules as a set: its order follows the hash seed
-        settings = json.loads(adapter_config.read_text())
-        if isinstance(settings.get("target_modules"), list):
-            settings["target_modules"] = sorted(settings["target_modules"])
-        adapter_config.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
-    (tmp / "context_extension.json").write_text(json.dumps(extension, sort_keys=True) + "\n")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+    with atomic_path(out_dir) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        adapter_config = tmp / "adapter_config.json"
+        if adapter_config.is_file():  # peft keeps target_modules as a set: its order follows the hash seed
+            settings = json.loads(adapter_config.read_text())
+            if isinstance(settings.get("target_modules"), list):
+                settings["target_modules"] = sorted(settings["target_modules"])
+            adapter_config.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+        (tmp / "context_extension.json").write_text(json.dumps(extension, sort_keys=True) + "\n")
 
 
 def _load_for_training(model_dir: Path, cfg: TrainSettings):
@@ -244,8 +240,7 @@ def fine_tune(
 ) -> dict[str, Any]:
     """Train and write the fine-tuned weights (a LoRA adapter, or the full model) to `out_dir`, and the
     intermediate snapshots (every `cfg.snapshot_every` steps) to `snapshots_out` as `step-<n>` folders."""
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from transformers import TrainingArguments, set_seed
+    from transformers import set_seed
 
     from synthctx.jobs.timing import loading
     from synthctx.models.model_io import load_tokenizer
@@ -257,50 +252,15 @@ def fine_tune(
     with loading():
         model = _load_for_training(model_dir, cfg)
     quantized = sum(1 for m in model.modules() if type(m).__name__ == "Linear4bit")
-    if cfg.method == "qlora":
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
-    if cfg.method in ("lora", "qlora"):
-        lora = cfg.lora
-        model = get_peft_model(
-            model,
-            LoraConfig(
-                r=lora.r,
-                lora_alpha=lora.alpha,
-                lora_dropout=lora.dropout,
-                target_modules=list(lora.target_modules),
-                task_type="CAUSAL_LM",
-            ),
-        )
+    model = _with_adapter(model, cfg)
     dataset = AnswerOnlyDataset(tokenizer, records, cfg.max_length)
     history: list[dict[str, float]] = []
     snapshot_dir = checkpoint_dir / "snapshots"
     extension = cfg.context_extension.active()
     progress, mark, stop, snapshots = _callbacks(history, cfg.snapshot_every, snapshot_dir, extension)
-    args = TrainingArguments(
-        output_dir=str(checkpoint_dir),
-        max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.learning_rate,
-        warmup_steps=cfg.warmup_steps,
-        lr_scheduler_type="linear",
-        weight_decay=0.0,
-        logging_steps=cfg.log_every,
-        save_steps=cfg.checkpoint_every,
-        save_total_limit=2,
-        seed=seed,
-        data_seed=seed,
-        report_to=[],
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        remove_unused_columns=False,
-        use_cpu=not torch.cuda.is_available(),
-        bf16=cfg.dtype == "bfloat16" and torch.cuda.is_available(),
-        gradient_checkpointing=cfg.gradient_checkpointing,
-    )
     trainer = _trainer_class()(
         model=model,
-        args=args,
+        args=_training_arguments(cfg, seed, checkpoint_dir),
         train_dataset=dataset,
         data_collator=pad_batch(tokenizer.pad_token_id),
         callbacks=[progress, mark, stop, snapshots],
@@ -329,20 +289,67 @@ def fine_tune(
     }
 
 
+def _with_adapter(model, cfg: TrainSettings):
+    """The model to train: wrapped in a LoRA adapter for lora and qlora (qlora's 4-bit base prepared for
+    it first), as loaded for full fine-tuning."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if cfg.method == "qlora":
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+    if cfg.method not in ("lora", "qlora"):
+        return model
+    lora = cfg.lora
+    return get_peft_model(
+        model,
+        LoraConfig(
+            r=lora.r,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=list(lora.target_modules),
+            task_type="CAUSAL_LM",
+        ),
+    )
+
+
+def _training_arguments(cfg: TrainSettings, seed: int, checkpoint_dir: Path):
+    """The HF Trainer's arguments: the train slice's schedule, checkpoints into `checkpoint_dir`, the GPU
+    (and bf16 where asked) when there is one."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        warmup_steps=cfg.warmup_steps,
+        lr_scheduler_type="linear",
+        weight_decay=0.0,
+        logging_steps=cfg.log_every,
+        save_steps=cfg.checkpoint_every,
+        save_total_limit=2,
+        seed=seed,
+        data_seed=seed,
+        report_to=[],
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        use_cpu=not torch.cuda.is_available(),
+        bf16=cfg.dtype == "bfloat16" and torch.cuda.is_available(),
+        gradient_checkpointing=cfg.gradient_checkpointing,
+    )
+
+
 def _publish_snapshots(snapshot_dir: Path, out: Path, final_step: int) -> list[int]:
     """Move the snapshots into the rule's output folder, with an index of their steps."""
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     found = [p for p in snapshot_dir.glob("step-*") if p.name.split("-")[1].isdigit()] if snapshot_dir.exists() else []
     steps = []
-    for path in sorted(found, key=lambda p: int(p.name.split("-")[1])):
-        shutil.copytree(path, tmp / path.name)
-        steps.append(int(path.name.split("-")[1]))
-    (tmp / "snapshots.json").write_text(json.dumps({"steps": steps, "final_step": final_step}) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        for path in sorted(found, key=lambda p: int(p.name.split("-")[1])):
+            shutil.copytree(path, tmp / path.name)
+            steps.append(int(path.name.split("-")[1]))
+        (tmp / "snapshots.json").write_text(json.dumps({"steps": steps, "final_step": final_step}) + "\n")
     return steps
 
 

@@ -17,9 +17,10 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import redirect_stdout
 from dataclasses import dataclass, field
 from importlib import metadata as package_metadata
@@ -226,6 +227,50 @@ def build_package(
     return {"files": len(files) + 1, "bytes": size, "tarball_bytes": tarball.stat().st_size, **state}
 
 
+def _add_job_actions(crate: Any, workflow: Any, jobs: list[Job], entity: Callable[[str], Any]) -> list[Any]:
+    """One CreateAction per job (its inputs and outputs as the package's files), the workflow step of its rule,
+    and the ControlAction by which the engine ran it; returns the ControlActions in job order."""
+    from rocrate.model.contextentity import ContextEntity
+
+    steps: dict[str, Any] = {}
+    controls: list[Any] = []
+    for n, job in enumerate(jobs):
+        if job.rule not in steps:
+            tool = crate.add(
+                ContextEntity(
+                    crate,
+                    f"#tool-{job.rule}",
+                    properties={"@type": "SoftwareApplication", "name": f"rule {job.rule} (python -m synthctx)"},
+                )
+            )
+            steps[job.rule] = crate.add(
+                ContextEntity(
+                    crate,
+                    f"#step-{job.rule}",
+                    properties={"@type": "HowToStep", "name": job.rule, "workExample": {"@id": tool.id}},
+                )
+            )
+            workflow.append_to("step", steps[job.rule])
+        action = crate.add_action(
+            crate.get(f"#tool-{job.rule}"),
+            identifier=f"#job-{n}",
+            object=[e for e in (entity(i) for i in job.inputs) if e is not None] or None,
+            result=[e for e in (entity(o) for o in job.outputs) if e is not None] or None,
+            properties={"name": f"{job.rule} job {n}", "description": job.shellcmd},
+        )
+        controls.append(
+            crate.add(
+                ContextEntity(
+                    crate,
+                    f"#control-{n}",
+                    properties={"@type": "ControlAction", "instrument": {"@id": steps[job.rule].id}},
+                )
+            )
+        )
+        controls[-1]["object"] = action
+    return controls
+
+
 def _write_crate(staging: Path, *, jobs: list[Job], results: list[str], state: dict[str, Any], license_id: str):
     """ro-crate-metadata.json: the workflow, one CreateAction per job (its inputs and outputs in the package),
     the steps they ran, and Snakemake as the engine that organised them."""
@@ -278,41 +323,7 @@ def _write_crate(staging: Path, *, jobs: list[Job], results: list[str], state: d
         result=[e for e in (entity(r) for r in sorted(results)) if e is not None] + [entity("report.html")],
         properties={"name": "the study run", "actionStatus": {"@id": "http://schema.org/CompletedActionStatus"}},
     )
-    steps, controls = {}, []
-    for n, job in enumerate(jobs):
-        if job.rule not in steps:
-            tool = crate.add(
-                ContextEntity(
-                    crate,
-                    f"#tool-{job.rule}",
-                    properties={"@type": "SoftwareApplication", "name": f"rule {job.rule} (python -m synthctx)"},
-                )
-            )
-            steps[job.rule] = crate.add(
-                ContextEntity(
-                    crate,
-                    f"#step-{job.rule}",
-                    properties={"@type": "HowToStep", "name": job.rule, "workExample": {"@id": tool.id}},
-                )
-            )
-            workflow.append_to("step", steps[job.rule])
-        action = crate.add_action(
-            crate.get(f"#tool-{job.rule}"),
-            identifier=f"#job-{n}",
-            object=[e for e in (entity(i) for i in job.inputs) if e is not None] or None,
-            result=[e for e in (entity(o) for o in job.outputs) if e is not None] or None,
-            properties={"name": f"{job.rule} job {n}", "description": job.shellcmd},
-        )
-        controls.append(
-            crate.add(
-                ContextEntity(
-                    crate,
-                    f"#control-{n}",
-                    properties={"@type": "ControlAction", "instrument": {"@id": steps[job.rule].id}},
-                )
-            )
-        )
-        controls[-1]["object"] = action
+    controls = _add_job_actions(crate, workflow, jobs, entity)
     crate.add_action(
         engine,
         identifier="#engine-run",
@@ -382,8 +393,9 @@ def check_manifest(root: Path) -> list[str]:
 
 
 def _derivation_argv(job: Job, root: Path, rederived: dict[str, Path], scratch: Path) -> list[str]:
-    """The job's recorded command as argv for `synthctx.cli.main`: outputs go to `scratch`, inputs come from the
-    package (or from what was re-derived before). Only the model-free stages are accepted, never a shell."""
+    """The job's recorded command as argv for a stage runner (`python -m synthctx`'s arguments): outputs go to
+    `scratch`, inputs come from the package (or from what was re-derived before). Only the model-free stages
+    are accepted, never a shell."""
     words = shlex.split(job.shellcmd)
     if ">" in words:
         words = words[: words.index(">")]
@@ -416,10 +428,19 @@ def _first_difference(a: Path, b: Path) -> str:
     return f"{len(left)} lines packaged, {len(right)} re-derived"
 
 
-def rederive(root: Path, scratch: Path) -> list[str]:
-    """Re-run the model-free stages from the packaged per-condition files; each output that differs is named."""
-    from synthctx import cli
+def run_stage_in_subprocess(argv: list[str]) -> None:
+    """Run one stage as `python -m synthctx <argv>` (the runner when the caller gives none); its output is
+    discarded, a failure raises PackageError with the end of its stderr."""
+    src = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "synthctx", *argv], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise PackageError(f"re-deriving with `{' '.join(argv[:1])}` failed: {done.stderr.strip()[-2000:]}")
 
+
+def rederive(root: Path, scratch: Path, run_stage: Callable[[list[str]], Any] = run_stage_in_subprocess) -> list[str]:
+    """Re-run the model-free stages from the packaged per-condition files with `run_stage` (one stage's argv,
+    run from the package's folder); each output that differs is named."""
     summary = root / SUMMARY
     if not summary.is_file():
         return [f"{SUMMARY}: missing, so nothing can be re-derived"]
@@ -439,7 +460,7 @@ def rederive(root: Path, scratch: Path) -> list[str]:
         os.chdir(root)  # the recorded commands name files relative to the run's folder
         try:
             with redirect_stdout(io.StringIO()):  # the stages' own summaries; verify reports differences only
-                cli.main(argv)
+                run_stage(argv)
         finally:
             os.chdir(here)
         for output in job.outputs:
@@ -491,10 +512,13 @@ def recheck_summaries(root: Path) -> list[str]:
     return problems
 
 
-def verify_package(package: Path, keep: Path | None = None) -> list[str]:
+def verify_package(
+    package: Path, keep: Path | None = None, run_stage: Callable[[list[str]], Any] = run_stage_in_subprocess
+) -> list[str]:
     """Checksums, then each evaluation summary from its predictions, then re-derivation of the tables, claims
     and figures. `package` is the folder or its .tar.gz; `keep` receives the re-derived files (a reader can
-    rebuild the report's tables and figures from them)."""
+    rebuild the report's tables and figures from them); `run_stage` re-runs one stage (the command line passes
+    its own dispatcher, which runs the stages in this process)."""
     with tempfile.TemporaryDirectory(prefix="synthctx-verify-") as tmp:
         root = package
         if package.is_file():
@@ -508,5 +532,5 @@ def verify_package(package: Path, keep: Path | None = None) -> list[str]:
             return [f"{package}: neither a package folder nor a .tar.gz of one"]
         problems = check_manifest(root) + recheck_summaries(root)
         scratch = keep or Path(tmp) / "rederived"
-        problems += rederive(root, scratch)
+        problems += rederive(root, scratch, run_stage)
     return problems

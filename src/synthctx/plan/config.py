@@ -6,6 +6,7 @@ complete, checked values."""
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -126,8 +127,53 @@ def _cross_field_problems(config: dict[str, Any], config_files: list[Path]) -> l
         problems
         + _intervention_problems(config, config_files)
         + _head_count_problems(config, config_files)
+        + _model_problems(config, config_files)
         + _writer_problems(config, config_files)
     )
+
+
+def _installed(package: str) -> bool:
+    """Whether a Python package is installed, found without importing it (no torch while planning)."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # a dotted name whose parent is missing, or an empty name
+        return False
+
+
+def _model_problems(config: dict[str, Any], config_files: list[Path]) -> list[str]:
+    """Models of the grid that no job could build: a random_init architecture whose heads do not divide its
+    width (or whose query heads are not whole groups of key/value heads), or a package the model's weights or
+    tokenizer are read from that is not installed."""
+    problems = []
+
+    def problem(path: list[Any], why: str) -> None:
+        problems.append(f"{locate(config_files, path)}: key '{'.'.join(map(str, path))}': {why}")
+
+    for name in config["grid"]["models"]:
+        spec = config["models"].get(name, {})
+        packages = [(["package"], spec.get("package"))] if spec.get("source") == "gguf_package" else []
+        packages += [(["tokenizer", "package"], (spec.get("tokenizer") or {}).get("package"))]
+        for key, package in packages:
+            if package and not _installed(package):
+                problem(["models", name, *key], f"Python package {package!r} is not installed (see README: make setup)")
+        arch = spec.get("architecture") if spec.get("source") == "random_init" else None
+        if not arch:
+            continue
+        where = ["models", name, "architecture"]
+        heads, kv_heads = arch["num_attention_heads"], arch["num_key_value_heads"]
+        if "head_dim" not in arch and arch["hidden_size"] % heads:
+            problem(
+                [*where, "hidden_size"],
+                f"{arch['hidden_size']} is not divisible by num_attention_heads ({heads}): each head would get a "
+                f"fraction of the width (or set head_dim)",
+            )
+        if heads % kv_heads:
+            problem(
+                [*where, "num_attention_heads"],
+                f"{heads} is not divisible by num_key_value_heads ({kv_heads}): query heads share key/value heads "
+                f"in whole groups",
+            )
+    return problems
 
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")

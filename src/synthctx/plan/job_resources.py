@@ -1,6 +1,7 @@
 """What each job asks the scheduler for, computed while the workflow is planned.
 
-Standard library only: workflow/rules/common.smk imports this before any job runs, so it must not load torch.
+Standard library only (and the plan): workflow/rules/common.smk imports this before any job runs, so it must
+not load torch.
 The model stages' host memory follows from the parameter count and the dtype the weights are loaded in
 (they are read into host memory before they move to the GPU); their wall time from a rough cost model of
 the work (tokens x parameters at an assumed sustained GPU throughput). Every estimate grows linearly with
@@ -12,6 +13,10 @@ from __future__ import annotations
 
 import math
 from typing import Any
+
+from synthctx.plan.grid import n_head_kinds
+from synthctx.plan.settings import examples_used
+from synthctx.plan.slices import writer_slice
 
 BYTES_PER_PARAMETER = {"float32": 4, "bfloat16": 2, "float16": 2}
 MB = 1_000_000
@@ -101,3 +106,71 @@ def inference_minutes(
     forward = FORWARD_FLOPS_PER_TOKEN_PER_PARAMETER * parameters * forward_tokens / SUSTAINED_FLOPS[dtype]
     decode = decode_steps * parameters * BYTES_PER_PARAMETER[dtype] / WEIGHT_BYTES_PER_SECOND
     return _minutes(forward + decode, attempt)
+
+
+# --- each rule's request, from the validated config and the job's wildcards ---
+
+
+def sequence_tokens(config: dict[str, Any], task: str) -> int:
+    """Tokens of one prompt with its answer: the task's target length plus the answer allowance."""
+    block = config["tasks"][task]
+    return block["target_tokens"] + block["max_new_tokens"]
+
+
+def stage_mem_mb(config: dict[str, Any], stage: str, model: str, attempt: int, models: int = 1) -> int:
+    """Host memory of a job that loads the model (`models` copies of it) at config[stage]["dtype"] (resolved
+    from `auto`), as the weights pass through host memory on their way to the GPU."""
+    kind = "train" if stage == "train" else "inference"
+    parameters = model_parameters(config["models"][model])
+    return models * host_mem_mb(parameters, config[stage]["dtype"], attempt, kind)
+
+
+def train_runtime(config: dict[str, Any], task: str, model: str, attempt: int) -> int:
+    t = config["train"]
+    tokens = t["max_steps"] * t["batch_size"] * t["gradient_accumulation_steps"]
+    tokens *= min(t["max_length"], sequence_tokens(config, task))
+    return train_minutes(model_parameters(config["models"][model]), t["dtype"], tokens, attempt)
+
+
+def evaluate_runtime(config: dict[str, Any], task: str, model: str, attempt: int) -> int:
+    block = config["tasks"][task]
+    n = block["n_test"]
+    parameters = model_parameters(config["models"][model])
+    dtype = config["evaluate"]["dtype"]
+    return inference_minutes(parameters, dtype, n * block["target_tokens"], n * block["max_new_tokens"], attempt)
+
+
+def score_heads_runtime(config: dict[str, Any], task: str, model: str, attempt: int) -> int:
+    """One forward per test example and scoring mode (teacher-forced and generated answers)."""
+    passes = config["tasks"][task]["n_test"] * len(config["heads"]["modes"])
+    parameters = model_parameters(config["models"][model])
+    return inference_minutes(parameters, config["heads"]["dtype"], passes * sequence_tokens(config, task), 0, attempt)
+
+
+def synthetic_runtime(config: dict[str, Any], task: str, data: str, attempt: int) -> int:
+    """An LLM writer (a backend other than none) writes this variant's text: allow it more time."""
+    return (240 if writer_slice(config, task, data) else 60) * attempt
+
+
+def _intervention_minutes(config: dict[str, Any], task: str, model: str, runs: int, attempt: int) -> int:
+    """`runs` prefill-and-decode passes over each of the intervention's examples."""
+    n_test = config["tasks"][task]["n_test"]
+    n = runs * examples_used(n_test, config["interventions"]["n_examples"])
+    parameters = model_parameters(config["models"][model])
+    answer = config["tasks"][task]["max_new_tokens"]
+    dtype = config["interventions"]["dtype"]
+    return inference_minutes(parameters, dtype, n * sequence_tokens(config, task), n * answer, attempt)
+
+
+def knockout_runtime(config: dict[str, Any], task: str, model: str, attempt: int) -> int:
+    """One prefill and a greedy decode per example and configuration (the unmodified model, then per head
+    kind and k: top, bottom and two random controls of `random_draws` draws each)."""
+    ko = config["interventions"]["knockout"]
+    configs = 1 + n_head_kinds(config, task) * len(ko["k"]) * (2 + 2 * ko["random_draws"])
+    return _intervention_minutes(config, task, model, configs, attempt)
+
+
+def patching_runtime(config: dict[str, Any], task: str, model: str, attempt: int) -> int:
+    """Both models run in every patched configuration (the donor gives the contributions)."""
+    configs = 2 + n_head_kinds(config, task) * (3 + config["interventions"]["patching"]["random_draws"])
+    return _intervention_minutes(config, task, model, 2 * configs, attempt)

@@ -1,5 +1,7 @@
-"""Each stage's config slice as a typed, frozen object, parsed once at the CLI edge: a slice that lacks a
-key or carries one the stage does not know fails there, naming it, before any model is loaded."""
+"""Each stage's config slice as a typed, frozen object: the planner builds the slice from it
+(synthctx.plan.slices), so its shape is written once, and the job parses it back at its edge: a slice that
+lacks a key or carries one the stage does not know fails there, naming it, before any model is loaded.
+Standard library only: the workflow imports it while planning."""
 
 from __future__ import annotations
 
@@ -104,43 +106,30 @@ class CorrelationSettings:
     include_baseline: bool
 
 
-@dataclass(frozen=True)
-class KnockoutSettings:
-    data: tuple[str, ...]
-    semantics: str
-    k: tuple[int, ...]
-    random_draws: int
-    exclude_top: int
-    calibration_examples: int
+def examples_used(n_available: int, n_examples: int | None) -> int:
+    """How many test examples an intervention runs on: the first `n_examples` of them (all when None). The job
+    cuts its records with it and the runtime model sizes the job with it, so both count the same examples."""
+    return n_available if n_examples is None else min(n_available, n_examples)
 
 
 @dataclass(frozen=True)
-class PatchingSettings:
-    data: tuple[str, ...]
-    set_rule: str
-    random_draws: int
+class InterventionRun:
+    """What every intervention job depends on: the shared interventions keys and the task's answer length."""
 
-
-@dataclass(frozen=True)
-class InterventionSettings:
     dtype: str
-    seeds: tuple[int, ...]
     n_examples: int | None
     ranked_by: str
     head_kinds: tuple[str, ...]
-    knockout: KnockoutSettings
-    patching: PatchingSettings
+    max_new_tokens: int
+
+    def examples(self, n_available: int) -> int:
+        return examples_used(n_available, self.n_examples)
 
 
 @dataclass(frozen=True)
-class KnockoutRun:
+class KnockoutRun(InterventionRun):
     """What one knockout job depends on: the interventions section less the choice of conditions."""
 
-    dtype: str
-    n_examples: int | None
-    ranked_by: str
-    head_kinds: tuple[str, ...]
-    max_new_tokens: int
     semantics: str
     k: tuple[int, ...]
     random_draws: int
@@ -149,14 +138,9 @@ class KnockoutRun:
 
 
 @dataclass(frozen=True)
-class PatchingRun:
+class PatchingRun(InterventionRun):
     """What one patching job depends on: the head-set rule and its setting, and the draws."""
 
-    dtype: str
-    n_examples: int | None
-    ranked_by: str
-    head_kinds: tuple[str, ...]
-    max_new_tokens: int
     set_rule: str
     threshold: float
     top_k: int

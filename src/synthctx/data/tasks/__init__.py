@@ -12,10 +12,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from synthctx.data import prompting
 from synthctx.data.tasks.spec import Built, TaskSpec
 
 HERE = Path(__file__).resolve().parent
-BUILDERS = ("official", "embedded", "synthetic")
 
 
 @cache
@@ -32,6 +32,12 @@ def get(name: str) -> TaskSpec:
     if spec.name != name:
         raise ValueError(f"synthctx/data/tasks/{name}/__init__.py: SPEC.name is {spec.name!r}, not {name!r}")
     return spec
+
+
+def encode(tokenizer, record: dict[str, Any], answer: str | None) -> prompting.Encoded:
+    """A record of any task as token ids with its span positions: its task's instruction, then the
+    prompt layout of `synthctx.data.prompting` (which knows no task)."""
+    return prompting.encode(tokenizer, record, answer, get(record["task"]).instruction)
 
 
 def _builder(name: str, module: str):

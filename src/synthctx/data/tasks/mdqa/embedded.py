@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from synthctx.data.length_fitting import LengthFitter, place_gold
+from synthctx.data.prompting import ANSWER_INSTRUCTION
 from synthctx.data.records import RecordKey, make_record, rng_for, single_gold_spans
 from synthctx.data.wikipedia import Passage, load_passages, passage_document, summaries_path, year_question
 
@@ -33,7 +34,7 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
     pool = pools[f"real_{split}"]
     rng = rng_for("mdqa", "real", split, seed)
     key = RecordKey("mdqa", split, "real", "real", seed)
-    fitter = LengthFitter(tokenizer)
+    fitter = LengthFitter(tokenizer, ANSWER_INSTRUCTION)
     order = list(range(len(pool)))
     rng.shuffle(order)
     records = []

@@ -43,6 +43,7 @@ from jsonschema import Draft202012Validator
 
 from synthctx.data.length_fitting import LengthFitter, fill, gold_index, interleave, padding_from_other_records
 from synthctx.data.matching import find_answer, mentions_any, question_key
+from synthctx.data.prompting import ANSWER_INSTRUCTION
 from synthctx.data.records import RecordKey, make_record, rng_for, single_gold_spans
 from synthctx.data.sources import (
     NONEMPTY_STRING,
@@ -168,7 +169,7 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
 
     rng = rng_for("mdqa", "real-files", split, seed)
     key = RecordKey("mdqa", split, "real", "real", seed)
-    fitter = LengthFitter(tokenizer)
+    fitter = LengthFitter(tokenizer, ANSWER_INSTRUCTION)
 
     def build_one(item: int, index: int) -> dict[str, Any]:
         copies = groups[item]

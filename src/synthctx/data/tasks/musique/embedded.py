@@ -12,6 +12,7 @@ from typing import Any
 
 from synthctx.data.length_fitting import LengthFitter, fill, interleave
 from synthctx.data.matching import mentions_any
+from synthctx.data.prompting import ANSWER_INSTRUCTION
 from synthctx.data.records import RecordKey, rng_for
 from synthctx.data.tasks.musique.record import assemble
 from synthctx.data.wikipedia import load_passages, passage_document, summaries_path, year_question
@@ -80,7 +81,7 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
     rng = rng_for("musique", "real", split, seed)
     key = RecordKey("musique", split, "real", "real", seed)
     rng.shuffle(chains)
-    fitter = LengthFitter(tokenizer)
+    fitter = LengthFitter(tokenizer, ANSWER_INSTRUCTION)
     records = []
     for a, b, bridge_at, year_at, year in chains[:n_examples]:
         doc_a, doc_b = passage_document(pool[a]), passage_document(pool[b])

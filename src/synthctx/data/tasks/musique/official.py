@@ -12,6 +12,7 @@ from jsonschema import Draft202012Validator
 
 from synthctx.data.length_fitting import LengthFitter, fill, interleave, padding_from_other_records
 from synthctx.data.matching import find_answer, mentions_any
+from synthctx.data.prompting import ANSWER_INSTRUCTION
 from synthctx.data.records import RecordKey, rng_for
 from synthctx.data.sources import (
     NONEMPTY_STRING,
@@ -112,18 +113,7 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
     """Records from official MuSiQue-Ans data, and the number dropped because a hop's answer does not
     occur in its supporting paragraph (only with `source.on_unalignable: drop`; otherwise an error)."""
     source = cfg["source"]
-    other = "test" if split == "train" else "train"
-    raws, theirs = _read(source, split), _read(source, other)
-    refuse_repeated_ids(raws, "id")
-    refuse_shared_questions(
-        "MuSiQue",
-        split,
-        raws,
-        theirs,
-        f"{source_name(source, split)} and {source_name(source, other)} must hold different questions (the release's "
-        "train and dev files do; dev is the test split)",
-        source.get("shared_questions", "refuse"),
-    )
+    raws = _checked_split(source, split)
     slots = [(r, p) for r, (_, _, raw) in enumerate(raws) for p in range(len(raw["paragraphs"]))]
 
     def paragraph(k: int) -> tuple[int, dict[str, Any]]:
@@ -134,7 +124,7 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
 
     rng = rng_for("musique", "real-files", split, seed)
     key = RecordKey("musique", split, "real", "real", seed)
-    fitter = LengthFitter(tokenizer)
+    fitter = LengthFitter(tokenizer, ANSWER_INSTRUCTION)
 
     def build_one(r: int, index: int) -> dict[str, Any]:
         origin, line, raw = raws[r]
@@ -142,19 +132,9 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
             {"doc_id": f"{origin}:{line}:{p['idx']}", "title": p["title"], "text": p["paragraph_text"]}
             for p in raw["paragraphs"]
         ]
-        at = {p["idx"]: i for i, p in enumerate(raw["paragraphs"])}
         hops = raw["question_decomposition"]
-        hop_docs = [at[h["paragraph_support_idx"]] for h in hops]
-        final = find_answer(docs[hop_docs[-1]]["text"], [raw["answer"], *raw["answer_aliases"], hops[-1]["answer"]])
-        found = [find_answer(docs[d]["text"], [h["answer"]]) for h, d in zip(hops[:-1], hop_docs)] + [final]
-        missing = next((i for i, f in enumerate(found) if f is None), None)
-        if missing is not None:
-            field = "answer" if missing == len(hops) - 1 else f"question_decomposition[{missing}].answer"
-            raise Unalignable(
-                f"{origin}:{line}: field '{field}': the answer does not occur in its supporting paragraph "
-                f"idx {hops[missing]['paragraph_support_idx']}"
-            )
-        form, offset = final
+        hop_docs, found = _hop_answers(f"{origin}:{line}", raw, docs)
+        form, offset = found[-1]
         answers = _unique([form, raw["answer"], *raw["answer_aliases"]])
         supporting = _unique(
             [docs[d]["doc_id"] for d in hop_docs]
@@ -198,6 +178,44 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
     unalignable = source["on_unalignable"]
     where = source_name(source, split)
     return build_in_random_order(len(raws), n_examples, rng, build_one, unalignable, f"MuSiQue {split}", where)
+
+
+def _checked_split(source: dict[str, Any], split: str) -> list[tuple[str, int, dict[str, Any]]]:
+    """The split's (origin, line, raw) items, refused when an id repeats or a question is also the other
+    split's (unless source.shared_questions says report)."""
+    other = "test" if split == "train" else "train"
+    raws, theirs = _read(source, split), _read(source, other)
+    refuse_repeated_ids(raws, "id")
+    refuse_shared_questions(
+        "MuSiQue",
+        split,
+        raws,
+        theirs,
+        f"{source_name(source, split)} and {source_name(source, other)} must hold different questions (the release's "
+        "train and dev files do; dev is the test split)",
+        source.get("shared_questions", "refuse"),
+    )
+    return raws
+
+
+def _hop_answers(
+    where: str, raw: dict[str, Any], docs: list[dict[str, Any]]
+) -> tuple[list[int], list[tuple[str, int]]]:
+    """Each hop's supporting document (an index into docs) and its answer's (form, offset) there, the last
+    hop's being the final answer (or an alias); Unalignable names the first hop whose answer is absent."""
+    at = {p["idx"]: i for i, p in enumerate(raw["paragraphs"])}
+    hops = raw["question_decomposition"]
+    hop_docs = [at[h["paragraph_support_idx"]] for h in hops]
+    final = find_answer(docs[hop_docs[-1]]["text"], [raw["answer"], *raw["answer_aliases"], hops[-1]["answer"]])
+    found = [find_answer(docs[d]["text"], [h["answer"]]) for h, d in zip(hops[:-1], hop_docs)] + [final]
+    missing = next((i for i, f in enumerate(found) if f is None), None)
+    if missing is not None:
+        field = "answer" if missing == len(hops) - 1 else f"question_decomposition[{missing}].answer"
+        raise Unalignable(
+            f"{where}: field '{field}': the answer does not occur in its supporting paragraph "
+            f"idx {hops[missing]['paragraph_support_idx']}"
+        )
+    return hop_docs, found
 
 
 def _unique(items) -> list[str]:

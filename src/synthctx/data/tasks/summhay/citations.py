@@ -189,16 +189,11 @@ def align_insight(text: str, insight: str) -> Alignment:
 
 
 class CachedFitter(LengthFitter):
-    """A LengthFitter for SummHay's own instruction (longer than the short-answer one LengthFitter assumes)
+    """A LengthFitter for SummHay's own instruction (longer than the short-answer one)
     that counts each rendered document's tokens once (haystacks of one topic share them)."""
 
     def __init__(self, tokenizer):
-        probe = tokenizer.apply_chat_template(
-            [{"role": "user", "content": f"{CITATION_INSTRUCTION}\n\n\n\nQuestion: "}],
-            tokenize=False,
-            add_generation_prompt=True,
-        )
-        super().__init__(tokenizer, template_overhead=count_tokens(tokenizer, probe))
+        super().__init__(tokenizer, CITATION_INSTRUCTION)
         self._counts: dict[tuple[str, str, int], int] = {}
 
     def doc_tokens(self, doc: dict[str, Any], index: int = 0) -> int:

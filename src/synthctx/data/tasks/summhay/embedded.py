@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from synthctx.data.length_fitting import LengthFitter
+from synthctx.data.prompting import ANSWER_INSTRUCTION
 from synthctx.data.records import RecordKey, rng_for
 from synthctx.data.tasks.summhay.citations import (
     body_offset,
@@ -59,7 +60,8 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
     rng = rng_for("summhay", "real", split, seed)
     key = RecordKey("summhay", split, "real", "real", seed)
     rng.shuffle(years)
-    fitter = LengthFitter(tokenizer)
+    # Fitted with the short-answer prompt, not SummHay's longer one (CachedFitter): so were its records.
+    fitter = LengthFitter(tokenizer, ANSWER_INSTRUCTION)
     records: list[dict[str, Any]] = []
     for year in years:
         if len(records) >= n_examples:

@@ -343,16 +343,13 @@ class Haystack:
     others: tuple[int, ...]  # indices of the chosen non-gold documents in the topic
 
 
-def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer) -> tuple[list[dict[str, Any]], int]:
-    """Records from official SummHay topics (every gold document kept, other documents of the topic drawn
-    to fit `target_tokens`, up to `haystacks_per_insight` haystacks per insight), and how many insights
-    were dropped: unalignable ones when on_unalignable is "drop", plus those whose gold documents alone
-    exceed target_tokens or max_documents."""
-    source = cfg["source"]
-    topics = topics_of_split(cfg, split)  # every topic is read and checked before any record is built
+def _fitting_items(
+    topics: list[Topic], cfg: dict[str, Any], split: str, fitter: CachedFitter
+) -> tuple[list[list[dict[str, Any]]], list[CitationItem], int]:
+    """Each topic's labelled documents, the insights whose gold documents fit the prompt, and how many
+    were dropped (unalignable, or their gold documents alone too long); reports each topic's counts."""
     threshold, per_insight = cfg["min_insight_recall"], cfg["haystacks_per_insight"]
-    target, max_documents, rule = cfg["target_tokens"], cfg["max_documents"], cfg["gold_position"]
-    fitter = CachedFitter(tokenizer)
+    target, max_documents = cfg["target_tokens"], cfg["max_documents"]
     all_docs: list[list[dict[str, Any]]] = []
     items: list[CitationItem] = []
     dropped = 0
@@ -365,7 +362,7 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
                 for d, label in zip(documents, labels)
             ]
         )
-        found, cited, unaligned = citation_items(topic, t, threshold, source["on_unalignable"])
+        found, cited, unaligned = citation_items(topic, t, threshold, cfg["source"]["on_unalignable"])
         fitting = 0
         for item in found:  # decided before sampling, so `dropped` does not depend on the seed
             golds = [all_docs[t][g] for g in item.golds]
@@ -382,41 +379,81 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
             f"target_tokens={target}: up to {fitting * per_insight} haystacks ({per_insight} per insight)",
             flush=True,
         )
+    return all_docs, items, dropped
 
+
+def _item_haystacks(
+    item: CitationItem, docs: list[dict[str, Any]], cfg: dict[str, Any], split: str, seed: int, fitter: CachedFitter
+) -> list[Haystack | None]:
+    """The item's haystacks, each a pure function of (split, seed, topic, insight, its number); None where
+    no document set new for the insight turned up."""
+    golds = [docs[g] for g in item.golds]
+    rest = [d for d in range(len(docs)) if d not in item.golds]
+    question = CITATION_QUESTION.format(insight=item.insight.strip())
+    target, max_documents, rule = cfg["target_tokens"], cfg["max_documents"], cfg["gold_position"]
+    seen: set[frozenset[int]] = set()
+    out: list[Haystack | None] = []
+    for j in range(cfg["haystacks_per_insight"]):
+        found: Haystack | None = None
+        for attempt in range(HAYSTACK_ATTEMPTS):
+            rng = rng_for("summhay", "real-files", split, seed, item.topic_key, item.insight_id, j, attempt)
+            order = list(rest)
+            rng.shuffle(order)
+            placed = fit_and_place(fitter, golds, [docs[d] for d in order], question, target, max_documents, rule, rng)
+            assert placed is not None, "items whose gold documents do not fit were dropped above"
+            others = tuple(order[: len(placed[0]) - len(golds)])
+            if frozenset(others) not in seen:
+                seen.add(frozenset(others))
+                found = Haystack(*placed, others)
+                break
+            if len(others) == len(rest):  # the whole topic fits: no other document set exists
+                break
+        out.append(found)
+    return out
+
+
+def _item_record(
+    key: RecordKey, index: int, item: CitationItem, haystack: Haystack, j: int, topic_id: str, target: int
+) -> dict[str, Any]:
+    """The record of one insight in its j-th haystack, its insight spans in the gold documents' bodies."""
+    documents, positions = haystack.documents, haystack.positions
+    shifts = [body_offset(label_of(documents[p])) for p in positions]
+    insight_spans = [(p, shift + a.start, shift + a.end) for p, shift, a in zip(positions, shifts, item.alignments)]
+    return citation_record(
+        key,
+        index,
+        documents=documents,
+        gold_positions=positions,
+        question=CITATION_QUESTION.format(insight=item.insight.strip()),
+        insight_spans=insight_spans,
+        extra={
+            "target_tokens": target,
+            "source": item.origin,
+            "topic_id": topic_id,
+            "insight_id": item.insight_id,
+            "insight_recall": [round(a.recall, 4) for a in item.alignments],
+            "insight_sentences": [a.sentences for a in item.alignments],
+            "haystack": j,
+            "haystack_document_ids": [d["doc_id"][len(item.origin) + 1 :] for d in documents],
+        },
+    )
+
+
+def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer) -> tuple[list[dict[str, Any]], int]:
+    """Records from official SummHay topics (every gold document kept, other documents of the topic drawn
+    to fit `target_tokens`, up to `haystacks_per_insight` haystacks per insight), and how many insights
+    were dropped: unalignable ones when on_unalignable is "drop", plus those whose gold documents alone
+    exceed target_tokens or max_documents."""
+    topics = topics_of_split(cfg, split)  # every topic is read and checked before any record is built
+    per_insight, target, max_documents = cfg["haystacks_per_insight"], cfg["target_tokens"], cfg["max_documents"]
+    fitter = CachedFitter(tokenizer)
+    all_docs, items, dropped = _fitting_items(topics, cfg, split, fitter)
     haystacks: dict[int, list[Haystack | None]] = {}
 
     def haystacks_of(k: int) -> list[Haystack | None]:
-        """The item's haystacks, each a pure function of (split, seed, topic, insight, its number); None
-        where no document set new for the insight turned up."""
-        if k in haystacks:
-            return haystacks[k]
-        item = items[k]
-        docs = all_docs[item.topic]
-        golds = [docs[g] for g in item.golds]
-        rest = [d for d in range(len(docs)) if d not in item.golds]
-        question = CITATION_QUESTION.format(insight=item.insight.strip())
-        seen: set[frozenset[int]] = set()
-        out: list[Haystack | None] = []
-        for j in range(per_insight):
-            found: Haystack | None = None
-            for attempt in range(HAYSTACK_ATTEMPTS):
-                rng = rng_for("summhay", "real-files", split, seed, item.topic_key, item.insight_id, j, attempt)
-                order = list(rest)
-                rng.shuffle(order)
-                placed = fit_and_place(
-                    fitter, golds, [docs[d] for d in order], question, target, max_documents, rule, rng
-                )
-                assert placed is not None, "items whose gold documents do not fit were dropped above"
-                others = tuple(order[: len(placed[0]) - len(golds)])
-                if frozenset(others) not in seen:
-                    seen.add(frozenset(others))
-                    found = Haystack(*placed, others)
-                    break
-                if len(others) == len(rest):  # the whole topic fits: no other document set exists
-                    break
-            out.append(found)
-        haystacks[k] = out
-        return out
+        if k not in haystacks:
+            haystacks[k] = _item_haystacks(items[k], all_docs[items[k].topic], cfg, split, seed, fitter)
+        return haystacks[k]
 
     candidates = [(k, j) for k in range(len(items)) for j in range(per_insight)]
     rng_for("summhay", "real-files", split, seed).shuffle(candidates)
@@ -426,32 +463,9 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
         if len(records) >= n_examples:
             break
         haystack = haystacks_of(k)[j]
-        if haystack is None:
-            continue
-        item = items[k]
-        documents, positions = haystack.documents, haystack.positions
-        shifts = [body_offset(label_of(documents[p])) for p in positions]
-        insight_spans = [(p, shift + a.start, shift + a.end) for p, shift, a in zip(positions, shifts, item.alignments)]
-        records.append(
-            citation_record(
-                key,
-                len(records),
-                documents=documents,
-                gold_positions=positions,
-                question=CITATION_QUESTION.format(insight=item.insight.strip()),
-                insight_spans=insight_spans,
-                extra={
-                    "target_tokens": target,
-                    "source": item.origin,
-                    "topic_id": topics[item.topic].topic_id,
-                    "insight_id": item.insight_id,
-                    "insight_recall": [round(a.recall, 4) for a in item.alignments],
-                    "insight_sentences": [a.sentences for a in item.alignments],
-                    "haystack": j,
-                    "haystack_document_ids": [d["doc_id"][len(item.origin) + 1 :] for d in documents],
-                },
-            )
-        )
+        if haystack is not None:
+            topic_id = topics[items[k].topic].topic_id
+            records.append(_item_record(key, len(records), items[k], haystack, j, topic_id, target))
     if len(records) < n_examples:
         usable = sum(h is not None for k in range(len(items)) for h in haystacks_of(k))
         raise RecordError(

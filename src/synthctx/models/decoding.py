@@ -1,0 +1,83 @@
+"""Greedy answers and the gold answer's log-probability, defined once for evaluation and the interventions.
+
+The interventions decode step by step (:func:`greedy_continue`) because their forwards run through runners that
+patch or knock out heads and reuse one prefill for both measures; evaluation decodes with ``model.generate``
+(:func:`generate_answer`), which also applies the model's own generation config. Both stop at the end-of-text
+token and turn the answer's ids into text with :func:`answer_text`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from synthctx.data.tasks import encode
+
+__all__ = ["answer_logprob", "answer_text", "generate_answer", "gold_logprob", "greedy_continue"]
+
+
+def answer_logprob(logits: torch.Tensor, ids: torch.Tensor, answer_positions: list[int], first: int = 0) -> float:
+    """Log-probability of the answer tokens ``ids[0, answer_positions]`` (summed) under teacher forcing.
+
+    `logits` are float rows of one sequence, row i predicting the token after position ``first + i`` (a forward
+    may keep only the rows from the position that predicts the answer's first token on).
+    """
+    log_probs = torch.log_softmax(logits, dim=-1)
+    pos = torch.tensor(answer_positions, device=logits.device)
+    return float(log_probs[pos - 1 - first, ids[0, pos]].sum())
+
+
+def gold_logprob(model: torch.nn.Module, tokenizer: Any, record: dict[str, Any], answer: str | None = None) -> float:
+    """Log-probability of the gold answer (``answer`` defaults to ``record["answers"][0]``) from one cache-free
+    forward of prompt + answer; inside a knockout or patching block it scores the intervened model."""
+    answer = record["answers"][0] if answer is None else answer
+    encoded = encode(tokenizer, record, answer)
+    positions = encoded.answer_positions
+    if not positions or positions[0] == 0:
+        raise ValueError(f"record {record.get('id')}: no scorable answer tokens")
+    device = next(model.parameters()).device
+    ids = torch.tensor([encoded.input_ids], dtype=torch.long, device=device)
+    with torch.no_grad():
+        logits = model(input_ids=ids, use_cache=False).logits[0].float()
+    return answer_logprob(logits, ids, positions)
+
+
+def greedy_continue(
+    next_logits: Callable[[int], torch.Tensor], first_token: int, eos_token_id: int | None, max_new_tokens: int
+) -> list[int]:
+    """Greedy answer ids from its first token on: `next_logits(token)` feeds one token to a cached model and
+    returns the logits that predict the next one. Stops before the end-of-text token or at `max_new_tokens`."""
+    generated: list[int] = []
+    token = first_token
+    while token != eos_token_id:
+        generated.append(token)
+        if len(generated) == max_new_tokens:
+            break
+        token = int(next_logits(token).argmax())
+    return generated
+
+
+def answer_text(tokenizer: Any, generated: list[int]) -> str:
+    """The answer as text: special tokens dropped, surrounding whitespace stripped."""
+    return tokenizer.decode(generated, skip_special_tokens=True).strip()
+
+
+@torch.no_grad()
+def generate_answer(model, tokenizer, record: dict[str, Any], max_new_tokens: int) -> tuple[str, list[int]]:
+    """Evaluation's greedy answer to a record's prompt: its text and token ids (end-of-text cut off)."""
+    enc = encode(tokenizer, record, None)
+    ids = torch.tensor([enc.input_ids], device=model.device)
+    out = model.generate(
+        ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    generated = out[0, ids.shape[1] :].tolist()
+    if tokenizer.eos_token_id in generated:
+        generated = generated[: generated.index(tokenizer.eos_token_id)]
+    return answer_text(tokenizer, generated), generated
