@@ -49,13 +49,9 @@ def _perturbed(model_dir: Path, seed: int):
 def _patching(a, b, tokenizer, records, score, max_new: int, n_sets: int) -> None:
     import numpy as np
 
-    from synthctx.interventions.experiments import (
-        PatchedRunner,
-        PlainRunner,
-        measure,
-        patching_configurations,
-        run_patching,
-    )
+    from synthctx.interventions.experiments import measure, run_patching
+    from synthctx.interventions.head_picking import patching_configurations
+    from synthctx.interventions.runners import PatchedRunner, PlainRunner
 
     layers, heads = a.config.num_hidden_layers, a.config.num_attention_heads
     rng = np.random.default_rng(0)
@@ -100,14 +96,10 @@ def _scoring(a, tokenizer, record) -> None:
 def _knockout(a, tokenizer, records, score, max_new: int, scores: Path | None, ks: tuple[int, ...], draws: int) -> None:
     import numpy as np
 
-    from synthctx.interventions.experiments import (
-        PlainRunner,
-        first_changed_layer,
-        knockout_configurations,
-        measure,
-        run_knockout,
-    )
+    from synthctx.interventions.experiments import measure, run_knockout
+    from synthctx.interventions.head_picking import knockout_configurations
     from synthctx.interventions.knockout import knockout
+    from synthctx.interventions.runners import PlainRunner, first_changed_layer
 
     layers, heads = a.config.num_hidden_layers, a.config.num_attention_heads
     if scores:

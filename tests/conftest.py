@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from workflow_helpers import copy_workflow, snakemake
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
@@ -70,7 +72,7 @@ def synthetic_cfg(data_cfg) -> dict:
 # The longest modules start first: where `make test` runs xdist workers (4 cores or more; one file per worker at a
 # time, --dist loadfile --no-loadscope-reorder), the SLURM rehearsal and the workflow runs then overlap with the
 # rest instead of closing the run on their own. In one process the order changes nothing; no test depends on it.
-LONGEST_FIRST = ("test_slurm.py", "test_workflow.py")
+LONGEST_FIRST = ("test_slurm.py", "test_workflow.py", "test_incremental.py")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -79,3 +81,27 @@ def pytest_collection_modifyitems(config, items):
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: each module keeps its own order
+
+
+TINY = Path(__file__).parent / "fixtures" / "tiny.yaml"
+SECRET = "hf_sentinel_do_not_write_7f3a9c"  # a token a user exported must never reach an output or a log
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    """A copy of the workflow run to completion on the tiny config, shared by the workflow tests (run once per
+    test process; tests that change it work on their own copy)."""
+    work = copy_workflow(tmp_path_factory.mktemp("wf"))
+    cfg = work / "tiny.yaml"
+    cfg.write_text(TINY.read_text())
+    saved = os.environ.get("HF_TOKEN")
+    os.environ["HF_TOKEN"] = SECRET  # a token the user exported must never reach an output or a log
+    try:
+        run = snakemake(work, "--cores", "2", "--configfile", str(cfg))
+    finally:
+        if saved is None:
+            os.environ.pop("HF_TOKEN", None)
+        else:
+            os.environ["HF_TOKEN"] = saved
+    assert run.returncode == 0, run.stderr[-6000:]
+    return work, cfg

@@ -1,14 +1,13 @@
 """Incremental re-runs: an edit to one job module re-plans exactly the rules of its rule file (and what reads
 their outputs); the command line, comments and docstrings re-plan nothing; an edit to the claims code
-re-plans the claims alone, never training or evaluation. On a copy of one finished tiny run (test_workflow's
-fixture), with `snakemake -n`."""
+re-plans the claims alone, never training or evaluation. On a copy of one finished tiny run (the session's
+`finished_run` fixture), with `snakemake -n`."""
 
 from __future__ import annotations
 
 import pytest
 
-from test_workflow import DOWNSTREAM, finished_run  # noqa: F401  (the fixture: one tiny run for this module)
-from workflow_helpers import planned_jobs, snakemake
+from workflow_helpers import DOWNSTREAM, planned_jobs, snakemake
 
 # The tiny run (tests/fixtures/tiny.yaml): 13 conditions, 10 fine-tuned, 7 knocked out, 4 patched.
 MODEL_JOBS_AFTER_SCORING = {"head_sets": 13, "knockout": 7, "patch": 4, **{r: 1 for r in DOWNSTREAM}}
@@ -53,7 +52,7 @@ def plan_after_edit(work, cfg, rel: str, edit) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("rel", REPLANNED)
-def test_a_code_edit_replans_exactly_the_rules_that_run_it(finished_run, rel):  # noqa: F811
+def test_a_code_edit_replans_exactly_the_rules_that_run_it(finished_run, rel):
     work, cfg = finished_run
     plan = plan_after_edit(work, cfg, rel, lambda text: text + CODE_EDIT)
     assert plan == REPLANNED[rel], plan
@@ -61,7 +60,7 @@ def test_a_code_edit_replans_exactly_the_rules_that_run_it(finished_run, rel):  
         assert not {"fine_tune", "evaluate"} & set(plan)
 
 
-def test_comments_and_docstrings_replan_nothing(finished_run):  # noqa: F811
+def test_comments_and_docstrings_replan_nothing(finished_run):
     work, cfg = finished_run
 
     def reworded(text: str) -> str:

@@ -9,33 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workflow_helpers import copy_workflow, planned_jobs, planned_wildcards, snakemake
+from conftest import SECRET
+from workflow_helpers import DOWNSTREAM, planned_jobs, planned_wildcards, snakemake
 
 pytestmark = pytest.mark.slow
 TINY = Path(__file__).parent / "fixtures" / "tiny.yaml"
-DOWNSTREAM = {"aggregate", "correlate", "intervention_tables", "figures", "claims", "all"}
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    """A copy of the workflow run to completion on the tiny config."""
-    work = copy_workflow(tmp_path_factory.mktemp("wf"))
-    cfg = work / "tiny.yaml"
-    cfg.write_text(TINY.read_text())
-    saved = os.environ.get("HF_TOKEN")
-    os.environ["HF_TOKEN"] = SECRET  # a token the user exported must never reach an output or a log
-    try:
-        run = snakemake(work, "--cores", "2", "--configfile", str(cfg))
-    finally:
-        if saved is None:
-            os.environ.pop("HF_TOKEN", None)
-        else:
-            os.environ["HF_TOKEN"] = saved
-    assert run.returncode == 0, run.stderr[-6000:]
-    return work, cfg
-
-
-SECRET = "hf_sentinel_do_not_write_7f3a9c"
 
 
 def test_no_token_reaches_outputs_logs_or_metadata(finished_run):

@@ -11,6 +11,8 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# The rules after the model jobs: a change upstream re-plans each of them once.
+DOWNSTREAM = {"aggregate", "correlate", "intervention_tables", "figures", "claims", "all"}
 COPIED = ("Snakefile", "workflow", "src", "config", "profiles", "envs", "LICENSE", "CITATION.cff", ".zenodo.json")
 
 

@@ -29,9 +29,7 @@ DEBUG_VAR = "SYNTHCTX_DEBUG"
 PROJECT_ERRORS = (
     ("synthctx.plan.config", "ConfigError"),
     ("synthctx.plan.settings", "SliceError"),
-    ("synthctx.data.records", "DataError"),
-    ("synthctx.data.sources", "RecordError"),
-    ("synthctx.data.sources", "Unalignable"),
+    ("synthctx.data.records", "DataError"),  # RecordError and Unalignable (data.sources) are DataErrors
     ("synthctx.data.hub", "HubError"),
     ("synthctx.data.llm_writer", "WriterError"),
     ("synthctx.data.llm_writer", "InvalidOutputError"),

@@ -109,7 +109,7 @@ rule figures:
 
 rule claims:
     input:
-        [TABLES[name] for name in ("conditions", "condition_means", "correlations", "leave_one_out", "knockout", "patching", "recall_by_step")],
+        [TABLES[name] for name in targets.CLAIM_TABLES],
     output:
         page=report("results/aggregate/claims.html", caption="../report/claims.rst", category="Claims"),
         table="results/aggregate/claims.csv",

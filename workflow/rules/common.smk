@@ -10,10 +10,9 @@ import yaml
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 # Standard library + jsonschema + yaml only, so the scheduler stays light.
-from synthctx.data import tasks  # noqa: E402
 from synthctx.plan import conditions, job_resources, slices, targets  # noqa: E402
 from synthctx.plan import grid as plan_grid  # noqa: E402
-from synthctx.plan.code_digest import code_digest, folder_contents_digest  # noqa: E402
+from synthctx.plan.code_digest import code_digest, folder_contents_digest, job_digest  # noqa: E402
 from synthctx.plan.config import AUTO_DTYPES, ConfigError, validate_config  # noqa: E402
 from synthctx.plan.hardware import resolve_dtype  # noqa: E402
 from synthctx.plan.job_environment import prepare_job_environment  # noqa: E402
@@ -62,14 +61,12 @@ COND = "{task}/{data}/{model}/{seed}"
 # Code digests: a rule's covers its job module (synthctx.jobs.<rule file>) and the science it names, never the
 # CLI (see synthctx.plan.code_digest). A task's data rules hash its whole package; the rules that build prompts
 # or score answers (training, evaluation, head scoring) hash its spec: editing one task re-runs only its branch.
-from synthctx.plan.code_digest import job_digest  # noqa: E402
-
 DATA_SCIENCE = ("synthctx.models.model_io", "synthctx.data.tasks", "synthctx.data.llm_writer", "synthctx.plan.conditions")
 TASK_DATA_CODE = {t: job_digest("synthctx.jobs.data", *DATA_SCIENCE, folders=(f"synthctx.data.tasks.{t}",)) for t in TASKS}
 TASK_SPEC_CODE = {t: code_digest(f"synthctx.data.tasks.{t}") for t in TASKS}
 
 # Retrieval heads for every task; insight heads where a task's records carry insight spans.
-HEAD_KINDS = ["retrieval"] + (["insight"] if any(tasks.get(t).has_insights for t in TASKS) else [])
+HEAD_KINDS = plan_grid.head_kinds(config)
 
 
 def data_code(wc):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from synthctx.data.files import atomic_path
+from synthctx.data.records import DataError
 from synthctx.data.wikipedia import split_sentences
 
 BODY_EXCERPT = 300
@@ -280,14 +281,14 @@ def writer_from_config(cfg: dict[str, Any], cache_dir: str | Path) -> CachedWrit
     """Every generation parameter must be spelled out in config, since each one is part of the cache key."""
     backend = cfg.get("backend")
     if backend not in BACKEND_KEYS:
-        raise ValueError(f"writer.backend: unknown backend {backend!r}; expected one of {sorted(BACKEND_KEYS)}")
+        raise DataError(f"writer.backend: unknown backend {backend!r}; expected one of {sorted(BACKEND_KEYS)}")
     required, optional = BACKEND_KEYS[backend]
     for key in required:
         if key not in cfg:
-            raise ValueError(f"writer.{key}: missing (required for backend {backend!r})")
+            raise DataError(f"writer.{key}: missing (required for backend {backend!r})")
     for key in cfg:
         if key != "backend" and key not in required and key not in optional:
-            raise ValueError(f"writer.{key}: unknown key for backend {backend!r}")
+            raise DataError(f"writer.{key}: unknown key for backend {backend!r}")
     params = {k: v for k, v in cfg.items() if k != "backend"}
     writer: TextWriter
     if backend == "openai":

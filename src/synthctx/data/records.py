@@ -108,7 +108,7 @@ def make_record(
     context, context_spans = build_context_spans(documents, spans)
     for s, e in context_spans.get("answer", []):
         if not context[s:e] or context[s:e] not in answers[0]:
-            raise ValueError(
+            raise DataError(
                 f"record {key.record_id(index)}: answer span {context[s:e]!r} is not part of the answer {answers[0]!r}"
             )
     return {
@@ -169,7 +169,7 @@ def build_context_spans(
         spans[role] = []
         for d, s, e in items:
             if not 0 <= s < e <= len(documents[d]["text"]):
-                raise ValueError(f"span {role} [{s}, {e}) outside document {documents[d]['doc_id']}")
+                raise DataError(f"span {role} [{s}, {e}) outside document {documents[d]['doc_id']}")
             spans[role].append([starts[d] + s, starts[d] + e])
     return context, spans
 

@@ -12,10 +12,12 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from synthctx.data.records import DataError
+
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-class RecordError(ValueError):
+class RecordError(DataError):
     """A source record (or file) the builders cannot use; the message names file, line and field."""
 
 
@@ -133,7 +135,7 @@ def as_rows(value: Any) -> Any:
 NONEMPTY_STRING = {"type": "string", "pattern": r"\S"}
 
 
-class Unalignable(ValueError):
+class Unalignable(DataError):
     """A source record whose answer (or a hop's) does not occur where it should: an error, or dropped and
     counted, as `on_unalignable` says."""
 

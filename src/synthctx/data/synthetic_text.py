@@ -20,7 +20,7 @@ from typing import Any
 from synthctx.data.length_fitting import LengthFitter
 from synthctx.data.llm_writer import TextWriter, haystack_document, needle_sentence, value_offset
 from synthctx.data.prompting import ANSWER_INSTRUCTION
-from synthctx.data.records import Needle, rng_for
+from synthctx.data.records import DataError, Needle, rng_for
 from synthctx.data.wikipedia import load_passages, split_sentences, summaries_path
 
 WRITER_SEEDS = 2**31  # per-text writer seeds are drawn from the record rng in [0, WRITER_SEEDS)
@@ -114,10 +114,10 @@ def writer_for(use: str, level: str, cfg: dict[str, Any], writer: TextWriter | N
     section = cfg.get("writer")
     if not section:
         if writer is not None:
-            raise ValueError("a writer was given but the config slice has no `writer` section")
+            raise DataError("a writer was given but the config slice has no `writer` section")
         return None
     if writer is None:
-        raise ValueError(
+        raise DataError(
             "the config slice has a `writer` section but no writer was given "
             "(the CLI creates it once with llm_writer.writer_from_slice)"
         )

@@ -18,6 +18,7 @@ prefill costs (n_layers - L) / n_layers of a full one. Decoding always runs ever
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from typing import Any
 import torch
 
 from synthctx.data.tasks import encode
-from synthctx.interventions.head_picking import Configuration, knockout_configurations, patching_configurations
+from synthctx.interventions.head_picking import Configuration
 from synthctx.interventions.knockout import head_output_means, knockout
 from synthctx.interventions.runners import (
     LayerSkippingRunner,
@@ -39,20 +40,6 @@ from synthctx.interventions.runners import (
 )
 from synthctx.models.anatomy import ModelAnatomy
 from synthctx.models.decoding import answer_logprob, answer_text, greedy_continue
-
-__all__ = [  # the job layer and the benchmarks import the configurations and runners from here too
-    "Configuration",
-    "Measured",
-    "PatchedRunner",
-    "PlainRunner",
-    "calibration_means",
-    "first_changed_layer",
-    "knockout_configurations",
-    "measure",
-    "patching_configurations",
-    "run_knockout",
-    "run_patching",
-]
 
 
 @dataclass
@@ -186,4 +173,53 @@ def _row(config: Configuration, measured: Measured, name: str) -> dict[str, Any]
         "draw": config.draw,
         "heads": [list(h) for h in config.heads],
         **measured.as_record(),
+    }
+
+
+PATCHING_SEMANTICS = (
+    "each head's output slot through its own model's o_proj, from the donor's clean forward on "
+    "the same tokens (not recomputed from the patched residual stream); the patched model's o_proj bias kept"
+)
+
+
+def knockout_result(
+    settings: Any, records: list[dict], scores: dict, calibration: str | None, rows: list, seed: int
+) -> dict[str, Any]:
+    """knockout.json less the job's stamp: the rows and everything needed to read them (which examples, which
+    heads were ranked, the settings)."""
+    return {
+        "semantics": settings.semantics,
+        "calibration": calibration,
+        "ranked_by": settings.ranked_by,
+        "n_examples": len(records),
+        "example_ids": [r["id"] for r in records],
+        "metric": "f1",
+        "n_layers": scores["n_layers"],
+        "n_heads": scores["n_heads"],
+        "exclude_top": settings.exclude_top,
+        "seed": seed,
+        "settings": dataclasses.asdict(settings),
+        "rows": rows,
+    }
+
+
+def patching_result(
+    settings: Any, records: list[dict], donor: dict, synthetic: Measured, real: Measured, rows: list, seed: int
+) -> dict[str, Any]:
+    """patching.json less the condition: the patched and the donor model's own measures, the rows, and how to
+    read them."""
+    return {
+        "donor": donor,
+        "set_rule": settings.set_rule,
+        "ranked_by": settings.ranked_by,
+        "n_examples": len(records),
+        "example_ids": [r["id"] for r in records],
+        "metric": "f1",
+        "dtype": settings.dtype,
+        "semantics": PATCHING_SEMANTICS,
+        "seed": seed,
+        "settings": dataclasses.asdict(settings),
+        "synthetic": synthetic.as_record(),
+        "real": real.as_record(),
+        "rows": rows,
     }

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from synthctx.jobs.outputs import write_output
+from synthctx.plan import targets
 
 
 def cmd_aggregate(a: argparse.Namespace) -> None:
@@ -80,17 +81,6 @@ def cmd_figures(a: argparse.Namespace) -> None:
     figures.patching_recovery(read_csv(a.patching), a.patching_figure)
 
 
-CLAIM_TABLES = (
-    "conditions",
-    "condition_means",
-    "correlations",
-    "leave_one_out",
-    "knockout",
-    "patching",
-    "recall_by_step",
-)
-
-
 def cmd_claims(a: argparse.Namespace) -> None:
     import polars as pl
     from docutils.core import publish_string
@@ -98,7 +88,7 @@ def cmd_claims(a: argparse.Namespace) -> None:
     from synthctx.analysis.aggregate import read_csv
     from synthctx.analysis.claims import claim_verdicts, claims_rst
 
-    tables = {name: read_csv(path) for name, path in zip(CLAIM_TABLES, a.tables, strict=True)}
+    tables = {name: read_csv(path) for name, path in zip(targets.CLAIM_TABLES, a.tables, strict=True)}
     verdicts = claim_verdicts(tables)
     text = claims_rst(verdicts)
     html = publish_string(text, writer_name="html5", settings_overrides={"report_level": 5, "embed_stylesheet": True})

@@ -4,19 +4,12 @@ model's heads into another condition's model."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from synthctx.jobs.model_job import condition, condition_stamp, job_settings, load_condition_model
 from synthctx.jobs.outputs import write_output
-
-PATCHING_SEMANTICS = (
-    "each head's output slot through its own model's o_proj, from the donor's clean forward on "
-    "the same tokens (not recomputed from the patched residual stream); the patched model's o_proj bias kept"
-)
 
 
 def _intervention_inputs(a: argparse.Namespace, n_examples: int | None, kinds: tuple[str, ...], ranked_by: str):
@@ -36,31 +29,11 @@ def _intervention_inputs(a: argparse.Namespace, n_examples: int | None, kinds: t
     return records, scores, matrices
 
 
-def knockout_result(
-    a: argparse.Namespace, cfg: Any, records: list[dict], scores: dict, calibration: str | None, rows: list
-) -> dict[str, Any]:
-    """knockout.json: the rows and everything needed to read them (which examples, heads, settings)."""
-    return {
-        **condition_stamp(a, cfg.dtype),
-        "semantics": cfg.semantics,
-        "calibration": calibration,
-        "ranked_by": cfg.ranked_by,
-        "n_examples": len(records),
-        "example_ids": [r["id"] for r in records],
-        "metric": "f1",
-        "n_layers": scores["n_layers"],
-        "n_heads": scores["n_heads"],
-        "exclude_top": cfg.exclude_top,
-        "seed": a.seed,
-        "settings": dataclasses.asdict(cfg),
-        "rows": rows,
-    }
-
-
 def cmd_knockout(a: argparse.Namespace) -> None:
     from synthctx.data import tasks
     from synthctx.data.records import read_jsonl
-    from synthctx.interventions.experiments import calibration_means, knockout_configurations, run_knockout
+    from synthctx.interventions.experiments import calibration_means, knockout_result, run_knockout
+    from synthctx.interventions.head_picking import knockout_configurations
     from synthctx.plan.settings import KnockoutRun
 
     cfg = job_settings(a, KnockoutRun, "interventions (knockout)")
@@ -77,35 +50,14 @@ def cmd_knockout(a: argparse.Namespace) -> None:
         model, tokenizer, records, configs, cfg.semantics, means, tasks.get(a.task).score, cfg.max_new_tokens
     )
     extra = {"condition": condition(a), "semantics": cfg.semantics, "attention": "sdpa + head knockout wrapper"}
-    out = knockout_result(a, cfg, records, scores, calibration, rows)
+    out = {**condition_stamp(a, cfg.dtype), **knockout_result(cfg, records, scores, calibration, rows, a.seed)}
     write_output(a.out, out, stage="knockout", config_slice=a.config, with_device=True, extra=extra)
-
-
-def patching_result(
-    a: argparse.Namespace, cfg: Any, records: list[dict], donor: dict, synthetic: Any, real: Any, rows: list
-) -> dict[str, Any]:
-    """patching.json: the patched and the donor model's own scores, the rows, and how to read them."""
-    return {
-        "condition": condition(a),
-        "donor": donor,
-        "set_rule": cfg.set_rule,
-        "ranked_by": cfg.ranked_by,
-        "n_examples": len(records),
-        "example_ids": [r["id"] for r in records],
-        "metric": "f1",
-        "dtype": cfg.dtype,
-        "semantics": PATCHING_SEMANTICS,
-        "seed": a.seed,
-        "settings": dataclasses.asdict(cfg),
-        "synthetic": synthetic.as_record(),
-        "real": real.as_record(),
-        "rows": rows,
-    }
 
 
 def cmd_patch(a: argparse.Namespace) -> None:
     from synthctx.data import tasks
-    from synthctx.interventions.experiments import patching_configurations, run_patching
+    from synthctx.interventions.experiments import patching_result, run_patching
+    from synthctx.interventions.head_picking import patching_configurations
     from synthctx.models.model_io import load_model
     from synthctx.plan.settings import PatchingRun
 
@@ -120,7 +72,10 @@ def cmd_patch(a: argparse.Namespace) -> None:
     synthetic, real, rows = run_patching(
         patched.model, donor, patched.tokenizer, records, configs, tasks.get(a.task).score, cfg.max_new_tokens
     )
-    out = patching_result(a, cfg, records, reference["condition"], synthetic, real, rows)
+    out = {
+        "condition": condition(a),
+        **patching_result(cfg, records, reference["condition"], synthetic, real, rows, a.seed),
+    }
     write_output(a.out, out, stage="patch", config_slice=a.config, with_device=True, extra={"condition": condition(a)})
 
 

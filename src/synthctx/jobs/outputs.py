@@ -5,48 +5,37 @@ job leaves no partial output), deterministically (sorted keys, no timestamps), w
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from synthctx.data.files import atomic_path
 from synthctx.jobs.provenance import metadata
-
-
-def _temporary(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(path.name + ".tmp")
 
 
 def write_jsonl_atomic(path: Path, records: Iterable[dict[str, Any]]) -> int:
     """Sorted-key JSON lines; returns how many were written."""
-    tmp = _temporary(path)
     n = 0
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for rec in records:
             fh.write(json.dumps(rec, sort_keys=True, ensure_ascii=False) + "\n")
             n += 1
-    os.replace(tmp, path)
     return n
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = _temporary(path)
-    tmp.write_text(json.dumps(obj, sort_keys=True, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(obj, sort_keys=True, indent=1, ensure_ascii=False) + "\n")
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    tmp = _temporary(path)
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_csv_atomic(path: Path, frame) -> None:
     """A polars DataFrame as CSV."""
-    tmp = _temporary(path)
-    frame.write_csv(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        frame.write_csv(tmp)
 
 
 def write_metadata(

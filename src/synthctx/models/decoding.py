@@ -1,9 +1,9 @@
 """Greedy answers and the gold answer's log-probability, defined once for evaluation and the interventions.
 
-The interventions decode step by step (:func:`greedy_continue`) because their forwards run through runners that
-patch or knock out heads and reuse one prefill for both measures; evaluation decodes with ``model.generate``
-(:func:`generate_answer`), which also applies the model's own generation config. Both stop at the end-of-text
-token and turn the answer's ids into text with :func:`answer_text`.
+Every greedy answer is decoded by :func:`greedy_continue`, one token at a time over a key-value cache: the
+interventions feed it through runners that patch or knock out heads (one prefill serving both measures),
+evaluation through the plain model (:func:`generate_answer`). Both stop at the end-of-text token and turn the
+answer's ids into text with :func:`answer_text`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from transformers import DynamicCache
 
 from synthctx.data.tasks import encode
 
@@ -66,18 +67,20 @@ def answer_text(tokenizer: Any, generated: list[int]) -> str:
 
 @torch.no_grad()
 def generate_answer(model, tokenizer, record: dict[str, Any], max_new_tokens: int) -> tuple[str, list[int]]:
-    """Evaluation's greedy answer to a record's prompt: its text and token ids (end-of-text cut off)."""
+    """Evaluation's greedy answer to a record's prompt, its text and token ids (end-of-text cut off): one prefill
+    that fills the key-value cache, then :func:`greedy_continue`, the interventions' decoder, one token at a
+    time. Plain greedy decoding as the study defines it: a model's own generation config (a repetition
+    penalty, say) is not applied."""
     enc = encode(tokenizer, record, None)
     ids = torch.tensor([enc.input_ids], device=model.device)
-    out = model.generate(
-        ids,
-        attention_mask=torch.ones_like(ids),
-        max_new_tokens=max_new_tokens,
-        do_sample=False,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    generated = out[0, ids.shape[1] :].tolist()
-    if tokenizer.eos_token_id in generated:
-        generated = generated[: generated.index(tokenizer.eos_token_id)]
+    cache = DynamicCache()
+
+    def logits_after(tokens: torch.Tensor) -> torch.Tensor:
+        return model(input_ids=tokens, cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
+
+    def next_logits(token: int) -> torch.Tensor:
+        return logits_after(torch.tensor([[token]], device=ids.device))
+
+    first = int(logits_after(ids).argmax())
+    generated = greedy_continue(next_logits, first, tokenizer.eos_token_id, max_new_tokens)
     return answer_text(tokenizer, generated), generated

@@ -27,6 +27,7 @@ from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import Any
 
+from synthctx.data.files import atomic_path
 from synthctx.jobs.provenance import git_commit, versions
 
 # Rules whose outputs a reader of the study needs: predictions and metrics per condition, head scores and
@@ -175,8 +176,6 @@ def build_package(
 ) -> dict[str, Any]:
     """Assemble `out` (built beside it and renamed, so a killed build leaves no partial package) and its
     `.tar.gz`. Refuses a run whose packaged outputs are missing or out of date."""
-    import yaml
-
     jobs = read_summary(summary)
     wanted = PACKAGED_RULES + (ADAPTER_RULES if adapters else ())
     packaged = [job for job in jobs if job.rule in wanted]
@@ -191,9 +190,21 @@ def build_package(
     if absent:
         raise PackageError(f"licence and citation files missing from {workdir}: {', '.join(absent)}")
 
-    staging = out.with_name(out.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    with atomic_path(out) as staging:
+        staging.mkdir()
+        files, state = _stage_package(staging, workdir, packaged, config, report, summary, license_id)
+    write_tarball(out, tarball)
+    size = sum((out / rel).stat().st_size for rel in files)
+    return {"files": len(files) + 1, "bytes": size, "tarball_bytes": tarball.stat().st_size, **state}
+
+
+def _stage_package(
+    staging: Path, workdir: Path, packaged: list[Job], config: dict, report: Path, summary: Path, license_id: str
+) -> tuple[list[str], dict[str, Any]]:
+    """Every file of the package, written into the staging folder; returns the files listed in the manifest
+    and the source state recorded."""
+    import yaml
+
     results: list[str] = []
     for job in packaged:
         for output in job.outputs:
@@ -219,12 +230,7 @@ def build_package(
         _copy(workdir / name, staging / name)
 
     _write_crate(staging, jobs=packaged, results=results, state=state, license_id=license_id)
-    files = write_manifest(staging)
-    shutil.rmtree(out, ignore_errors=True)
-    staging.rename(out)
-    write_tarball(out, tarball)
-    size = sum((out / rel).stat().st_size for rel in files)
-    return {"files": len(files) + 1, "bytes": size, "tarball_bytes": tarball.stat().st_size, **state}
+    return write_manifest(staging), state
 
 
 def _add_job_actions(crate: Any, workflow: Any, jobs: list[Job], entity: Callable[[str], Any]) -> list[Any]:
@@ -352,12 +358,11 @@ def write_tarball(folder: Path, tarball: Path) -> None:
         info.mtime = 0
         return info
 
-    tmp = tarball.with_name(tarball.name + ".tmp")
-    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for f in [folder, *sorted(folder.rglob("*"))]:
-                tar.add(f, arcname=str(Path(folder.name) / f.relative_to(folder)), recursive=False, filter=reset)
-    tmp.replace(tarball)
+    with atomic_path(tarball) as tmp, open(tmp, "wb") as raw:
+        with gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
+            with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                for f in [folder, *sorted(folder.rglob("*"))]:
+                    tar.add(f, arcname=str(Path(folder.name) / f.relative_to(folder)), recursive=False, filter=reset)
 
 
 # --- verification -----------------------------------------------------------------------------------------

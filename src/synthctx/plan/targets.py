@@ -7,19 +7,17 @@ from typing import Any
 
 from synthctx.plan.grid import head_kinds
 
-TABLES = {
-    name: f"results/aggregate/{name}.csv"
-    for name in (
-        "conditions",
-        "condition_means",
-        "correlations",
-        "leave_one_out",
-        "knockout",
-        "patching",
-        "recall_by_step",
-        "head_layers",
-    )
-}
+# The tables the claims are judged from, in the order the claims rule passes them.
+CLAIM_TABLES = (
+    "conditions",
+    "condition_means",
+    "correlations",
+    "leave_one_out",
+    "knockout",
+    "patching",
+    "recall_by_step",
+)
+TABLES = {name: f"results/aggregate/{name}.csv" for name in (*CLAIM_TABLES, "head_layers")}
 CLAIMS_PAGE = "results/aggregate/claims.html"
 
 

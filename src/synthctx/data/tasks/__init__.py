@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from synthctx.data import prompting
+from synthctx.data.records import DataError
 from synthctx.data.tasks.spec import Built, TaskSpec
 
 HERE = Path(__file__).resolve().parent
@@ -27,7 +28,7 @@ def names() -> tuple[str, ...]:
 @cache
 def get(name: str) -> TaskSpec:
     if name not in names():
-        raise ValueError(f"unknown task {name!r} (one of {', '.join(names())})")
+        raise DataError(f"unknown task {name!r} (one of {', '.join(names())})")
     spec = importlib.import_module(f"{__name__}.{name}").SPEC
     if spec.name != name:
         raise ValueError(f"synthctx/data/tasks/{name}/__init__.py: SPEC.name is {spec.name!r}, not {name!r}")

@@ -14,7 +14,7 @@ from typing import Any
 
 from synthctx.data.length_fitting import LengthFitter, place_gold
 from synthctx.data.prompting import ANSWER_INSTRUCTION
-from synthctx.data.records import RecordKey, make_record, rng_for, single_gold_spans
+from synthctx.data.records import DataError, RecordKey, make_record, rng_for, single_gold_spans
 from synthctx.data.wikipedia import Passage, load_passages, passage_document, summaries_path, year_question
 
 
@@ -68,7 +68,7 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
             )
         )
     if len(records) < n_examples:
-        raise ValueError(
+        raise DataError(
             f"real MDQA {split}: only {len(records)} of {n_examples} examples could be built from "
             f"the {len(pool)} passages of the pool (tasks.mdqa.n_{split} too large?)"
         )

@@ -13,7 +13,7 @@ from typing import Any
 from synthctx.data.length_fitting import LengthFitter, fill, interleave
 from synthctx.data.matching import mentions_any
 from synthctx.data.prompting import ANSWER_INSTRUCTION
-from synthctx.data.records import RecordKey, rng_for
+from synthctx.data.records import DataError, RecordKey, rng_for
 from synthctx.data.tasks.musique.record import assemble
 from synthctx.data.wikipedia import load_passages, passage_document, summaries_path, year_question
 
@@ -74,7 +74,7 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
     chains = list(two_hop_chains(path, cfg["max_passage_words"], f"real_{split}"))
     titles = _titles_by_first_word(path, cfg["max_passage_words"], f"real_{split}")
     if len(chains) < n_examples:
-        raise ValueError(
+        raise DataError(
             f"real MuSiQue {split}: only {len(chains)} two-hop chains in the {len(pool)} passages of "
             f"the pool, {n_examples} asked (lower tasks.musique.n_{split} or raise max_passage_words)"
         )

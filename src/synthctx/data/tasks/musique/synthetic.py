@@ -13,7 +13,7 @@ from typing import Any
 
 from synthctx.data.length_fitting import fill, interleave
 from synthctx.data.llm_writer import TextWriter
-from synthctx.data.records import Needle, RecordKey
+from synthctx.data.records import DataError, Needle, RecordKey
 from synthctx.data.synthetic_text import (
     CITIES,
     distinct_symbols,
@@ -118,7 +118,7 @@ def make_chain(
     of the next. With a writer (level high only), each hop's sentence is the LLM's, with the answer's
     offset in it."""
     if hops not in HOP_COUNTS:
-        raise ValueError(f"tasks.musique.hops must be one of {HOP_COUNTS}, not {hops!r}")
+        raise DataError(f"tasks.musique.hops must be one of {HOP_COUNTS}, not {hops!r}")
     if level == "symbolic":
         containers = distinct_symbols(rng, cfg["symbol_length"], 2 * hops + 1)
         containers, keys = containers[:hops], containers[hops:]

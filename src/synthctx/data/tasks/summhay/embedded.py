@@ -9,7 +9,7 @@ from typing import Any
 
 from synthctx.data.length_fitting import LengthFitter
 from synthctx.data.prompting import ANSWER_INSTRUCTION
-from synthctx.data.records import RecordKey, rng_for
+from synthctx.data.records import DataError, RecordKey, rng_for
 from synthctx.data.tasks.summhay.citations import (
     body_offset,
     citation_record,
@@ -96,7 +96,7 @@ def build(cfg: dict[str, Any], split: str, n_examples: int, seed: int, tokenizer
             )
         )
     if len(records) < n_examples:
-        raise ValueError(
+        raise DataError(
             f"real SummHay {split}: only {len(records)} of {n_examples} examples could be built from "
             f"the {len(years)} years that {cfg['min_gold']}+ passages of the pool mention once "
             f"(tasks.summhay.n_{split} too large?)"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from synthctx.data.llm_writer import TextWriter
-from synthctx.data.records import Needle, RecordKey
+from synthctx.data.records import DataError, Needle, RecordKey
 from synthctx.data.synthetic_text import (
     CITIES,
     haystack_without,
@@ -147,7 +147,7 @@ def build(
         question = CITATION_QUESTION.format(insight=insight["statement"])
         chosen = fit_with_golds(fitter, golds, distractors, question, cfg["target_tokens"], cfg["max_documents"])
         if chosen is None:
-            raise ValueError(
+            raise DataError(
                 f"synthetic SummHay {needle_level}/{haystack_level}: {k} gold documents alone exceed "
                 f"target_tokens={cfg['target_tokens']} or max_documents={cfg['max_documents']}: raise "
                 f"target_tokens or lower tasks.summhay.max_gold"
