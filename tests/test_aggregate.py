@@ -62,14 +62,30 @@ def test_rows_per_head_kind_with_the_task_metrics():
     both = correlation_rows(table, CorrelationSettings(**CFG))
     # per-seed rows (seed "0") and the same groups pooled over seeds (seed "pooled"; here one seed only)
     assert set(both["seed"]) == {"0", "pooled"}
-    corr, pooled = both.filter(pl.col("seed") == "0"), both.filter(pl.col("seed") == "pooled")
-    assert pooled.height == corr.height and set(pooled["p_method"]) == {"exact_within_seed"}
-    # one seed: the within-seed orderings are all 5! pairings, so estimate and exact p are the per-seed ones
+    corr = both.filter(pl.col("seed") == "0")
+    pooled = both.filter((pl.col("test") == "pooled") & pl.col("primary"))
+    assert pooled.height == corr.height and set(pooled["p_method"]) == {"exact_condition"}
+    assert set(corr["test"]) == {"per_seed"} and set(corr["baseline"]) == {"included"} and all(corr["primary"])
+    # the other baseline choice beside it, marked; the task-stratified rows (one task here) likewise
+    other = both.filter((pl.col("test") == "pooled") & ~pl.col("primary"))
+    assert other.height == pooled.height and set(other["baseline"]) == {"excluded"}
+    assert set(other.filter(pl.col("x") == "recall")["n"]) == {4}
+    strat = both.filter(pl.col("test") == "task_stratified")
+    assert set(strat["task"]) == {"all"} and strat.height == 2 * pooled.height
+    # cosine is constant here: the one task is left out of the stratified test
+    assert set(strat.filter(pl.col("x") == "recall")["n_tasks"]) == {1} and set(strat["tasks_left_out"]) == {0, 1}
+    # one seed: the condition orderings are all 5! pairings, so estimate and exact p are the per-seed ones
+    # for Spearman and Kendall (their null is symmetric: the reversed ordering flips the sign, so |T| >= |t|
+    # and scipy's 2 x smaller tail agree); Pearson's is not: F1 = recall - 0.1 exactly, only the identity
+    # reaches |r| = 1 (the recalls 0.8, 0.6, 0.5, 0.3, 0.1 are not evenly spaced), so p = 1/120 pooled
     keys = ["head_kind", "scoring_mode", "set_rule", "x", "method"]
     joined = corr.join(pooled, on=keys, suffix="_pooled").filter(pl.col("x") == "recall")  # cosine: constant
     assert joined.height == 12 and not joined["estimate_pooled"].is_nan().any()
     assert (joined["estimate"] - joined["estimate_pooled"]).abs().max() < 1e-12
-    assert (joined["p_permutation"] - joined["p_permutation_pooled"]).abs().max() < 1e-12
+    symmetric = joined.filter(pl.col("method") != "pearson")
+    assert (symmetric["p_permutation"] - symmetric["p_permutation_pooled"]).abs().max() < 1e-12
+    pearson = joined.filter((pl.col("method") == "pearson") & (pl.col("head_kind") == "retrieval"))
+    assert set(pearson["p_permutation_pooled"].round(12)) == {round(1 / 120, 12)}
     rho = corr.filter(
         (pl.col("x") == "recall") & (pl.col("method") == "spearman") & (pl.col("set_rule") == "threshold")
     )
@@ -113,3 +129,21 @@ def test_training_data_of_a_task_follow_its_config_block():
         "variants": [["high", "low"], ["symbolic", "symbolic"]],
     }
     assert conditions.training_data(block) == ["real", "high-low", "symbolic-symbolic", "none"]
+
+
+def test_example_rows_one_row_per_condition_and_test_example():
+    from synthctx.analysis.aggregate import example_rows
+
+    summaries = [{"condition": _cond(d)} for d in ("real", "high-high")]
+    predictions = [
+        [{"id": "q1", "metrics": {"f1": 1.0, "substring_em": 1.0}}, {"id": "q2", "metrics": {"f1": 0.25}}],
+        [{"id": "q1", "metrics": {"f1": 0.0, "gold_logprob": -2.5}}, {"id": "q2", "metrics": {"f1": 0.5}}],
+    ]
+    rows = example_rows(summaries, predictions)
+    assert rows.height == 4 and rows["example_id"].to_list() == ["q1", "q2", "q1", "q2"]
+    assert rows.filter(pl.col("data") == "real")["f1"].to_list() == [1.0, 0.25]
+    high = rows.filter(pl.col("data") == "high-high")
+    assert high["condition"][0] == "high/high" and high["gold_logprob"].to_list() == [-2.5, None]
+    assert rows["substring_em"].to_list() == [None, None, 1.0, None]  # sorted: high-high before real
+    with pytest.raises(ValueError, match="prediction files"):
+        example_rows(summaries, predictions[:1])

@@ -13,7 +13,9 @@ from scipy import stats
 from synthctx.analysis.aggregate import (
     condition_rows,
     head_layer_rows,
+    knockout_example_rows,
     knockout_rows,
+    patching_example_rows,
     patching_rows,
     recall_by_step_rows,
     recovery_ci,
@@ -465,3 +467,26 @@ def test_condition_rows_copy_the_f1_interval_when_the_summary_has_it():
     by = {r["data"]: r for r in table.filter(pl.col("set_rule") == "threshold").iter_rows(named=True)}
     assert (by["high-low"]["f1_ci_low"], by["high-low"]["f1_ci_high"]) == (0.3, 0.5)
     assert by["low-low"]["f1_ci_low"] is None and by["low-low"]["f1_ci_high"] is None
+
+
+def test_knockout_example_rows_keep_every_configuration_and_example_with_optional_scope_and_k():
+    ko = _knockout(COND, [1.0, 0.5, 1.0, 0.5], [0.0, 0.5, 0.0, 0.5])
+    table = knockout_example_rows([ko])
+    assert table.height == 3 * 4
+    top = table.filter(pl.col("control") == "top").sort("example")
+    assert top["example_id"].to_list() == ["a", "b", "c", "d"] and top["f1"].to_list() == [0.0, 0.5, 0.0, 0.5]
+    assert top["gold_logprob"].to_list() == [-5.0, -6.0, -3.0, -6.0]
+    assert top["scope"].null_count() == 4 and top["k_spec"].null_count() == 4, "older files: left empty"
+    newer = ko | {"scope": "answer"}
+    newer["rows"] = [r | {"k_spec": "0.01", "k_fraction": 0.375} for r in ko["rows"]]
+    table = knockout_example_rows([newer])
+    assert set(table["scope"].to_list()) == {"answer"} and set(table["k_spec"].to_list()) == {"0.01"}
+    assert set(table["k_fraction"].to_list()) == {0.375}
+
+
+def test_patching_example_rows_put_synthetic_and_real_beside_each_patched_example():
+    table = patching_example_rows([_patching(SYN, REAL, [SHARED])])
+    assert table.height == 6 and table["example_id"].to_list() == [f"e{i}" for i in range(6)]
+    assert table["gold_logprob"].to_list() == SHARED["gold_logprob"]
+    assert table["synthetic_gold_logprob"].to_list() == SYN["gold_logprob"]
+    assert table["real_f1"].to_list() == REAL["f1"] and set(table["n_heads"].to_list()) == {3}

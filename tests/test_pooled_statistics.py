@@ -64,6 +64,22 @@ def _brute_within_seed_p(x, y, seeds, statistic):
     return _two_sided(null, statistic(x, y))
 
 
+def _brute_condition_p(x, y, seeds, conds, statistic):
+    """One permutation of the condition labels applied in every seed (itertools.permutations over the
+    conditions): y of (seed, c) is paired with x of (seed, pi(c)); two-sided as |T| >= |T_obs|."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    names = sorted(set(conds))
+    where = {(s, c): i for i, (s, c) in enumerate(zip(seeds, conds))}
+    observed = statistic(x, y)
+    null = []
+    for perm in itertools.permutations(names):
+        moved = dict(zip(names, perm))
+        y_perm = np.array([y[where[(s, moved[c])]] for s, c in zip(seeds, conds)])
+        null.append(statistic(x, y_perm))
+    assert len(null) == math.factorial(len(names))
+    return float(np.mean(np.abs(null) >= abs(observed) - 1e-9))
+
+
 def _data(sizes, seed):
     """Rows of conditions c0..c{n-1} per seed; no ties in x or y."""
     rng = np.random.default_rng(seed)
@@ -78,7 +94,8 @@ def _data(sizes, seed):
 
 
 @pytest.mark.parametrize("sizes", [(4, 3), (5, 4, 2)])
-def test_exact_within_seed_p_equals_brute_force_enumeration(sizes):
+def test_without_a_complete_grid_the_exact_within_seed_p_equals_brute_force_enumeration(sizes):
+    # conditions c0..c{n-1} per seed: some condition lacks a seed, so no one permutation of conditions fits
     x, y, seeds, conds = _data(sizes, seed=sum(sizes))
     out = correlate_pooled(x, y, seeds=seeds, conditions=conds, **KW)
     orderings = math.prod(math.factorial(n) for n in sizes)
@@ -90,14 +107,62 @@ def test_exact_within_seed_p_equals_brute_force_enumeration(sizes):
         assert math.isnan(out[name]["p_analytic"]), "pooled pairs are not independent"
 
 
-def test_one_seed_is_the_ordinary_exact_pairings_test():
+def test_one_seed_is_the_exact_pairings_test_over_all_orderings():
     x, y, seeds, conds = _data((6,), seed=1)
     pooled = correlate_pooled(x, y, seeds=seeds, conditions=conds, **KW)
+    assert (pooled["p_method"], pooled["n_permutations"]) == ("exact_condition", 720)
     for name, statistic in STATS:
-        null = [statistic(x, np.array(p)) for p in itertools.permutations(y)]
-        assert pooled[name]["p_permutation"] == pytest.approx(_two_sided(null, statistic(x, y)))
-    plain = correlate(x, y, **KW)
-    assert pooled["spearman"]["p_permutation"] == pytest.approx(plain["spearman"]["p_permutation"])
+        null = np.array([statistic(x, np.array(p)) for p in itertools.permutations(y)])
+        expected = np.mean(np.abs(null) >= abs(statistic(x, y)) - 1e-9)
+        assert pooled[name]["p_permutation"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("n_seeds", [2, 3])
+def test_condition_level_p_equals_an_enumeration_of_condition_orderings(n_seeds):
+    rng = np.random.default_rng(n_seeds)
+    conds = ["c0", "c1", "c2", "c3", "c4"]
+    effect = rng.normal(size=5)  # a stable effect per condition, repeated over seeds
+    x = np.concatenate([np.arange(5) / 5 + rng.uniform(0, 0.05, 5) for _ in range(n_seeds)])
+    y = np.concatenate([effect + rng.normal(0, 0.1, 5) for _ in range(n_seeds)])
+    seeds = [s for s in range(n_seeds) for _ in conds]
+    out = correlate_pooled(x, y, seeds=seeds, conditions=conds * n_seeds, **KW)
+    assert (out["p_method"], out["n_permutations"]) == ("exact_condition", 120)
+    assert "every seed" in out["method"]["permutation"]
+    for name, statistic in STATS:
+        assert out[name]["estimate"] == pytest.approx(statistic(x, y)), name
+        expected = _brute_condition_p(x, y, seeds, conds * n_seeds, statistic)
+        assert out[name]["p_permutation"] == pytest.approx(expected), name
+
+
+def test_stratified_mean_of_task_correlations_p_by_enumeration():
+    # two tasks x 2 seeds x 4 conditions: every one of the 4! x 4! combinations of per-task orderings
+    rng = np.random.default_rng(5)
+    conds, seeds = ["a", "b", "c", "d"] * 2, [0] * 4 + [1] * 4
+    blocks = []
+    for shift in (0.0, 3.0):
+        x = shift + np.array([0.1, 0.5, 0.3, 0.9, 0.15, 0.55, 0.32, 0.85])
+        y = x / 2 + rng.normal(0, 0.2, 8)
+        blocks.append({"x": x, "y": y, "seeds": seeds, "conditions": conds})
+    out = correlation.correlate_stratified(blocks, **KW)
+    assert (out["p_method"], out["n_permutations"], out["n_tasks"]) == ("exact_stratified", 576, 2)
+    where = {(s, c): i for i, (s, c) in enumerate(zip(seeds, conds))}
+
+    def moved(y, perm):
+        m = dict(zip("abcd", perm))
+        return np.array([y[where[(s, m[c])]] for s, c in zip(seeds, conds)])
+
+    for name, statistic in STATS:
+        observed = np.mean([statistic(b["x"], b["y"]) for b in blocks])
+        nulls = [[statistic(b["x"], moved(b["y"], p)) for p in itertools.permutations("abcd")] for b in blocks]
+        null = np.array([(a + b) / 2 for a, b in itertools.product(*nulls)])
+        assert out[name]["estimate"] == pytest.approx(observed), name
+        assert out[name]["p_permutation"] == pytest.approx(np.mean(np.abs(null) >= abs(observed) - 1e-9)), name
+        assert -1 <= out[name]["ci_low"] <= out[name]["ci_high"] <= 1, name
+    # a task without a complete grid is left out and counted
+    short = {"x": [1.0, 2.0, 3.0], "y": [1.0, 3.0, 2.0], "seeds": [0, 0, 1], "conditions": ["a", "b", "a"]}
+    again = correlation.correlate_stratified([*blocks, short], **KW)
+    assert again["n_tasks"] == 2 and again["tasks_left_out"] == 1
+    assert again["spearman"]["p_permutation"] == out["spearman"]["p_permutation"]
 
 
 def test_monte_carlo_within_seed_is_close_to_exact(monkeypatch):
@@ -118,7 +183,7 @@ def test_monte_carlo_within_seed_is_close_to_exact(monkeypatch):
     assert again == mc, "deterministic for a seed"
 
 
-def test_within_seed_permutation_differs_from_a_naive_global_one():
+def test_condition_permutation_differs_from_a_naive_global_one():
     # seed 1 lifts both x and y; within each seed x and y are unrelated
     x = np.array([0.0, 1.0, 2.0, 3.0, 10.0, 11.0, 12.0, 13.0])
     y = np.array([0.0, 0.3, 0.1, 0.2, 5.0, 5.2, 5.3, 5.1])
@@ -131,9 +196,9 @@ def test_within_seed_permutation_differs_from_a_naive_global_one():
     xc, ypc = x - x.mean(), yp - yp.mean(axis=1, keepdims=True)
     null = (ypc @ xc) / np.sqrt((ypc**2).sum(axis=1) * (xc**2).sum())
     naive = _two_sided(null, _pearson(x, y))
-    within = _brute_within_seed_p(x, y, seeds, _pearson)
-    assert naive < 0.01 and within > 0.3  # the between-seed shift alone is no evidence within a seed
-    assert out["pearson"]["p_permutation"] == pytest.approx(within)
+    by_condition = _brute_condition_p(x, y, seeds, conds, _pearson)
+    assert naive < 0.01 and by_condition > 0.3  # the between-seed shift alone is no evidence across conditions
+    assert out["pearson"]["p_permutation"] == pytest.approx(by_condition)
     assert correlate(x, y, **KW)["pearson"]["p_permutation"] == pytest.approx(naive)
 
 
@@ -340,7 +405,7 @@ def test_condition_means_t_interval_over_seeds():
     assert means["real"]["n_seeds"] == 1 and math.isnan(means["real"]["f1_ci_low"]), "one seed: no interval"
 
 
-def test_correlation_rows_pool_seeds_with_within_seed_permutations():
+def test_correlation_rows_pool_seeds_with_condition_permutations():
     per_seed = {
         "real": [(1.0, 0.9), (1.0, 0.85)],
         "real-limited": [(0.8, 0.7), (0.75, 0.72)],
@@ -353,8 +418,8 @@ def test_correlation_rows_pool_seeds_with_within_seed_permutations():
     cfg = CorrelationSettings(n_bootstrap=200, n_permutations=500, confidence=0.9, seed=0, include_baseline=False)
     corr = correlation_rows(table, cfg)
     assert corr["seed"].dtype == pl.String and set(corr["seed"]) == {"0", "1", "pooled"}
-    pooled = corr.filter((pl.col("seed") == "pooled") & (pl.col("x") == "recall"))
-    assert pooled.height == 3
+    pooled = corr.filter((pl.col("test") == "pooled") & (pl.col("x") == "recall") & pl.col("primary"))
+    assert pooled.height == 3 and set(pooled["baseline"]) == {"excluded"}
     rows = {r["method"]: r for r in pooled.iter_rows(named=True)}
     data = [d for d in per_seed if d not in ("real", "none")]
     x = np.array([per_seed[d][s][0] for s in (0, 1) for d in data])
@@ -362,12 +427,21 @@ def test_correlation_rows_pool_seeds_with_within_seed_permutations():
     seeds = [s for s in (0, 1) for _ in data]
     for name, statistic in STATS:
         r = rows[name]
-        assert (r["n"], r["n_seeds"], r["p_method"], r["n_permutations"]) == (8, 2, "exact_within_seed", 24 * 24)
+        assert (r["n"], r["n_seeds"], r["p_method"], r["n_permutations"]) == (8, 2, "exact_condition", 24)
         assert r["estimate"] == pytest.approx(statistic(x, y))
-        assert r["p_permutation"] == pytest.approx(_brute_within_seed_p(x, y, seeds, statistic))
+        assert r["p_permutation"] == pytest.approx(_brute_condition_p(x, y, seeds, data * 2, statistic))
         assert r["conditions"] == "real (limited),high/high,low/low,symbolic"
         assert "n=4 conditions" in r["caveat"]
     assert set(corr.filter(pl.col("seed") != "pooled")["n_seeds"]) == {1}
+    # the other choice: the baseline counted, five conditions, 5! orderings
+    other = corr.filter((pl.col("test") == "pooled") & (pl.col("x") == "recall") & ~pl.col("primary"))
+    assert set(other["baseline"]) == {"included"} and set(other["n_permutations"]) == {120}
+    # one task: the task-stratified rows equal the pooled ones
+    strat = corr.filter((pl.col("test") == "task_stratified") & (pl.col("x") == "recall") & pl.col("primary"))
+    joined = strat.join(pooled, on="method", suffix="_pooled")
+    assert joined.height == 3 and set(strat["task"]) == {"all"}
+    assert (joined["estimate"] - joined["estimate_pooled"]).abs().max() < 1e-12
+    assert (joined["p_permutation"] - joined["p_permutation_pooled"]).abs().max() < 1e-12
 
 
 def test_leave_one_out_rows_average_seeds_and_skip_reference_and_baseline():

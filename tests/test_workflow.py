@@ -110,7 +110,8 @@ def test_head_lists_recall_over_training_and_interventions(finished_run):
     for table in ("knockout", "patching", "condition_means", "leave_one_out", "recall_by_step", "head_layers"):
         assert len((res / f"aggregate/{table}.csv").read_text().splitlines()) > 1, table
     claims = (res / "aggregate/claims.html").read_text()
-    assert "not testable at this size" in claims
+    assert "not testable" not in claims  # the verdicts say what the run could see, not "not testable"
+    assert "inconclusive" in claims or "undefined" in claims  # a tiny random model decides nothing
     for fig in ("knockout_curves.png", "patching_recovery.png", "recall_over_training.png", "heads_by_layer.png"):
         assert (res / "figures" / fig).stat().st_size > 1000
     assert not (work / "resources/checkpoints/mdqa/real/tiny/0").exists()

@@ -7,10 +7,12 @@ rule aggregate:
     input:
         summaries=per_condition(f"results/eval/{COND}/summary.json"),
         comparisons=per_condition(f"results/head_sets/{COND}/comparison.json"),
+        predictions=per_condition(f"results/eval/{COND}/predictions.jsonl"),
     output:
         table=report(TABLES["conditions"], caption="../report/conditions.rst", category="Tables"),
         recall_by_step=TABLES["recall_by_step"],
         head_layers=TABLES["head_layers"],
+        examples=TABLES["examples"],
     log:
         "logs/aggregate/conditions.log",
     params:
@@ -21,8 +23,8 @@ rule aggregate:
         "../../envs/analysis.yaml"
     shell:
         "python -m synthctx aggregate --summaries {input.summaries} --comparisons {input.comparisons} "
-        "--out {output.table} --recall-by-step {output.recall_by_step} --head-layers {output.head_layers} "
-        "> {log} 2>&1"
+        "--predictions {input.predictions} --out {output.table} --recall-by-step {output.recall_by_step} "
+        "--head-layers {output.head_layers} --examples {output.examples} > {log} 2>&1"
 
 
 rule correlate:
@@ -37,7 +39,11 @@ rule correlate:
     params:
         cfg=section("correlation"),
         code=job_digest(
-            "synthctx.jobs.aggregate", "synthctx.analysis.aggregate", "synthctx.analysis.correlation", "synthctx.analysis.prediction"
+            "synthctx.jobs.aggregate",
+            "synthctx.analysis.aggregate",
+            "synthctx.analysis.correlation",
+            "synthctx.analysis.paired",
+            "synthctx.analysis.prediction",
         ),
     resources:
         runtime=runtime(60),
@@ -55,6 +61,8 @@ rule intervention_tables:
     output:
         knockout=report(TABLES["knockout"], caption="../report/knockout.rst", category="Tables"),
         patching=report(TABLES["patching"], caption="../report/patching.rst", category="Tables"),
+        knockout_examples=TABLES["knockout_examples"],
+        patching_examples=TABLES["patching_examples"],
     log:
         "logs/aggregate/interventions.log",
     params:
@@ -67,7 +75,7 @@ rule intervention_tables:
     shell:
         "python -m synthctx intervention-tables --config {params.cfg:q} --knockouts {input.knockouts} "
         "--patchings {input.patchings} --knockout-table {output.knockout} --patching-table {output.patching} "
-        "> {log} 2>&1"
+        "--knockout-examples {output.knockout_examples} --patching-examples {output.patching_examples} > {log} 2>&1"
 
 
 rule figures:
@@ -116,10 +124,17 @@ rule claims:
     log:
         "logs/aggregate/claims.log",
     params:
-        code=job_digest("synthctx.jobs.aggregate", "synthctx.analysis.claims", "synthctx.analysis.aggregate"),
+        cfg=section("correlation"),
+        code=job_digest(
+            "synthctx.jobs.aggregate",
+            "synthctx.analysis.claims",
+            "synthctx.analysis.intervention_claims",
+            "synthctx.analysis.paired",
+            "synthctx.analysis.aggregate",
+        ),
     resources:
         runtime=runtime(10),
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m synthctx claims --tables {input} --out {output.page} --table-out {output.table} > {log} 2>&1"
+        "python -m synthctx claims --config {params.cfg:q} --tables {input} --out {output.page} --table-out {output.table} > {log} 2>&1"

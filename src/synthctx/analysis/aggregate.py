@@ -19,6 +19,7 @@ from synthctx.analysis.correlation import (
     STATISTICS,
     correlate,
     correlate_pooled,
+    correlate_stratified,
     mean_ci,
     percentile_ci,
     weak_evidence_note,
@@ -82,6 +83,7 @@ def _correlation_row(key: dict[str, Any], x_name: str, method: str, res: dict[st
         "method": method,
         "n": res["n"],
         "n_seeds": res.get("n_seeds", 1),
+        "n_conditions": res.get("n_conditions", res["n"]),
         "estimate": m["estimate"],
         "ci_low": m["ci_low"],
         "ci_high": m["ci_high"],
@@ -104,35 +106,60 @@ def _correlation_pool(table: pl.DataFrame, include_baseline: bool) -> pl.DataFra
     return pool
 
 
+CORRELATION_GROUPS = ["task", "model", "seed", "head_kind", "scoring_mode", "set_rule"]
+
+
+def _settings(cfg: CorrelationSettings) -> dict[str, Any]:
+    return {
+        "n_bootstrap": cfg.n_bootstrap,
+        "n_permutations": cfg.n_permutations,
+        "confidence": cfg.confidence,
+        "seed": cfg.seed,
+    }
+
+
+def _marks(test: str, include: bool, cfg: CorrelationSettings) -> dict[str, Any]:
+    """Which test a row is and whether it counts the baseline; `primary` marks the configured choice
+    (`correlation.include_baseline`), the other choice is reported beside it."""
+    return {"test": test, "baseline": "included" if include else "excluded", "primary": include == cfg.include_baseline}
+
+
 def correlation_rows(table: pl.DataFrame, cfg: CorrelationSettings) -> pl.DataFrame:
     """Recall (and cosine) vs F1 across conditions, one row per statistic (Spearman, Pearson, Kendall), with
-    whether its permutation p is exact or Monte Carlo: first per task x model x seed x head kind x mode x set
-    rule, then pooled over seeds (seed "pooled"; `correlate_pooled`: y permuted within each seed, bootstrap
-    over whole conditions, p_analytic NaN). `seed` is a string so one column holds "0", "1", ... and "pooled";
-    `n_seeds` is 1 on per-seed rows. The caveat counts conditions, not condition x seed pairs.
+    how its permutation p was computed (`p_method`). `test` says which:
 
-    The reference (real-data) condition is left out: its recall is 1 by construction. Real (limited)
-    stays in: it is a training set like the synthetic ones, only real."""
+    - "per_seed": per task x model x seed x head kind x mode x set rule (`correlate`, all n! pairings);
+    - "pooled" (seed "pooled"): the same groups pooled over seeds (`correlate_pooled`: one permutation of the
+      conditions applied in every seed, bootstrap over whole conditions, p_analytic NaN);
+    - "task_stratified" (task "all", seed "pooled"): per model x head kind x mode x set rule, the mean over
+      tasks of each task's pooled statistic, conditions permuted within each task (`correlate_stratified`).
+
+    Per-seed rows use `cfg.include_baseline`; pooled and stratified rows come twice, with the baseline
+    counted and not (`baseline`), `primary` true on the configured choice. `seed` is a string so one column
+    holds "0", "1", ... and "pooled"; the caveat counts conditions, not condition x seed pairs. The reference
+    (real-data) condition is left out: its recall is 1 by construction."""
     rows = []
     pool = _correlation_pool(table, cfg.include_baseline)
-    groups = ["task", "model", "seed", "head_kind", "scoring_mode", "set_rule"]
-    for key, part in pool.group_by(groups, maintain_order=True):
-        named = {**dict(zip(groups, key)), "seed": str(key[2])}
+    marks = _marks("per_seed", cfg.include_baseline, cfg)
+    for key, part in pool.group_by(CORRELATION_GROUPS, maintain_order=True):
+        named = {**dict(zip(CORRELATION_GROUPS, key)), "seed": str(key[2])}
         for x_name in ("recall", "cosine"):
-            res = correlate(
-                part[x_name].to_list(),
-                part["f1"].to_list(),
-                n_bootstrap=cfg.n_bootstrap,
-                n_permutations=cfg.n_permutations,
-                confidence=cfg.confidence,
-                seed=cfg.seed,
-            )
+            res = correlate(part[x_name].to_list(), part["f1"].to_list(), **_settings(cfg))
             for method in STATISTICS:
-                rows.append(_correlation_row(named, x_name, method, res, cfg, part["condition"].to_list()))
+                rows.append(_correlation_row(named, x_name, method, res, cfg, part["condition"].to_list()) | marks)
+    for include in (cfg.include_baseline, not cfg.include_baseline):
+        rows += _pooled_rows(_correlation_pool(table, include), cfg, _marks("pooled", include, cfg))
+        rows += _stratified_rows(_correlation_pool(table, include), cfg, _marks("task_stratified", include, cfg))
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def _pooled_rows(pool: pl.DataFrame, cfg: CorrelationSettings, marks: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per task x model x head kind x mode x set rule, the correlation pooled over seeds."""
+    rows = []
     pooled = ["task", "model", "head_kind", "scoring_mode", "set_rule"]
     for key, part in pool.group_by(pooled, maintain_order=True):
         named = {**dict(zip(pooled, key)), "seed": "pooled"}
-        named = {g: named[g] for g in groups}
+        named = {g: named[g] for g in CORRELATION_GROUPS}
         labels = list(dict.fromkeys(part["condition"].to_list()))
         for x_name in ("recall", "cosine"):
             res = correlate_pooled(
@@ -140,14 +167,37 @@ def correlation_rows(table: pl.DataFrame, cfg: CorrelationSettings) -> pl.DataFr
                 part["f1"].to_list(),
                 seeds=part["seed"].to_list(),
                 conditions=part["data"].to_list(),
-                n_bootstrap=cfg.n_bootstrap,
-                n_permutations=cfg.n_permutations,
-                confidence=cfg.confidence,
-                seed=cfg.seed,
+                **_settings(cfg),
             )
             for method in STATISTICS:
-                rows.append(_correlation_row(named, x_name, method, res, cfg, labels))
-    return pl.DataFrame(rows, infer_schema_length=None)
+                rows.append(_correlation_row(named, x_name, method, res, cfg, labels) | marks)
+    return rows
+
+
+def _stratified_rows(pool: pl.DataFrame, cfg: CorrelationSettings, marks: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per model x head kind x mode x set rule, the task-stratified pooled correlation (task "all")."""
+    rows = []
+    groups = ["model", "head_kind", "scoring_mode", "set_rule"]
+    for key, part in pool.sort("task").group_by(groups, maintain_order=True):
+        named = {**dict(zip(groups, key)), "task": "all", "seed": "pooled"}
+        named = {g: named[g] for g in CORRELATION_GROUPS}
+        tasks = part.partition_by("task", maintain_order=True)
+        labels = [f"{t['task'][0]}:{c}" for t in tasks for c in dict.fromkeys(t["condition"].to_list())]
+        for x_name in ("recall", "cosine"):
+            blocks = [
+                {
+                    "x": t[x_name].to_list(),
+                    "y": t["f1"].to_list(),
+                    "seeds": t["seed"].to_list(),
+                    "conditions": t["data"].to_list(),
+                }
+                for t in tasks
+            ]
+            res = correlate_stratified(blocks, **_settings(cfg))
+            for method in STATISTICS:
+                row = _correlation_row(named, x_name, method, res, cfg, labels) | marks
+                rows.append(row | {"n_tasks": res["n_tasks"], "tasks_left_out": res["tasks_left_out"]})
+    return rows
 
 
 def _seed_interval(values: Sequence[float], confidence: float) -> tuple[float, float, float]:
@@ -244,6 +294,38 @@ def _condition_columns(condition: dict[str, Any]) -> dict[str, Any]:
 
 CONDITION_SCHEMA = {"task": pl.String, "data": pl.String, "model": pl.String, "seed": pl.Int64, "condition": pl.String}
 
+# Per-example evaluation values: the task metrics, and the gold answer's log-probability where the evaluation
+# records one.
+EXAMPLE_METRICS = (*METRICS, "gold_logprob")
+EXAMPLE_SCHEMA = (
+    CONDITION_SCHEMA | {"example": pl.Int64, "example_id": pl.String} | dict.fromkeys(EXAMPLE_METRICS, pl.Float64)
+)
+
+
+def example_rows(summaries: list[dict[str, Any]], predictions: list[list[dict[str, Any]]]) -> pl.DataFrame:
+    """One row per condition x test example, from each evaluation's predictions.jsonl (`predictions[i]` is the
+    file beside `summaries[i]`, which names the condition): each metric of EXAMPLE_METRICS the example has
+    (else empty). Every condition of a task and model answers the same test records, so claim (a) pairs
+    conditions by example_id."""
+    if len(summaries) != len(predictions):
+        raise ValueError(f"{len(summaries)} evaluation summaries but {len(predictions)} prediction files")
+    rows = []
+    for summary, preds in zip(summaries, predictions):
+        common = _condition_columns(summary["condition"])
+        for i, pred in enumerate(preds):
+            metrics = pred.get("metrics", {})
+            values = {k: float(metrics[k]) if metrics.get(k) is not None else None for k in EXAMPLE_METRICS}
+            rows.append({**common, "example": i, "example_id": str(pred["id"]), **values})
+    return pl.DataFrame(rows, schema=EXAMPLE_SCHEMA).sort(["task", "model", "data", "seed", "example"])
+
+
+def read_jsonl_files(paths: list[Path]) -> list[list[dict[str, Any]]]:
+    """Each JSON-lines file as a list of its records (blank lines skipped)."""
+    return [
+        [json.loads(line) for line in Path(p).read_text(encoding="utf-8").splitlines() if line.strip()] for p in paths
+    ]
+
+
 KNOCKOUT_SCHEMA = CONDITION_SCHEMA | {
     "semantics": pl.String,
     "head_kind": pl.String,
@@ -333,6 +415,102 @@ def knockout_rows(
                 }
             )
     return pl.DataFrame(rows, schema=KNOCKOUT_SCHEMA)
+
+
+KNOCKOUT_EXAMPLE_SCHEMA = CONDITION_SCHEMA | {
+    "semantics": pl.String,
+    "scope": pl.String,
+    "head_kind": pl.String,
+    "control": pl.String,
+    "k": pl.Int64,
+    "k_spec": pl.String,
+    "k_fraction": pl.Float64,
+    "draw": pl.Int64,
+    "example": pl.Int64,
+    "example_id": pl.String,
+    "f1": pl.Float64,
+    "gold_logprob": pl.Float64,
+}
+
+
+def _optional(row: dict[str, Any], ko: dict[str, Any], key: str) -> Any:
+    """A field a knockout row (else its file) may carry, None when neither has it (older files)."""
+    return row.get(key, ko.get(key))
+
+
+def knockout_example_rows(knockouts: list[dict[str, Any]]) -> pl.DataFrame:
+    """One row per knockout configuration x example: the per-example F1 and gold log-probability the claims
+    pair (each configuration of a file saw the same examples, in the same order). `scope`, `k_spec` and
+    `k_fraction` are copied where the knockout file has them (row or file level), else left empty."""
+    rows = []
+    for ko in knockouts:
+        ids = ko.get("example_ids") or []
+        for r in ko["rows"]:
+            k_spec, k_fraction = _optional(r, ko, "k_spec"), _optional(r, ko, "k_fraction")
+            common = {
+                **_condition_columns(ko["condition"]),
+                "semantics": ko.get("semantics"),
+                "scope": _optional(r, ko, "scope"),
+                "head_kind": r["head_kind"],
+                "control": r["control"],
+                "k": r["k"],
+                "k_spec": None if k_spec is None else str(k_spec),
+                "k_fraction": None if k_fraction is None else float(k_fraction),
+                "draw": r["draw"],
+            }
+            for i, (f1, lp) in enumerate(zip(r["f1"], r["gold_logprob"], strict=True)):
+                example_id = str(ids[i]) if i < len(ids) else str(i)
+                rows.append({**common, "example": i, "example_id": example_id, "f1": f1, "gold_logprob": lp})
+    return pl.DataFrame(rows, schema=KNOCKOUT_EXAMPLE_SCHEMA)
+
+
+PATCHING_EXAMPLE_SCHEMA = CONDITION_SCHEMA | {
+    "set_rule": pl.String,
+    "head_kind": pl.String,
+    "head_set": pl.String,
+    "draw": pl.Int64,
+    "n_heads": pl.Int64,
+    "example": pl.Int64,
+    "example_id": pl.String,
+    "f1": pl.Float64,
+    "gold_logprob": pl.Float64,
+    "synthetic_f1": pl.Float64,
+    "synthetic_gold_logprob": pl.Float64,
+    "real_f1": pl.Float64,
+    "real_gold_logprob": pl.Float64,
+}
+
+
+def patching_example_rows(patchings: list[dict[str, Any]]) -> pl.DataFrame:
+    """One row per patching configuration x example: the patched model's F1 and gold log-probability beside
+    the unpatched synthetic and the real model's on the same example, for the claims' paired tests."""
+    rows = []
+    for pa in patchings:
+        ids, syn, real = pa.get("example_ids") or [], pa["synthetic"], pa["real"]
+        for r in pa["rows"]:
+            common = {
+                **_condition_columns(pa["condition"]),
+                "set_rule": pa["set_rule"],
+                "head_kind": r["head_kind"],
+                "head_set": r["head_set"],
+                "draw": r["draw"],
+                "n_heads": len(r["heads"]),
+            }
+            for i in range(len(r["f1"])):
+                rows.append(
+                    {
+                        **common,
+                        "example": i,
+                        "example_id": str(ids[i]) if i < len(ids) else str(i),
+                        "f1": r["f1"][i],
+                        "gold_logprob": r["gold_logprob"][i],
+                        "synthetic_f1": syn["f1"][i],
+                        "synthetic_gold_logprob": syn["gold_logprob"][i],
+                        "real_f1": real["f1"][i],
+                        "real_gold_logprob": real["gold_logprob"][i],
+                    }
+                )
+    return pl.DataFrame(rows, schema=PATCHING_EXAMPLE_SCHEMA)
 
 
 def _recovery(patched: np.ndarray, synthetic: np.ndarray, real: np.ndarray) -> np.ndarray:

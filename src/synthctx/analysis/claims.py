@@ -1,47 +1,27 @@
 """The paper's claims, each tested against this run's aggregate tables, with a verdict and the numbers used.
 
-Verdicts are conservative: a small run must not read as a confirmation or a refutation.
+Verdicts (docs/method.md, "The claims as computed"): ``supported`` / ``contradicted`` only when the test
+excludes the null in / against the claimed direction; ``heterogeneous`` when runs disagree (k support, m
+contradict); ``inconclusive`` when neither direction is shown (an informative null when the minimal
+detectable effect is below the paper's effect); ``undefined`` when there is nothing to test (no rows, too few
+points, a constant value, a real - synthetic gap that is not positive).
 
-* ``supported`` only when the interval (or the permutation p) excludes the null in the claimed direction;
-* ``contradicted`` only when it excludes the claimed direction;
-* ``not testable at this size`` otherwise: too few points, an interval that crosses the null, missing or
-  undefined numbers (e.g. a real-synthetic gap of zero, where recovery is undefined).
-
-Rules per claim (intervals are the tables' 95 % intervals; ``ALPHA`` = 0.05):
-
-(a) Real data beats the synthetic variants on the real task, per task x model. F1 and its interval come
-    from condition_means.csv (interval over seeds) where it is finite for the real condition and every
-    synthetic one, widened to cover each seed's bootstrap interval over test examples from conditions.csv
-    (so two nearly identical seeds cannot hide the test set's sampling error), else from conditions.csv
-    alone when there is exactly one seed.
-    Supported: the real interval lies wholly above every synthetic interval (non-overlapping intervals,
-    stricter than a test of the difference). Contradicted: some synthetic interval lies wholly above the
-    real one. No finite interval: not testable. The best synthetic variant (highest F1) is reported.
-(b) Recall of the real model's retrieval heads correlates positively with F1 across conditions, per task x
-    model: the Spearman row of correlations.csv with seed "pooled" (else the only seed), recall vs F1,
-    teacher-forced, threshold set. Supported: ci_low > 0 and p_permutation < ALPHA (both). Contradicted:
-    ci_high < 0 and p_permutation < ALPHA. Fewer than 3 points or an undefined rho: not testable.
-(c) Knocking out the top-k heads hurts F1 (and, separately, gold log-prob) more than k random heads matched
-    per layer, per task x model x head kind. k = 10 if present, else the largest k <= 10, else the largest.
-    One run = condition x seed x semantics. A run supports when the top-k interval (over examples) lies
-    wholly below every random_matched draw's interval, contradicts when it lies wholly above every one.
-(d) Knocking out k random heads changes F1 by less than 0.05, per task x model (retrieval heads' k, both
-    random controls, every draw). The change's interval is delta_f1_ci_low/high where the table has them,
-    else the conservative [random ci_low - none ci_high, random ci_high - none ci_low] against the "none" row
-    of the same condition x seed x semantics. A row supports when
-    that interval lies inside (-0.05, 0.05), contradicts when it lies wholly outside it.
-(e) Patching the real model's heads into a synthetic model recovers part of the gap, more than a random set
-    of the same size, per task x model x head kind x metric (F1, log-prob). One run = synthetic condition x
-    seed x set rule, head set all_real vs random. A run supports when all_real's recovery interval is above
-    0 and above every random draw's interval (so a run without finite random intervals cannot support);
-    contradicts when it is below 0 or below every random draw's interval; is undefined when all_real's
-    recovery or its interval is NaN (real == synthetic overall or on resamples).
-(f) The same for insight heads (MuSiQue, SummHay): (b), (c) and (e) with head kind "insight".
-
-For (c), (d) and (e) the units (runs or rows) are combined by a majority rule: supported when more than
-half of them support and none contradicts, contradicted when more than half contradict and none supports,
-otherwise not testable (mixed or inconclusive). Marginal intervals compared for overlap are stricter than a
-paired test, so "not testable" is the expected verdict for small runs.
+(a) Real data beats every synthetic variant on the real task, per task x model, from the per-example table
+    (examples.csv): for each synthetic variant, real - variant F1 per test example, each side averaged over
+    seeds first, tested by a sign-flip permutation with a paired-t interval and the MDE; the variants are
+    combined by an intersection-union test (p = the largest variant p; the weakest variant is reported).
+    Supported: every variant's interval above 0 and the IUT p below alpha after Holm across (a)'s family;
+    contradicted: some variant beats real (its own p, Holm across the variants); heterogeneous: real beats
+    some variants and loses to others; otherwise inconclusive (informative when the weakest variant's MDE is
+    below the paper's gap).
+(b) Recall of the real model's retrieval heads correlates positively with F1 across conditions: the pooled
+    Spearman row of correlations.csv (teacher-forced, threshold set, the configured baseline choice) per
+    task x model, and the task-stratified row per model; its p permutes whole conditions (one permutation
+    applied in every seed), Holm across (b)'s family. Supported: interval above 0 and p_holm < ALPHA;
+    contradicted: below 0; heterogeneous: seeds (tasks) split; fewer than 3 points or an undefined rho:
+    undefined; otherwise inconclusive. The other baseline choice is shown beside.
+(c), (d), (e) and (f)'s knockout and patching parts: paired tests on the per-example tables
+    (`intervention_claims`), Holm-adjusted within each claim's family.
 
 leave_one_out and recall_by_step are accepted but give no verdict: the paper makes no claim about them
 that the tables can test without a chance model.
@@ -50,39 +30,49 @@ that the tables can test without a chance model.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any
 
 import polars as pl
 
+from synthctx.analysis import paired
+from synthctx.analysis.intervention_claims import (
+    CONTRADICTED,
+    HETEROGENEOUS,
+    INCONCLUSIVE,
+    SUPPORTED,
+    UNDEFINED,
+    VERDICTS,
+    finish,
+    intervention_verdicts,
+)
+from synthctx.analysis.intervention_claims import entry as _entry
+from synthctx.analysis.paired import ALPHA
 from synthctx.analysis.tables import as_floats, condition_kind, distinct_rows, missing_columns
 from synthctx.plan import conditions
 
-SUPPORTED, CONTRADICTED, UNTESTABLE = "supported", "contradicted", "not testable at this size"
-VERDICTS = (SUPPORTED, CONTRADICTED, UNTESTABLE)
-ALPHA = 0.05
-PAPER_K = 10
-RANDOM_BOUND = 0.05
+__all__ = ["CONTRADICTED", "HETEROGENEOUS", "INCONCLUSIVE", "SUPPORTED", "UNDEFINED", "VERDICTS", "claim_verdicts"]
 MODE, RULE = "teacher_forced", "threshold"
-TABLES = ("conditions", "condition_means", "correlations", "leave_one_out", "knockout", "patching", "recall_by_step")
+TABLES = (
+    "conditions",
+    "condition_means",
+    "correlations",
+    "leave_one_out",
+    "knockout",
+    "patching",
+    "recall_by_step",
+    "knockout_examples",
+    "patching_examples",
+    "examples",
+)
 
 TEXT = {
     "a": "Fine-tuning on real data beats the best synthetic variant on the real task "
     "(paper, Llama-3: MDQA 0.83 vs 0.49 F1; MuSiQue and SummHay by 2-4 points).",
     "b": "Recall of the real-data model's retrieval heads correlates positively with real-task F1 across "
     "training-data conditions.",
-    "c": "Knocking out the top-k retrieval heads lowers {metric} more than knocking out k random heads matched "
-    "per layer (paper: k = 10).",
-    "d": "Knocking out k random heads changes F1 by less than 0.05 (paper: k = 10).",
-    "e": "Patching the real-data model's retrieval heads into a synthetic-data model recovers part of the "
-    "{metric} gap, more than a random head set of the same size.",
     "f_b": "Recall of the real-data model's insight heads correlates positively with real-task F1 across "
     "conditions (MuSiQue, SummHay).",
-    "f_c": "Knocking out the top-k insight heads lowers {metric} more than k random heads matched per layer.",
-    "f_e": "Patching the real-data model's insight heads into a synthetic-data model recovers part of the "
-    "{metric} gap, more than a random head set of the same size.",
 }
-METRIC_NAMES = {"f1": "F1", "gold_logprob": "gold-answer log-probability"}
 
 
 def _finite(x: Any) -> bool:
@@ -97,523 +87,277 @@ def _num(x: Any) -> float:
         return math.nan
 
 
-def _mean(values: Iterable[float]) -> float:
-    vals = [v for v in values if _finite(v)]
-    return sum(vals) / len(vals) if vals else math.nan
-
-
-def _entry(claim: str, text: str, task, model, kind, numbers: dict, verdict: str, reason: str) -> dict[str, Any]:
-    assert verdict in VERDICTS
-    return {
-        "claim": claim,
-        "text": text,
-        "task": task,
-        "model": model,
-        "head_kind": kind,
-        "numbers": numbers,
-        "verdict": verdict,
-        "reason": reason,
-    }
-
-
-def _majority(n_units: int, n_support: int, n_contradict: int) -> str:
-    if n_units and n_support * 2 > n_units and not n_contradict:
-        return SUPPORTED
-    if n_units and n_contradict * 2 > n_units and not n_support:
-        return CONTRADICTED
-    return UNTESTABLE
-
-
-def _tally(unit: str, n: int, n_support: int, n_contradict: int, extra: str = "") -> str:
-    return f"{n_support} of {n} {unit} support, {n_contradict} contradict{extra}"
-
-
 # ----------------------------------------------------------------------------------------------- (a)
 
+# The paper's real - best synthetic F1 gap (STUDY.md): MDQA 0.83 - 0.49; MuSiQue and SummHay "2-4 points"
+# (the lower end, so an informative null is not claimed too easily).
+PAPER_EFFECT_A = {"mdqa": 0.34, "musique": 0.02, "summhay": 0.02}
 
-def _f1_by_data(means: pl.DataFrame, per_seed: pl.DataFrame, task, model) -> tuple[dict, str]:
-    """{data: (f1, lo, hi)} for one task x model and where the intervals come from."""
-    need = ("task", "model", "data", "f1_mean", "f1_ci_low", "f1_ci_high")
-    if not missing_columns(means, need):
-        m = as_floats(means, "f1_mean", "f1_ci_low", "f1_ci_high", "n_seeds")
-        m = m.filter((pl.col("task") == task) & (pl.col("model") == model)).sort("data")
-        out = {}
-        for r in m.unique("data", keep="first", maintain_order=True).iter_rows(named=True):
-            out[str(r["data"])] = (_num(r["f1_mean"]), _num(r["f1_ci_low"]), _num(r["f1_ci_high"]))
-        judged = [v for d, v in out.items() if condition_kind(d) in ("real", "synthetic")]
-        if judged and all(_finite(lo) and _finite(hi) for _, lo, hi in judged):
-            return _with_example_intervals(out, per_seed, task, model)
-    need = ("task", "model", "data", "seed", "f1", "f1_ci_low", "f1_ci_high")
-    if not missing_columns(per_seed, need):
-        c = as_floats(per_seed, "f1", "f1_ci_low", "f1_ci_high")
-        c = c.filter((pl.col("task") == task) & (pl.col("model") == model)).sort("data", "seed")
-        runs = c.unique(["data", "seed"], keep="first", maintain_order=True)
-        if runs.height and runs["seed"].n_unique() == 1:
-            out = {
-                str(r["data"]): (_num(r["f1"]), _num(r["f1_ci_low"]), _num(r["f1_ci_high"]))
-                for r in runs.iter_rows(named=True)
-            }
-            return out, f"bootstrap interval over test examples (one seed, {runs['seed'][0]})"
-    # points without intervals, for the numbers
+
+def _examples(table: pl.DataFrame) -> pl.DataFrame | str:
+    """The per-example evaluation table (examples.csv) ready to pair; or why there is none."""
+    need = ("task", "model", "data", "seed", "example_id", "f1")
+    if missing := missing_columns(table, need):
+        return f"No per-example evaluation values (the examples table lacks {', '.join(missing)})."
+    table = as_floats(table, "f1").with_columns(pl.col("example_id", "data").cast(pl.String))
+    return table.filter(pl.col("f1").is_not_null())
+
+
+def _seed_means(part: pl.DataFrame, data: str) -> pl.DataFrame:
+    """F1 per example of one condition, averaged over its seeds first (example_id, f1, n_seeds)."""
+    rows = part.filter(pl.col("data") == data)
+    return rows.group_by("example_id").agg(pl.col("f1").mean(), pl.col("seed").n_unique().alias("n_seeds"))
+
+
+def _variant_tests(part: pl.DataFrame, cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per synthetic variant: the paired test of real - variant F1 over the examples both scored, each side
+    averaged over seeds per example first; Holm across the variants (`p_holm_variants`) says which single
+    variants real is shown to beat or to lose to."""
+    real = _seed_means(part, conditions.REAL)
     out = {}
-    if not missing_columns(means, ("task", "model", "data", "f1_mean")):
-        m = as_floats(means, "f1_mean").filter((pl.col("task") == task) & (pl.col("model") == model))
-        for r in m.sort("data").unique("data", keep="first", maintain_order=True).iter_rows(named=True):
-            out[str(r["data"])] = (_num(r["f1_mean"]), math.nan, math.nan)
-    return out, "no interval"
-
-
-def _with_example_intervals(seed_level: dict, per_seed: pl.DataFrame, task, model) -> tuple[dict, str]:
-    """Widen each condition's interval over seeds to cover every seed's own bootstrap interval over test
-    examples. An interval over two or three seeds says nothing of the test examples' sampling error: two
-    seeds that barely separate the models give one of width ~0 while 24 examples leave F1 uncertain by
-    +-0.2. The envelope ignores neither source (a hierarchical bootstrap would be tighter; the tables carry
-    no per-example values)."""
-    if missing_columns(per_seed, ("task", "model", "data", "f1_ci_low", "f1_ci_high")):
-        return seed_level, "interval over seeds (condition_means)"
-    c = as_floats(per_seed, "f1_ci_low", "f1_ci_high").filter((pl.col("task") == task) & (pl.col("model") == model))
-    spans = c.group_by("data").agg(pl.col("f1_ci_low").min(), pl.col("f1_ci_high").max())
-    widened = dict(seed_level)
-    for r in spans.iter_rows(named=True):
-        data = str(r["data"])
-        if data in widened and _finite(r["f1_ci_low"]) and _finite(r["f1_ci_high"]):
-            f1, lo, hi = widened[data]
-            widened[data] = (f1, min(lo, r["f1_ci_low"]), max(hi, r["f1_ci_high"]))
-    return widened, "envelope of the interval over seeds and each seed's bootstrap interval over test examples"
-
-
-def real_beats_synthetic(tables: dict[str, pl.DataFrame]) -> list[dict[str, Any]]:
-    means, per_seed = tables["condition_means"], tables["conditions"]
-    pairs = sorted(
-        {
-            p
-            for t in (means, per_seed)
-            if not missing_columns(t, ("task", "model"))
-            for p in distinct_rows(t, ["task", "model"], none_as="None")
-        },
-        key=lambda r: tuple(str(v) for v in r),
-    )
-    if not pairs:
-        return [_entry("a", TEXT["a"], None, None, None, {}, UNTESTABLE, "No condition F1 in the tables.")]
-    out = []
-    for task, model in pairs:
-        f1, source_name = _f1_by_data(means, per_seed, task, model)
-        real = f1.get(conditions.REAL)
-        synth = {d: v for d, v in f1.items() if condition_kind(d) == "synthetic" and _finite(v[0])}
-        numbers: dict[str, Any] = {"interval": source_name}
-        if real is None or not _finite(real[0]) or not synth:
-            what = "real-data condition" if real is None or not _finite(real[0]) else "synthetic condition"
-            reason = f"No {what} with a finite F1 for {task}."
-            out.append(_entry("a", TEXT["a"], task, model, None, numbers, UNTESTABLE, reason))
-            continue
-        best = max(sorted(synth), key=lambda d: synth[d][0])
-        numbers |= {
-            "real_f1": real[0],
-            "real_ci": [real[1], real[2]],
-            "best_synthetic": conditions.parse(best).label,
-            "best_synthetic_f1": synth[best][0],
-            "best_synthetic_ci": [synth[best][1], synth[best][2]],
-            "n_synthetic": len(synth),
+    for data in sorted({d for d in part["data"].to_list() if condition_kind(d) == "synthetic"}):
+        both = real.join(_seed_means(part, data), on="example_id", how="inner", suffix="_syn").sort("example_id")
+        d = (both["f1"] - both["f1_syn"]).to_list()
+        summary = paired.paired_summary(d, **cfg) if d else {"n_examples": 0, "p": math.nan}
+        out[conditions.parse(data).label] = summary | {
+            "data": data,
+            "real_f1": float(both["f1"].mean()) if both.height else math.nan,
+            "synthetic_f1": float(both["f1_syn"].mean()) if both.height else math.nan,
+            "n_seeds": int(both["n_seeds_syn"].max()) if both.height else 0,
         }
-        defined = _finite(real[1]) and _finite(real[2]) and all(_finite(v[1]) and _finite(v[2]) for v in synth.values())
-        if not defined:
-            reason = (
-                f"Real {real[0]:.3f} vs best synthetic ({numbers['best_synthetic']}) {synth[best][0]:.3f}, but no "
-                "interval: several seeds without a seed interval, or no per-example bootstrap."
-            )
-            verdict = UNTESTABLE
-        elif real[1] > max(v[2] for v in synth.values()):
-            verdict = SUPPORTED
-            reason = (
-                f"The real interval [{real[1]:.3f}, {real[2]:.3f}] lies above every synthetic interval "
-                f"(best: {numbers['best_synthetic']} {synth[best][0]:.3f}, upper bound "
-                f"{max(v[2] for v in synth.values()):.3f})."
-            )
-        elif (above := [d for d, v in sorted(synth.items()) if v[1] > real[2]]) != []:
-            verdict = CONTRADICTED
-            names = ", ".join(conditions.parse(d).label for d in above)
-            reason = f"The interval of {names} lies wholly above the real interval [{real[1]:.3f}, {real[2]:.3f}]."
-        else:
-            verdict = UNTESTABLE
-            reason = (
-                f"Real {real[0]:.3f} [{real[1]:.3f}, {real[2]:.3f}] and best synthetic ({numbers['best_synthetic']}) "
-                f"{synth[best][0]:.3f} [{synth[best][1]:.3f}, {synth[best][2]:.3f}]: the intervals overlap."
-            )
-        out.append(_entry("a", TEXT["a"], task, model, None, numbers, verdict, reason))
+    for v, p in zip(out.values(), paired.holm([v["p"] for v in out.values()])):
+        v["p_holm_variants"] = p
     return out
+
+
+def real_beats_synthetic(tables: dict[str, pl.DataFrame], cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """(a) per task x model, pending Holm across (a)'s family: one paired test per synthetic variant
+    (`_variant_tests`) and their intersection-union test, p = the largest variant p (the weakest variant)."""
+    ex = _examples(tables["examples"])
+    if isinstance(ex, str) or not ex.height:
+        reason = ex if isinstance(ex, str) else "No per-example evaluation rows."
+        return [_entry("a", TEXT["a"], None, None, None, {}, UNDEFINED, reason)]
+    out = []
+    for task, model in distinct_rows(ex, ["task", "model"], none_as="None"):
+        part = ex.filter((pl.col("task") == task) & (pl.col("model") == model))
+        variants = _variant_tests(part, cfg) if conditions.REAL in set(part["data"].to_list()) else {}
+        tested = {k: v for k, v in variants.items() if v["n_examples"]}
+        if not tested:
+            what = "synthetic condition" if conditions.REAL in set(part["data"].to_list()) else "real-data condition"
+            out.append(_entry("a", TEXT["a"], task, model, None, {}, UNDEFINED, f"No {what} scored on {task}."))
+            continue
+        weakest = max(sorted(tested), key=lambda k: (tested[k]["p"], -tested[k]["mean"]))
+        w = tested[weakest]
+        numbers = {
+            "metric": "f1",
+            "test": "intersection-union over the synthetic variants (p = the largest variant p)",
+            "weakest": weakest,
+            **{k: w[k] for k in ("n_examples", "n_seeds", "mean", "sd", "ci", "mde", "p_method", "real_f1")},
+            "p": max(v["p"] for v in tested.values()),
+            "n_variants": len(tested),
+            "paper_effect": PAPER_EFFECT_A.get(str(task)),
+            "variants": {
+                k: {f: v[f] for f in ("synthetic_f1", "n_examples", "mean", "sd", "ci", "p", "p_holm_variants", "mde")}
+                for k, v in tested.items()
+            },
+        }
+        out.append(_entry("a", TEXT["a"], task, model, None, numbers, UNDEFINED, "") | {"decide": "a"})
+    return out
+
+
+def decide_real_beats(numbers: dict[str, Any], alpha: float) -> tuple[str, str]:
+    """(a)'s verdict: supported when every variant's interval lies above 0 and the intersection-union p is below
+    alpha after Holm; a variant counts as beaten / beating real when its own Holm-across-variants p is below
+    alpha with its interval on that side; heterogeneous when some are beaten and some beat real, contradicted
+    when some beat real and none is beaten; inconclusive otherwise (informative when the weakest variant's MDE
+    is below the paper's gap)."""
+    variants = numbers["variants"]
+    lo, hi = numbers["ci"]
+    stat = (
+        f"weakest variant {numbers['weakest']}: real - synthetic {numbers['mean']:.3g} [{lo:.3g}, {hi:.3g}], SD "
+        f"{numbers['sd']:.3g}, n = {numbers['n_examples']} examples (seed-averaged over {numbers['n_seeds']}), "
+        f"p = {numbers['p']:.3g} (Holm {numbers['p_holm']:.3g}), MDE {numbers['mde']:.3g}"
+    )
+    if any(v["n_examples"] < 2 for v in variants.values()) or not math.isfinite(numbers["p_holm"]):
+        return UNDEFINED, f"Fewer than 2 paired examples for some variant ({stat})."
+    shown = {k: v for k, v in variants.items() if v["p_holm_variants"] < alpha}
+    beaten = sorted(k for k, v in shown.items() if v["ci"][0] > 0)
+    beating = sorted(k for k, v in shown.items() if v["ci"][1] < 0)
+    if beaten and beating:
+        return HETEROGENEOUS, f"Real beats {', '.join(beaten)} but loses to {', '.join(beating)}; {stat}."
+    if beating:
+        return CONTRADICTED, f"{', '.join(beating)} beat(s) real (Holm across variants, p < {alpha:.3g}); {stat}."
+    if all(v["ci"][0] > 0 for v in variants.values()) and numbers["p_holm"] < alpha:
+        return SUPPORTED, f"Real beats every synthetic variant (p < {alpha:.3g} after Holm): {stat}."
+    effect = numbers.get("paper_effect")
+    if effect is not None and numbers["mde"] < effect:
+        return INCONCLUSIVE, f"Informative null: the MDE is below the paper's gap {effect:.3g}; {stat}."
+    return INCONCLUSIVE, f"Real is not shown to beat every variant: {stat}."
 
 
 # ----------------------------------------------------------------------------------------------- (b), (f)
 
 
-def recall_correlates(
-    tables: dict[str, pl.DataFrame], kind: str, *, mode: str = MODE, rule: str = RULE, alpha: float = ALPHA
-) -> list[dict[str, Any]]:
-    claim, text = ("b", TEXT["b"]) if kind == "retrieval" else ("f", TEXT["f_b"])
-    corr = tables["correlations"]
-    need = ("task", "model", "seed", "head_kind", "scoring_mode", "set_rule", "x", "method", "n", "estimate")
-    need += ("ci_low", "ci_high", "p_permutation")
-    if missing := missing_columns(corr, need):
-        reason = f"No correlation rows (the table lacks {', '.join(missing)})."
-        return [_entry(claim, text, None, None, kind, {}, UNTESTABLE, reason)]
-    rows = as_floats(corr, "n", "estimate", "ci_low", "ci_high", "p_permutation").with_columns(
-        pl.col("seed").cast(pl.String)
-    )
-    rows = rows.filter(
+def _correlation_rows(corr: pl.DataFrame, kind: str, mode: str, rule: str) -> pl.DataFrame:
+    """The Spearman recall-F1 rows of one head kind, with `test` and `primary` filled for tables written before
+    they existed (seed "pooled" was the pooled test; the baseline choice was the configured one)."""
+    rows = as_floats(corr, "n", "estimate", "ci_low", "ci_high", "p_permutation", "n_conditions")
+    rows = rows.with_columns(pl.col("seed").cast(pl.String), pl.col("task").cast(pl.String))
+    if "test" not in rows.columns:
+        rows = rows.with_columns(
+            pl.when(pl.col("seed") == "pooled").then(pl.lit("pooled")).otherwise(pl.lit("per_seed")).alias("test")
+        )
+    if "primary" not in rows.columns:
+        rows = rows.with_columns(pl.lit(True).alias("primary"))
+    return rows.filter(
         (pl.col("head_kind") == kind)
         & (pl.col("scoring_mode") == mode)
         & (pl.col("set_rule") == rule)
         & (pl.col("x") == "recall")
         & (pl.col("method") == "spearman")
-    )
-    pairs = distinct_rows(rows, ["task", "model"], none_as="None")
-    if not pairs:
-        reason = f"No Spearman recall-F1 row for {kind} heads ({mode}, {rule})."
-        return [_entry(claim, text, None, None, kind, {}, UNTESTABLE, reason)]
-    out = []
-    for task, model in pairs:
-        part = rows.filter((pl.col("task") == task) & (pl.col("model") == model)).sort("seed")
-        pooled = part.filter(pl.col("seed") == "pooled")
-        if pooled.height:
-            r = pooled.row(0, named=True)
-        elif part.height == 1:
-            r = part.row(0, named=True)
-        else:
-            reason = f"{part.height} per-seed correlations and no pooled row: no single test to judge."
-            out.append(_entry(claim, text, task, model, kind, {"n_seed_rows": part.height}, UNTESTABLE, reason))
-            continue
-        rho, lo, hi, p, n = (_num(r[c]) for c in ("estimate", "ci_low", "ci_high", "p_permutation", "n"))
-        numbers = {"spearman": rho, "ci": [lo, hi], "p_permutation": p, "n": n, "seed": r["seed"]}
-        numbers |= {"scoring_mode": mode, "set_rule": rule}
-        n_txt = "?" if not _finite(n) else str(int(n))
-        if not _finite(n) or n < 3:
-            verdict, reason = UNTESTABLE, f"Only {n_txt} points: a correlation needs at least 3."
-        elif not all(_finite(v) for v in (rho, lo, hi, p)):
-            verdict = UNTESTABLE
-            reason = f"Spearman rho is undefined over {n_txt} points (constant recall or F1)."
-        elif lo > 0 and p < alpha:
-            verdict = SUPPORTED
-            reason = f"rho = {rho:.2f} over {n_txt} points, interval [{lo:.2f}, {hi:.2f}] above 0, p = {p:.3g}."
-        elif hi < 0 and p < alpha:
-            verdict = CONTRADICTED
-            reason = f"rho = {rho:.2f} over {n_txt} points, interval [{lo:.2f}, {hi:.2f}] below 0, p = {p:.3g}."
-        else:
-            verdict = UNTESTABLE
-            reason = f"rho = {rho:.2f} over {n_txt} points, interval [{lo:.2f}, {hi:.2f}], p = {p:.3g}: " + (
-                "the interval crosses 0." if lo <= 0 <= hi else f"p is not below {alpha}."
-            )
-        out.append(_entry(claim, text, task, model, kind, numbers, verdict, reason))
-    return out
+    ).with_columns(pl.col("primary").cast(pl.Boolean))
 
 
-# ----------------------------------------------------------------------------------------------- (c), (d)
+def _judged(part: pl.DataFrame) -> tuple[dict | None, pl.DataFrame, str]:
+    """The row a task x model's (b) judges (pooled or task-stratified, else the only seed), the rows whose own
+    tests may split it (the seeds), and why there is none."""
+    pooled = part.filter(pl.col("test").is_in(["pooled", "task_stratified"]) & pl.col("primary"))
+    seeds = part.filter((pl.col("test") == "per_seed") & pl.col("primary")).sort("seed")
+    if pooled.height:
+        return pooled.row(0, named=True), seeds, ""
+    if seeds.height == 1:
+        return seeds.row(0, named=True), seeds.head(0), ""
+    return None, seeds, f"{seeds.height} per-seed correlations and no pooled row: no single test to judge."
 
 
-def choose_k(ks: Iterable[Any]) -> int | None:
-    """k = 10 if present, else the largest k <= 10, else the largest; None when there is none."""
-    vals = sorted({int(k) for k in ks if _finite(_num(k))})
-    if not vals:
-        return None
-    if PAPER_K in vals:
-        return PAPER_K
-    small = [k for k in vals if k <= PAPER_K]
-    return small[-1] if small else vals[-1]
+def _split(rows: pl.DataFrame, alpha: float) -> tuple[int, int]:
+    """How many rows support (interval above 0, p < alpha) and contradict (below 0) on their own tests."""
+    k = m = 0
+    for r in rows.iter_rows(named=True):
+        if _finite(r["p_permutation"]) and r["p_permutation"] < alpha:
+            k += _finite(r["ci_low"]) and r["ci_low"] > 0
+            m += _finite(r["ci_high"]) and r["ci_high"] < 0
+    return k, m
 
 
-_KNOCKOUT_NEED = ("task", "model", "condition", "seed", "head_kind", "control", "k", "draw")
-
-
-def _knockout(tables: dict[str, pl.DataFrame]) -> pl.DataFrame | str:
-    ko = tables["knockout"]
-    if missing := missing_columns(ko, _KNOCKOUT_NEED):
-        return f"No knockout rows (the table lacks {', '.join(missing)})."
-    cols = [f"{m}{s}" for m in ("f1", "gold_logprob", "delta_f1") for s in ("", "_ci_low", "_ci_high")]
-    ko = as_floats(ko, *cols, "k", "n_heads")
-    if "semantics" not in ko.columns:
-        ko = ko.with_columns(pl.lit(None, dtype=pl.String).alias("semantics"))
-    return ko.with_columns(pl.col("semantics").cast(pl.String))
-
-
-def knockout_top_vs_random(tables: dict[str, pl.DataFrame], kind: str) -> list[dict[str, Any]]:
-    claim, template = ("c", TEXT["c"]) if kind == "retrieval" else ("f", TEXT["f_c"])
-    ko = _knockout(tables)
-    if isinstance(ko, str):
-        return [_entry(claim, template.format(metric="F1"), None, None, kind, {}, UNTESTABLE, ko)]
-    rows = ko.filter((pl.col("head_kind") == kind) & pl.col("control").is_in(["top", "random_matched"]))
-    pairs = distinct_rows(rows, ["task", "model"], none_as="None")
-    if not pairs:
-        reason = f"No top / random_matched knockout rows for {kind} heads."
-        return [_entry(claim, template.format(metric="F1"), None, None, kind, {}, UNTESTABLE, reason)]
-    out = []
-    for task, model in pairs:
-        part = rows.filter((pl.col("task") == task) & (pl.col("model") == model))
-        both = set(part.filter(pl.col("control") == "top")["k"].to_list())
-        both &= set(part.filter(pl.col("control") == "random_matched")["k"].to_list())
-        k = choose_k(both)
-        for metric in ("f1", "gold_logprob"):
-            text = template.format(metric=METRIC_NAMES[metric])
-            if k is None:
-                reason = "No k with both a top-k and a matched random knockout."
-                out.append(_entry(claim, text, task, model, kind, {"metric": metric}, UNTESTABLE, reason))
-                continue
-            at_k = part.filter(pl.col("k") == k)
-            n_support = n_contradict = n_undefined = 0
-            tops, rands, top_heads = [], [], []
-            runs = distinct_rows(at_k, ["condition", "seed", "semantics"], none_as="None")
-            for cond, seed, sem in runs:
-                run = at_k.filter(
-                    (pl.col("condition") == cond) & (pl.col("seed") == seed) & pl.col("semantics").eq_missing(sem)
-                )
-                top = run.filter(pl.col("control") == "top").sort("draw")
-                rand = run.filter(pl.col("control") == "random_matched").sort("draw")
-                if not top.height or not rand.height:
-                    n_undefined += 1
-                    continue
-                t = top.row(0, named=True)
-                if "n_heads" in t:
-                    top_heads.append(_num(t["n_heads"]))
-                tm, tl, th = (_num(t.get(f"{metric}{s}")) for s in ("", "_ci_low", "_ci_high"))
-                rl = [_num(v) for v in rand[f"{metric}_ci_low"]] if f"{metric}_ci_low" in rand.columns else []
-                rh = [_num(v) for v in rand[f"{metric}_ci_high"]] if f"{metric}_ci_high" in rand.columns else []
-                tops.append(tm)
-                rands.append(_mean(_num(v) for v in rand[metric]) if metric in rand.columns else math.nan)
-                if not (_finite(tl) and _finite(th) and rl and rh and all(map(_finite, rl + rh))):
-                    n_undefined += 1
-                elif th < min(rl):
-                    n_support += 1
-                elif tl > max(rh):
-                    n_contradict += 1
-            n = len(runs)
-            numbers = {
-                "metric": metric,
-                "k": k,
-                "n_heads_top": _mean(top_heads),
-                "top_mean": _mean(tops),
-                "random_matched_mean": _mean(rands),
-                "n_runs": n,
-                "n_support": n_support,
-                "n_contradict": n_contradict,
-                "n_undefined": n_undefined,
-            }
-            verdict = _majority(n, n_support, n_contradict)
-            tally = _tally("runs (condition x seed)", n, n_support, n_contradict)
-            gap = f"mean {METRIC_NAMES[metric]} after top-{k} {numbers['top_mean']:.3g} vs matched random "
-            gap += f"{numbers['random_matched_mean']:.3g}"
-            if verdict == SUPPORTED:
-                reason = f"{tally}: the top-{k} interval lies below every random draw's ({gap})."
-            elif verdict == CONTRADICTED:
-                reason = f"{tally}: the top-{k} interval lies above every random draw's ({gap})."
-            else:
-                why = f"{n_undefined} without finite intervals" if n_undefined else "the intervals overlap"
-                reason = f"{tally} ({why}); {gap}."
-            out.append(_entry(claim, text, task, model, kind, numbers, verdict, reason))
-    return out
-
-
-def random_knockout_small(tables: dict[str, pl.DataFrame], bound: float = RANDOM_BOUND) -> list[dict[str, Any]]:
-    ko = _knockout(tables)
-    if isinstance(ko, str):
-        return [_entry("d", TEXT["d"], None, None, "retrieval", {}, UNTESTABLE, ko)]
-    rows = ko.filter((pl.col("head_kind") == "retrieval") & pl.col("control").is_in(["random_matched", "random_all"]))
-    pairs = distinct_rows(rows, ["task", "model"], none_as="None")
-    if not pairs:
-        reason = "No random knockout rows for retrieval heads."
-        return [_entry("d", TEXT["d"], None, None, "retrieval", {}, UNTESTABLE, reason)]
-    none = ko.filter(pl.col("control") == "none")
-    paired = all(c in ko.columns for c in ("delta_f1_ci_low", "delta_f1_ci_high"))
-    out = []
-    for task, model in pairs:
-        part = rows.filter((pl.col("task") == task) & (pl.col("model") == model))
-        k = choose_k(part["k"].to_list())
-        if k is None:
-            reason = "No random knockout row with a finite k."
-            out.append(_entry("d", TEXT["d"], task, model, "retrieval", {}, UNTESTABLE, reason))
-            continue
-        at_k = part.filter(pl.col("k") == k).sort("condition", "seed", "semantics", "control", "draw")
-        n_support = n_contradict = n_undefined = 0
-        deltas, widths = [], []
-        source = "delta_f1 interval" if paired else "difference of the random and no-knockout intervals"
-        for r in at_k.iter_rows(named=True):
-            base = none.filter(
-                (pl.col("task") == task)
-                & (pl.col("model") == model)
-                & (pl.col("condition") == r["condition"])
-                & (pl.col("seed") == r["seed"])
-                & pl.col("semantics").eq_missing(r["semantics"])
-            )
-            b = base.row(0, named=True) if base.height else {}
-            delta = _num(r.get("delta_f1"))
-            if not _finite(delta) and b:
-                delta = _num(r.get("f1")) - _num(b.get("f1"))
-            lo, hi = math.nan, math.nan
-            if paired and _finite(_num(r.get("delta_f1_ci_low"))) and _finite(_num(r.get("delta_f1_ci_high"))):
-                lo, hi = _num(r["delta_f1_ci_low"]), _num(r["delta_f1_ci_high"])
-            elif b:
-                lo = _num(r.get("f1_ci_low")) - _num(b.get("f1_ci_high"))
-                hi = _num(r.get("f1_ci_high")) - _num(b.get("f1_ci_low"))
-            deltas.append(delta)
-            if not (_finite(lo) and _finite(hi)):
-                n_undefined += 1
-                continue
-            widths.append(hi - lo)
-            if -bound < lo and hi < bound:
-                n_support += 1
-            elif hi < -bound or lo > bound:
-                n_contradict += 1
-        n = at_k.height
-        numbers = {
-            "k": k,
-            "bound": bound,
-            "mean_delta_f1": _mean(deltas),
-            "max_abs_delta_f1": max((abs(d) for d in deltas if _finite(d)), default=math.nan),
-            "mean_interval_width": _mean(widths),
-            "interval": source,
-            "n_rows": n,
-            "n_support": n_support,
-            "n_contradict": n_contradict,
-            "n_undefined": n_undefined,
-        }
-        verdict = _majority(n, n_support, n_contradict)
-        tally = _tally("random knockouts (condition x seed x draw)", n, n_support, n_contradict)
-        if verdict == SUPPORTED:
-            reason = f"{tally}: their F1 change intervals lie inside +/-{bound}."
-        elif verdict == CONTRADICTED:
-            reason = f"{tally}: their F1 change intervals lie wholly outside +/-{bound}."
-        else:
-            width = numbers["mean_interval_width"]
-            why = f"{n_undefined} without finite intervals" if n_undefined else "intervals reach across the bound"
-            reason = (
-                f"{tally} ({why}; mean change {numbers['mean_delta_f1']:.3g}, mean interval width {width:.3g} "
-                f"against a band of {2 * bound:.2g})."
-            )
-        out.append(_entry("d", TEXT["d"], task, model, "retrieval", numbers, verdict, reason))
-    return out
-
-
-# ----------------------------------------------------------------------------------------------- (e), (f)
-
-_RECOVERY = {"f1": "f1_recovery", "gold_logprob": "logprob_recovery"}
-
-
-def _patching_rows(pt: pl.DataFrame, kind: str) -> pl.DataFrame | str:
-    """The patching table's rows of one head kind, numbers as floats; or why there are none to judge."""
-    need = ("task", "model", "condition", "seed", "head_kind", "head_set", "draw")
-    if missing := missing_columns(pt, need):
-        return f"No patching rows (the table lacks {', '.join(missing)})."
-    cols = [f"{m}{s}" for m in _RECOVERY.values() for s in ("", "_ci_low", "_ci_high")]
-    cols += ["synthetic_f1", "real_f1", "synthetic_gold_logprob", "real_gold_logprob"]
-    pt = as_floats(pt, *cols)
-    if "set_rule" not in pt.columns:
-        pt = pt.with_columns(pl.lit(None, dtype=pl.String).alias("set_rule"))
-    return pt.with_columns(pl.col("set_rule").cast(pl.String)).filter(pl.col("head_kind") == kind)
-
-
-def _recovery_outcome(run: pl.DataFrame, rec: str) -> str | None:
-    """One run's say on recovery column `rec`: "support", "contradict", "undefined" (all_real's recovery or
-    its interval missing or NaN) or None (inconclusive)."""
-    real = run.filter(pl.col("head_set") == "all_real")
-    rand = run.filter(pl.col("head_set") == "random")
-    if not real.height or rec not in real.columns:
-        return "undefined"
-    r = real.row(0, named=True)
-    m, lo, hi = (_num(r.get(f"{rec}{s}")) for s in ("", "_ci_low", "_ci_high"))
-    if not all(map(_finite, (m, lo, hi))):
-        return "undefined"
-    rl = [_num(v) for v in rand[f"{rec}_ci_low"]] if f"{rec}_ci_low" in rand.columns else []
-    rh = [_num(v) for v in rand[f"{rec}_ci_high"]] if f"{rec}_ci_high" in rand.columns else []
-    random_ok = bool(rl) and all(map(_finite, rl + rh))
-    if hi < 0 or (random_ok and hi < min(rl)):
-        return "contradict"
-    if lo > 0 and random_ok and lo > max(rh):
-        return "support"
-    return None
-
-
-def _recovery_numbers(part: pl.DataFrame, runs: list[tuple], metric: str) -> dict[str, Any]:
-    """Mean recovery per head set, the mean real - synthetic gap, and the runs' tally for one metric."""
-    rec = _RECOVERY[metric]
-    by_set: dict[str, list[float]] = {s: [] for s in ("shared", "real_only", "all_real", "random")}
-    gaps = []
-    outcomes = []
-    for cond, seed, rule in runs:
-        run = part.filter(
-            (pl.col("condition") == cond) & (pl.col("seed") == seed) & pl.col("set_rule").eq_missing(rule)
-        ).sort("draw")
-        for head_set, values in by_set.items():
-            sub = run.filter(pl.col("head_set") == head_set)
-            if rec in sub.columns and sub.height:
-                values.append(_mean(_num(v) for v in sub[rec]))
-        if f"real_{metric}" in run.columns and run.height:
-            gaps.append(_num(run[f"real_{metric}"][0]) - _num(run[f"synthetic_{metric}"][0]))
-        outcomes.append(_recovery_outcome(run, rec))
-    return {
-        "metric": metric,
-        **{f"{s}_recovery_mean": _mean(v) for s, v in by_set.items()},
-        "mean_gap_real_minus_synthetic": _mean(gaps),
-        "n_runs": len(runs),
-        "n_support": outcomes.count("support"),
-        "n_contradict": outcomes.count("contradict"),
-        "n_undefined": outcomes.count("undefined"),
+def _correlation_numbers(r: dict[str, Any], other: pl.DataFrame, mode: str, rule: str) -> dict[str, Any]:
+    n_cond = _num(r.get("n_conditions", r["n"]))
+    n_tasks = int(_num(r.get("n_tasks"))) if r["test"] == "task_stratified" and _finite(_num(r.get("n_tasks"))) else 1
+    numbers = {
+        "metric": "spearman",
+        "test": r["test"],
+        "spearman": _num(r["estimate"]),
+        "ci": [_num(r["ci_low"]), _num(r["ci_high"])],
+        "p": _num(r["p_permutation"]),
+        "p_method": r.get("p_method"),
+        "n": _num(r["n"]),
+        "n_conditions": n_cond,
+        "mde": paired.correlation_mde(n_cond, n_tasks=n_tasks) if _finite(n_cond) else math.nan,
+        "seed": r["seed"],
+        "baseline": r.get("baseline"),
+        "scoring_mode": mode,
+        "set_rule": rule,
     }
+    if other.height:
+        o = other.row(0, named=True)
+        numbers["other_baseline"] = {
+            "baseline": o.get("baseline"),
+            "spearman": _num(o["estimate"]),
+            "ci": [_num(o["ci_low"]), _num(o["ci_high"])],
+            "p": _num(o["p_permutation"]),
+            "n": _num(o["n"]),
+        }
+    return numbers
 
 
-def _recovery_reason(numbers: dict[str, Any], verdict: str) -> str:
-    n, n_undefined = numbers["n_runs"], numbers["n_undefined"]
-    tally = _tally("runs (synthetic condition x seed)", n, numbers["n_support"], numbers["n_contradict"])
-    real_m, rand_m = numbers["all_real_recovery_mean"], numbers["random_recovery_mean"]
-    means = f"mean recovery all real heads {real_m:.3g}, random {rand_m:.3g}"
-    if verdict == SUPPORTED:
-        return f"{tally}: all real heads' recovery interval is above 0 and above every random set's ({means})."
-    if verdict == CONTRADICTED:
-        return f"{tally}: all real heads' recovery interval is below 0 or below the random sets' ({means})."
-    if n and n_undefined == n:
-        gap = numbers["mean_gap_real_minus_synthetic"]
-        return (
-            f"Recovery or its interval is undefined in all {n} runs: real and synthetic "
-            f"{METRIC_NAMES[numbers['metric']]} are equal overall or on bootstrap resamples (mean real - synthetic "
-            f"gap {gap:.3g})."
-        )
-    why = f"{n_undefined} undefined, " if n_undefined else ""
-    return f"{tally} ({why}intervals overlap 0 or the random sets'); {means}."
-
-
-def patching_recovers(tables: dict[str, pl.DataFrame], kind: str) -> list[dict[str, Any]]:
-    claim, template = ("e", TEXT["e"]) if kind == "retrieval" else ("f", TEXT["f_e"])
-    pt = _patching_rows(tables["patching"], kind)
-    pairs = distinct_rows(pt, ["task", "model"], none_as="None") if isinstance(pt, pl.DataFrame) else []
-    if isinstance(pt, str) or not pairs:
-        reason = pt if isinstance(pt, str) else f"No patching rows for {kind} heads."
-        return [_entry(claim, template.format(metric="F1"), None, None, kind, {}, UNTESTABLE, reason)]
+def recall_correlates(
+    tables: dict[str, pl.DataFrame], kind: str, *, mode: str = MODE, rule: str = RULE, alpha: float = ALPHA
+) -> list[dict[str, Any]]:
+    """(b) (or (f) for insight heads), pending Holm across the family: per task x model the pooled Spearman
+    row (condition-level permutation p), and per model the task-stratified row (task "all"); the other
+    baseline choice is shown beside each; the seeds (or, for the stratified row, the tasks) split it when
+    some support and others contradict on their own tests."""
+    claim, text = ("b", TEXT["b"]) if kind == "retrieval" else ("f", TEXT["f_b"])
+    corr = tables["correlations"]
+    need = ("task", "model", "seed", "head_kind", "scoring_mode", "set_rule", "x", "method", "n", "estimate")
+    if missing := missing_columns(corr, (*need, "ci_low", "ci_high", "p_permutation")):
+        reason = f"No correlation rows (the table lacks {', '.join(missing)})."
+        return [_entry(claim, text, None, None, kind, {}, UNDEFINED, reason)]
+    rows = _correlation_rows(corr, kind, mode, rule)
     out = []
-    for task, model in pairs:
-        part = pt.filter((pl.col("task") == task) & (pl.col("model") == model))
-        runs = distinct_rows(part, ["condition", "seed", "set_rule"], none_as="None")
-        for metric in _RECOVERY:
-            numbers = _recovery_numbers(part, runs, metric)
-            verdict = _majority(numbers["n_runs"], numbers["n_support"], numbers["n_contradict"])
-            text = template.format(metric=METRIC_NAMES[metric])
-            out.append(_entry(claim, text, task, model, kind, numbers, verdict, _recovery_reason(numbers, verdict)))
+    for task, model in distinct_rows(rows, ["task", "model"], none_as="None"):
+        part = rows.filter((pl.col("task") == task) & (pl.col("model") == model))
+        r, splitters, why = _judged(part)
+        if r is None:
+            out.append(_entry(claim, text, task, model, kind, {"n_seed_rows": splitters.height}, UNDEFINED, why))
+            continue
+        if r["test"] == "task_stratified":
+            splitters = rows.filter((pl.col("model") == model) & (pl.col("test") == "pooled") & pl.col("primary"))
+        other = part.filter((pl.col("test") == r["test"]) & ~pl.col("primary"))
+        numbers = _correlation_numbers(r, other, mode, rule)
+        numbers["n_support"], numbers["n_contradict"] = _split(splitters, alpha)
+        numbers["split_by"] = "tasks" if r["test"] == "task_stratified" else "seeds"
+        out.append(_entry(claim, text, task, model, kind, numbers, UNDEFINED, "") | {"decide": "b"})
+    if not out:
+        reason = f"No Spearman recall-F1 row for {kind} heads ({mode}, {rule})."
+        return [_entry(claim, text, None, None, kind, {}, UNDEFINED, reason)]
     return out
+
+
+def decide_correlation(numbers: dict[str, Any], alpha: float) -> tuple[str, str]:
+    """(b)'s verdict from the condition-level permutation p after Holm and the condition-bootstrap interval:
+    supported when p_holm < alpha and the interval lies above 0, contradicted when below; heterogeneous when
+    some seeds (or tasks) support and others contradict on their own tests; undefined with fewer than 3 points
+    or an undefined rho."""
+    rho, (lo, hi), p, n = numbers["spearman"], numbers["ci"], numbers["p"], numbers["n"]
+    n_txt = "?" if not _finite(n) else str(int(n))
+    if not _finite(n) or n < 3:
+        return UNDEFINED, f"Only {n_txt} points: a correlation needs at least 3."
+    if not all(_finite(v) for v in (rho, lo, hi, p)):
+        return UNDEFINED, f"Spearman rho is undefined over {n_txt} points (constant recall or F1)."
+    stat = (
+        f"rho = {rho:.2f} over {n_txt} points ({_fmt(numbers['n_conditions'])} conditions), interval "
+        f"[{lo:.2f}, {hi:.2f}], p = {p:.3g} ({numbers['p_method']}; Holm {numbers['p_holm']:.3g}), MDE rho "
+        f"{numbers['mde']:.2f}"
+    )
+    k, m = numbers["n_support"], numbers["n_contradict"]
+    if k and m:
+        return HETEROGENEOUS, f"{k} {numbers['split_by']} support, {m} contradict on their own tests; pooled {stat}."
+    if numbers["p_holm"] < alpha and lo > 0:
+        return SUPPORTED, f"{stat}: the interval lies above 0."
+    if numbers["p_holm"] < alpha and hi < 0:
+        return CONTRADICTED, f"{stat}: the interval lies below 0."
+    why = "the interval crosses 0" if lo <= 0 <= hi else f"p is not below {alpha:.3g} after Holm"
+    return INCONCLUSIVE, f"{stat}: {why}."
+
+
+DECIDERS = {"a": decide_real_beats, "b": decide_correlation}
 
 
 # ----------------------------------------------------------------------------------------------- all
 
 
-def claim_verdicts(tables: dict[str, pl.DataFrame]) -> list[dict[str, Any]]:
-    """One entry per claim (per task x model, and head kind / metric where the claim has them):
-    {claim, text, task, model, head_kind, numbers, verdict, reason}. Missing tables count as empty."""
+def claim_verdicts(
+    tables: dict[str, pl.DataFrame], *, confidence: float = 1 - ALPHA, n_draws: int = 10_000, seed: int = 0
+) -> list[dict[str, Any]]:
+    """One entry per claim (per task x model, and head kind / metric / intervention where the claim has them):
+    {claim, text, task, model, head_kind, numbers, verdict, reason}. Missing tables count as empty.
+    `confidence` sets the intervals (alpha = 1 - confidence); `n_draws` and `seed` the Monte Carlo
+    sign-flip test used above 20 paired examples."""
     t = {k: tables.get(k) if tables.get(k) is not None else pl.DataFrame() for k in TABLES}
-    out = real_beats_synthetic(t)
-    out += recall_correlates(t, "retrieval")
-    out += knockout_top_vs_random(t, "retrieval")
-    out += random_knockout_small(t)
-    out += patching_recovers(t, "retrieval")
-    insight = recall_correlates(t, "insight") + knockout_top_vs_random(t, "insight") + patching_recovers(t, "insight")
-    # one placeholder, not three, when no table has insight heads at all
+    alpha = 1 - confidence
+    cfg = {"confidence": confidence, "n_draws": n_draws, "seed": seed}
+    ab = real_beats_synthetic(t, cfg) + recall_correlates(t, "retrieval", alpha=alpha)
+    ab = finish(ab + recall_correlates(t, "insight", alpha=alpha), alpha, DECIDERS)
+    out = [e for e in ab if e["claim"] != "f"]
+    interventions = intervention_verdicts(t, cfg, alpha)
+    out += [e for e in interventions if e["claim"] != "f"]
+    insight = [e for e in ab if e["claim"] == "f"] + [e for e in interventions if e["claim"] == "f"]
+    # one placeholder when no table has insight heads at all
     if all(e["task"] is None for e in insight):
         reason = "No insight-head rows in any table (only MuSiQue and SummHay have insight spans)."
         text = "Insight heads behave like retrieval heads: (b), (c) and (e) for insight heads (MuSiQue, SummHay)."
-        insight = [_entry("f", text, None, None, "insight", {}, UNTESTABLE, reason)]
+        insight = [_entry("f", text, None, None, "insight", {}, UNDEFINED, reason)]
     else:
         insight = [e for e in insight if e["task"] is not None]
     return out + insight
@@ -634,6 +378,8 @@ def _fmt(v: Any) -> str:
         return "nan" if math.isnan(v) else f"{v:.3g}"
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items()) + "}"
     return str(v)
 
 
@@ -643,8 +389,10 @@ def claims_rst(verdicts: list[dict[str, Any]]) -> str:
     lines = [
         "Each claim of the paper, tested on this run's tables: "
         + ", ".join(f"{n} {v}" for v, n in counts.items())
-        + ". *supported* only when the interval or permutation p excludes the null; *contradicted* only when "
-        "it excludes the claimed direction; otherwise *not testable at this size*.",
+        + ". *supported* / *contradicted* only when the test (interval and Holm-adjusted p) excludes the null "
+        "in / against the claimed direction; *heterogeneous* when runs disagree; *inconclusive* when neither is "
+        "shown (an informative null when the minimal detectable effect is below the paper's effect); *undefined* "
+        "when there is nothing to test.",
         "",
     ]
     if not verdicts:

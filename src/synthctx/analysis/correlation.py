@@ -4,9 +4,11 @@ small numbers of conditions (e.g. retrieval-head similarity vs. downstream gain)
 The permutation p is exact (every one of the n! pairings of y with x) when n! < EXACT_LIMIT, and Monte
 Carlo (`n_permutations` random pairings) above; the output says which (`p_method`, `n_permutations`).
 
-`correlate_pooled` pools conditions x seeds: y is permuted only within each seed (a seed's runs share
-whatever that seed does to every condition), and the bootstrap resamples whole conditions. `mean_ci` is
-the percentile bootstrap interval of a mean that evaluation summaries and intervention tables share."""
+`correlate_pooled` pools conditions x seeds: its p permutes whole conditions, one permutation of the
+conditions applied in every seed (`paired.condition_permutation_p`; a condition's stable effect moves as a unit,
+the null's symmetry), and the bootstrap resamples whole conditions. `correlate_stratified` pools tasks: the mean
+over tasks of each task's pooled statistic, conditions permuted within each task. `mean_ci` is the percentile
+bootstrap interval of a mean that evaluation summaries and intervention tables share."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+
+from synthctx.analysis import paired
 
 _NAN_RESULT: dict[str, float] = {
     "estimate": math.nan,
@@ -326,6 +330,38 @@ def _condition_bootstrap(
     return out
 
 
+def condition_plan(n_conditions: int, n_permutations: int) -> tuple[str, int]:
+    """("exact_condition", C!) when C <= paired.EXACT_CONDITIONS (every ordering of the conditions), else
+    ("monte_carlo_condition", n_permutations)."""
+    if n_conditions <= paired.EXACT_CONDITIONS:
+        return "exact_condition", math.factorial(n_conditions)
+    return "monte_carlo_condition", n_permutations
+
+
+def condition_grid(
+    x: np.ndarray, y: np.ndarray, seed_labels: Sequence[Any], cond_labels: Sequence[Any]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """x and y as (seeds, conditions) matrices, seeds and conditions in sorted order, when every condition has
+    exactly one pair in every seed (what one permutation of conditions applied in every seed needs); else None."""
+    seeds, conds = sorted({str(s) for s in seed_labels}), sorted({str(c) for c in cond_labels})
+    cells = {(str(s), str(c)) for s, c in zip(seed_labels, cond_labels)}
+    if len(cells) != len(seed_labels) or len(cells) != len(seeds) * len(conds):
+        return None
+    si, ci = {s: i for i, s in enumerate(seeds)}, {c: i for i, c in enumerate(conds)}
+    xm, ym = np.empty((len(seeds), len(conds))), np.empty((len(seeds), len(conds)))
+    for xv, yv, s, c in zip(x, y, seed_labels, cond_labels):
+        xm[si[str(s)], ci[str(c)]], ym[si[str(s)], ci[str(c)]] = xv, yv
+    return xm, ym
+
+
+def _axis_last(statistic: Callable[..., np.ndarray]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    return lambda a, b: statistic(a, b, axis=-1)
+
+
+def _int_seed(seq: np.random.SeedSequence) -> int:
+    return int(seq.generate_state(1)[0])
+
+
 def correlate_pooled(
     x: Sequence[float],
     y: Sequence[float],
@@ -340,22 +376,22 @@ def correlate_pooled(
     """Spearman, Pearson and Kendall (tau-b) correlation of (x, y) pooled over conditions x seeds, one pair
     per condition per seed, deterministic for `seed`.
 
-    Permutation p: y is permuted only within each seed (`seeds` labels the rows), because under the null x
-    and y are exchangeable within a seed's runs but a seed may shift every condition of that seed alike. The
-    p is exact over every combination of within-seed orderings (prod n_g!) when that is < EXACT_LIMIT
-    ("exact_within_seed"), else Monte Carlo over `n_permutations` draws with p = (hits + 1) / (n + 1) per
-    tail ("monte_carlo_within_seed"); two-sided as scipy.stats.permutation_test.
+    Permutation p (condition level): y's conditions are re-ordered by ONE permutation applied in every seed
+    (`paired.condition_permutation_p`), so a condition's seeds move together: under the null a condition's
+    F1 is unrelated to its recall, but a condition may carry a stable effect over its seeds, and permuting
+    each seed separately would count those repeats as independent evidence (too small a p). Exact over all
+    C! orderings when C <= paired.EXACT_CONDITIONS ("exact_condition"), else Monte Carlo over
+    `n_permutations` orderings with p = (hits + 1) / (n + 1) ("monte_carlo_condition"); two-sided as
+    |T| >= |T_obs|. When some condition lacks a seed (no complete grid) the p falls back to permuting y
+    within each seed ("exact_within_seed" / "monte_carlo_within_seed", two-sided as scipy's 2 x smaller tail).
 
     Bootstrap CI: whole conditions (`conditions` labels the rows) are resampled with replacement, each drawn
-    condition bringing its rows of every seed. The condition is the unit of replication (its seeds are
-    repeated measures of one training set, not independent points), and the seed strata stay as they are
-    when every condition has every seed. Constant resamples are ignored, as in `correlate`.
+    condition bringing its rows of every seed. Constant resamples are ignored, as in `correlate`.
 
     p_analytic is NaN: scipy's p would treat the pooled pairs as independent, which they are not.
     Pairs with NaN in x or y are dropped first; with n < 3 or a constant x or y every number is NaN."""
     _check_settings(confidence, n_bootstrap, n_permutations)
-    x_arr = np.asarray(x, dtype=float).ravel()
-    y_arr = np.asarray(y, dtype=float).ravel()
+    x_arr, y_arr = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
     seed_labels, cond_labels = list(seeds), list(conditions)
     if not (x_arr.size == y_arr.size == len(seed_labels) == len(cond_labels)):
         raise ValueError(
@@ -363,18 +399,49 @@ def correlate_pooled(
             f"{len(seed_labels)}, {len(cond_labels)}"
         )
     x_arr, y_arr, keep = _without_nan(x_arr, y_arr)
-    members, unit_ids = _seed_groups_and_units(
-        [s for s, k in zip(seed_labels, keep) if k], [c for c, k in zip(cond_labels, keep) if k]
-    )
-    n = int(x_arr.size)
-    p_method, n_perm = within_group_plan([m.size for m in members], n_permutations)
-    exact = p_method == "exact_within_seed"
-    permutation = (
-        f"exact (all {n_perm} combinations of within-seed orderings)"
-        if exact
-        else f"Monte Carlo ({n_perm} draws, p = (hits + 1) / ({n_perm} + 1))"
-    )
-    method = {
+    seed_labels = [s for s, k in zip(seed_labels, keep) if k]
+    cond_labels = [c for c, k in zip(cond_labels, keep) if k]
+    members, unit_ids = _seed_groups_and_units(seed_labels, cond_labels)
+    grid = condition_grid(x_arr, y_arr, seed_labels, cond_labels)
+    if grid is not None:
+        p_method, n_perm = condition_plan(grid[0].shape[1], n_permutations)
+    else:
+        p_method, n_perm = within_group_plan([m.size for m in members], n_permutations)
+    counts = {"n_seeds": len(members), "n_conditions": int(np.max(unit_ids, initial=-1)) + 1}
+    method = _pooled_method(p_method, n_perm, n_bootstrap)
+    out = _undefined_result(int(x_arr.size), int((~keep).sum()), counts, confidence, p_method, n_perm, method)
+    if x_arr.size < 3 or np.ptp(x_arr) == 0 or np.ptp(y_arr) == 0:
+        return out
+    boot_seed, perm_seed = np.random.SeedSequence(seed).spawn(2)
+    draws = np.random.default_rng(boot_seed).integers(0, out["n_conditions"], size=(n_bootstrap, out["n_conditions"]))
+    with warnings.catch_warnings():
+        for category in _SUPPRESSED:
+            warnings.simplefilter("ignore", category)
+        if grid is not None:
+            p_values = {
+                name: paired.condition_permutation_p(
+                    *grid, statistic=_axis_last(statistic), n_permutations=n_perm, seed=_int_seed(perm_seed)
+                )[1]
+                for name, statistic in _VECTORISED
+            }
+        else:
+            p_values = _within_seed_p(x_arr, y_arr, members, n_perm, p_method == "exact_within_seed", perm_seed)
+        _pooled_statistics(out, x_arr, y_arr, p_values, unit_ids, draws, confidence)
+    return out
+
+
+def _pooled_method(p_method: str, n_perm: int, n_bootstrap: int) -> dict[str, str]:
+    """The words `method` records for a pooled correlation."""
+    permutation = {
+        "exact_condition": f"one permutation of the conditions applied in every seed, exact (all {n_perm} orderings)",
+        "monte_carlo_condition": "one permutation of the conditions applied in every seed, Monte Carlo "
+        f"({n_perm} orderings, p = (hits + 1) / ({n_perm} + 1))",
+        "exact_within_seed": f"y permuted within each seed (some condition lacks a seed), exact (all {n_perm} "
+        "combinations of within-seed orderings)",
+        "monte_carlo_within_seed": "y permuted within each seed (some condition lacks a seed), Monte Carlo "
+        f"({n_perm} draws, p = (hits + 1) / ({n_perm} + 1) per tail)",
+    }[p_method]
+    return {
         "estimate": (
             "scipy.stats.spearmanr / scipy.stats.pearsonr / scipy.stats.kendalltau (tau-b) over the pooled "
             "condition x seed pairs; p_analytic not given (pooled pairs are not independent)"
@@ -383,26 +450,35 @@ def correlate_pooled(
             f"percentile, {n_bootstrap} resamples of whole conditions (all seeds of a drawn condition "
             "together); constant (degenerate) resamples ignored"
         ),
-        "permutation": "y permuted within each seed, two-sided, " + permutation,
+        "permutation": "two-sided, " + permutation,
     }
-    counts = {"n_seeds": len(members), "n_conditions": int(np.max(unit_ids, initial=-1)) + 1}
-    out = _undefined_result(n, int((~keep).sum()), counts, confidence, p_method, n_perm, method)
-    if n < 3 or np.ptp(x_arr) == 0 or np.ptp(y_arr) == 0:
-        return out
-    boot_seed, perm_seed = np.random.SeedSequence(seed).spawn(2)
-    draws = np.random.default_rng(boot_seed).integers(0, out["n_conditions"], size=(n_bootstrap, out["n_conditions"]))
-    orderings = (
-        _exact_orderings(members, n)
-        if exact
-        else _random_orderings(members, n, n_perm, np.random.default_rng(perm_seed))
-    )
-    _pooled_statistics(out, x_arr, y_arr, orderings, exact, unit_ids, draws, confidence)
-    return out
+
+
+def _within_seed_p(
+    x_arr: np.ndarray,
+    y_arr: np.ndarray,
+    members: list[np.ndarray],
+    n_perm: int,
+    exact: bool,
+    perm_seed: np.random.SeedSequence,
+) -> dict[str, float]:
+    """Each statistic's p with y permuted within each seed (the fallback without a complete grid)."""
+    n = x_arr.size
+    rng = np.random.default_rng(perm_seed)
+    orderings = _exact_orderings(members, n) if exact else _random_orderings(members, n, n_perm, rng)
+    nulls: dict[str, list[np.ndarray]] = {name: [] for name in STATISTICS}
+    for order in orderings:  # the same orderings for every statistic
+        for name, statistic in _VECTORISED:
+            nulls[name].append(statistic(x_arr, y_arr[order], axis=-1))
+    return {
+        name: _two_sided_p(np.concatenate(nulls[name]), float(statistic(x_arr, y_arr)), exact)
+        for name, statistic in _VECTORISED
+    }
 
 
 def _seed_groups_and_units(seed_labels: list[Any], cond_labels: list[Any]) -> tuple[list[np.ndarray], Any]:
-    """The row indices of each seed (the permutation's groups) and each row's condition index (the bootstrap's
-    unit); one pair per condition and seed."""
+    """The row indices of each seed (the fallback permutation's groups) and each row's condition index (the
+    bootstrap's unit); one pair per condition and seed."""
     if len(set(zip(seed_labels, cond_labels))) != len(seed_labels):
         raise ValueError("more than one pair for a condition and seed")
     seed_ids = np.unique(np.array([str(s) for s in seed_labels]), return_inverse=True)[1] if seed_labels else []
@@ -415,28 +491,88 @@ def _pooled_statistics(
     out: dict[str, Any],
     x_arr: np.ndarray,
     y_arr: np.ndarray,
-    orderings: Any,
-    exact: bool,
+    p_values: dict[str, float],
     unit_ids: np.ndarray,
     draws: np.ndarray,
     confidence: float,
 ) -> None:
-    """Every statistic's estimate, condition-bootstrap interval and within-seed permutation p, into `out`."""
-    nulls: dict[str, list[np.ndarray]] = {name: [] for name in STATISTICS}
+    """Every statistic's estimate, condition-bootstrap interval and permutation p, into `out`."""
+    for name, statistic in _VECTORISED:
+        boot = _condition_bootstrap(x_arr, y_arr, unit_ids, statistic, draws)
+        ci_low, ci_high, out["n_degenerate_resamples"][name] = percentile_ci(boot, confidence)
+        out[name] = {
+            "estimate": float(_ANALYTIC[name](x_arr, y_arr).statistic),
+            "ci_low": ci_low,
+            "ci_high": ci_high,
+            "p_permutation": p_values[name],
+            "p_analytic": math.nan,
+        }
+
+
+def correlate_stratified(
+    blocks: Sequence[dict[str, Sequence[Any]]],
+    *,
+    n_bootstrap: int,
+    n_permutations: int,
+    confidence: float,
+    seed: int,
+) -> dict[str, Any]:
+    """A correlation pooled over tasks, stratified by task: each block is one task's pairs (keys x, y, seeds,
+    conditions). The statistic is the MEAN over tasks of each task's pooled statistic (Spearman / Pearson /
+    Kendall over that task's condition x seed pairs); its p permutes conditions within each task, one
+    permutation per task applied in every seed of that task (`paired.stratified_condition_permutation_p`);
+    its interval is the percentile bootstrap of that mean with whole conditions resampled within each task.
+    A task enters only with a complete condition x seed grid, at least 3 pairs and neither x nor y constant;
+    `n_tasks` counts those, `tasks_left_out` the others. Every number NaN when no task enters."""
+    _check_settings(confidence, n_bootstrap, n_permutations)
+    grids, left_out, n, units = [], 0, 0, []
+    for b in blocks:
+        x_arr, y_arr, keep = _without_nan(np.asarray(b["x"], float).ravel(), np.asarray(b["y"], float).ravel())
+        s_lab = [s for s, k in zip(b["seeds"], keep) if k]
+        c_lab = [c for c, k in zip(b["conditions"], keep) if k]
+        grid = condition_grid(x_arr, y_arr, s_lab, c_lab) if x_arr.size >= 3 else None
+        if grid is None or np.ptp(x_arr) == 0 or np.ptp(y_arr) == 0:
+            left_out += 1
+            continue
+        grids.append(grid)
+        n += x_arr.size
+        units.append(grid[0].shape[1])
+    total = math.prod(math.factorial(c) for c in units) if units else 0
+    exact = 0 < total <= paired.EXACT_STRATIFIED
+    p_method, n_perm = ("exact_stratified", total) if exact else ("monte_carlo_stratified", n_permutations)
+    method = {
+        "estimate": "mean over tasks of each task's pooled statistic (scipy's spearmanr / pearsonr / kendalltau)",
+        "bootstrap": f"percentile, {n_bootstrap} resamples of whole conditions within each task",
+        "permutation": "two-sided, conditions permuted within each task (one permutation per task, the same in "
+        "every seed), " + ("exact over every combination" if p_method.startswith("exact") else "Monte Carlo"),
+    }
+    counts = {"n_tasks": len(grids), "tasks_left_out": left_out, "n_conditions": sum(units)}
+    counts["n_seeds"] = max((g[0].shape[0] for g in grids), default=0)
+    out = _undefined_result(n, 0, counts, confidence, p_method, n_perm, method)
+    if not grids:
+        return out
+    boot_seed, perm_seed = np.random.SeedSequence(seed).spawn(2)
     with warnings.catch_warnings():
         for category in _SUPPRESSED:
             warnings.simplefilter("ignore", category)
-        for order in orderings:  # the same orderings for every statistic
-            for name, statistic in _VECTORISED:
-                nulls[name].append(statistic(x_arr, y_arr[order], axis=-1))
         for name, statistic in _VECTORISED:
-            boot = _condition_bootstrap(x_arr, y_arr, unit_ids, statistic, draws)
+            est, p, _, _ = paired.stratified_condition_permutation_p(
+                grids, statistic=_axis_last(statistic), n_permutations=n_permutations, seed=_int_seed(perm_seed)
+            )
+            rng = np.random.default_rng(boot_seed)
+            boot = np.mean([_grid_bootstrap(g, statistic, rng, n_bootstrap) for g in grids], axis=0)
             ci_low, ci_high, out["n_degenerate_resamples"][name] = percentile_ci(boot, confidence)
-            observed = float(statistic(x_arr, y_arr))
-            out[name] = {
-                "estimate": float(_ANALYTIC[name](x_arr, y_arr).statistic),
-                "ci_low": ci_low,
-                "ci_high": ci_high,
-                "p_permutation": _two_sided_p(np.concatenate(nulls[name]), observed, exact),
-                "p_analytic": math.nan,
-            }
+            out[name] = {"estimate": est, "ci_low": ci_low, "ci_high": ci_high, "p_permutation": p}
+            out[name]["p_analytic"] = math.nan
+    return out
+
+
+def _grid_bootstrap(
+    grid: tuple[np.ndarray, np.ndarray], statistic: Callable[..., np.ndarray], rng: np.random.Generator, n: int
+) -> np.ndarray:
+    """The statistic on n resamples of whole conditions (columns, all seeds together) of one task's grid."""
+    xm, ym = grid
+    draws = rng.integers(0, xm.shape[1], size=(n, xm.shape[1]))
+    xs = xm[:, draws].transpose(1, 0, 2).reshape(n, -1)
+    ys = ym[:, draws].transpose(1, 0, 2).reshape(n, -1)
+    return statistic(xs, ys, axis=-1)

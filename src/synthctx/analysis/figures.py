@@ -99,6 +99,8 @@ def recall_vs_f1(table: pl.DataFrame, correlations: pl.DataFrame, mode: str, rul
         aspect=1.1,
         facet_kws={"sharex": False, "sharey": False},
     )
+    if "primary" in correlations.columns:  # the configured baseline choice, not the one reported beside it
+        correlations = correlations.filter(pl.col("primary").cast(pl.Boolean))
     for (kind, task), ax in g.axes_dict.items():
         sub = correlations.filter(
             (pl.col("task") == task)

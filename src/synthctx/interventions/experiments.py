@@ -2,17 +2,25 @@
 and recovery").
 
 Every configuration (a head set and how it is intervened on) is measured the same way, per example: one
-teacher-forced forward of prompt + gold answer gives the gold answer's log-probability (a continuous measure
+teacher-forced forward of the gold answer gives the gold answer's log-probability (a continuous measure
 that a handful of test examples cannot give through F1 alone) and, at the prompt's last position, the first
 greedy token; the key-value cache is then cut back to the prompt and greedy decoding goes on from there, so
-one prefill serves both measures. The intervention is active in every forward, prefill and decode alike.
-One model load per job serves every k, control and draw.
+one forward serves both measures. One model load per job serves every k, control and draw.
 
-Knockout goes example by example: the unmodified model's prefill of an example is recorded once (each layer's
-keys and values, and the hidden states leaving the layers a configuration starts from), and a configuration
-whose lowest knocked-out head is in layer L replays layers 0..L-1 from that recording and computes only layers
-L and up. Layers below L see the same tokens and no intervention, so their results are the same bits; the
-prefill costs (n_layers - L) / n_layers of a full one. Decoding always runs every layer.
+Knockout has two scopes (interventions.knockout.scope, recorded in knockout.json):
+
+``answer`` (Wu et al.'s protocol)
+    Per example the unmodified model prefills the prompt less its last token once; every configuration
+    continues that clean cache with its heads masked, for the queries of the last prompt token and the answer
+    tokens only (the teacher-forced gold answer, then greedy decoding), and the cache is cut back to the clean
+    prefix before the next configuration. No configuration re-runs the prompt.
+``all``
+    The heads are masked in every forward, prefill included. Example by example the unmodified model's
+    prefill is recorded once (each layer's keys and values, and the hidden states leaving the layers a
+    configuration starts from), and a configuration whose lowest knocked-out head is in layer L replays layers
+    0..L-1 from that recording and computes only layers L and up. Layers below L see the same tokens and no
+    intervention, so their results are the same bits; the prefill costs (n_layers - L) / n_layers of a full
+    one. Decoding always runs every layer.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from typing import Any
 
 import torch
 
+from synthctx.data.prompting import Encoded
 from synthctx.data.tasks import encode
 from synthctx.interventions.head_picking import Configuration
 from synthctx.interventions.knockout import head_output_means, knockout
@@ -59,6 +68,44 @@ class Measured:
         self.predictions += other.predictions
 
 
+def _prepared(tokenizer: Any, rec: dict[str, Any], device: torch.device) -> tuple[Encoded, torch.Tensor]:
+    """The record's prompt + gold answer encoding and its ids (1, length); the answered prompt must start with
+    the generation prompt, or the two measures would not share a prefill."""
+    gold = encode(tokenizer, rec, rec["answers"][0])
+    if gold.input_ids[: gold.prompt_length] != encode(tokenizer, rec, None).input_ids:
+        raise ValueError(f"record {rec['id']}: the answered prompt does not start with the generation prompt")
+    return gold, torch.tensor([gold.input_ids], device=device)
+
+
+def _measure_from(
+    runner: PlainRunner | PatchedRunner,
+    tokenizer: Any,
+    rec: dict[str, Any],
+    gold: Encoded,
+    ids: torch.Tensor,
+    fed: int,
+    score: Callable[[dict[str, Any], str], dict[str, float]],
+    max_new_tokens: int,
+    out: Measured,
+) -> None:
+    """Both measures of one example from a runner whose cache holds ``ids[:, :fed]`` (fed < prompt length):
+    one teacher-forced forward of the rest gives the gold log-probability and the first greedy token, then the
+    cache is cut back to the prompt and greedy decoding goes on from there."""
+    device = ids.device
+    first = gold.prompt_length - 1  # the position that predicts the answer's first token
+    logits = runner.forward(ids[:, fed:], keep=ids.shape[1] - first)[0].float()  # row i: position first + i
+    out.gold_logprob.append(answer_logprob(logits, ids, gold.answer_positions, first))
+    runner.crop(gold.prompt_length)
+
+    def next_logits(token: int) -> torch.Tensor:
+        return runner.forward(torch.tensor([[token]], device=device))[0, -1]
+
+    generated = greedy_continue(next_logits, int(logits[0].argmax()), tokenizer.eos_token_id, max_new_tokens)
+    text = answer_text(tokenizer, generated)
+    out.predictions.append(text)
+    out.f1.append(float(score(rec, text)["f1"]))
+
+
 @torch.no_grad()
 def measure(
     runner: PlainRunner | PatchedRunner,
@@ -67,28 +114,14 @@ def measure(
     score: Callable[[dict[str, Any], str], dict[str, float]],
     max_new_tokens: int,
 ) -> Measured:
-    """Gold log-probability (teacher forcing) and the task's F1 of the greedy answer, per example."""
+    """Gold log-probability (teacher forcing) and the task's F1 of the greedy answer, per example, each
+    example from an empty cache (the runner's intervention, if any, active in every forward)."""
     out = Measured()
     device = next(runner_model(runner).parameters()).device
     for rec in records:
-        gold = encode(tokenizer, rec, rec["answers"][0])
-        prompt = gold.input_ids[: gold.prompt_length]
-        if prompt != encode(tokenizer, rec, None).input_ids:
-            raise ValueError(f"record {rec['id']}: the answered prompt does not start with the generation prompt")
-        ids = torch.tensor([gold.input_ids], device=device)
+        gold, ids = _prepared(tokenizer, rec, device)
         runner.reset()
-        first = gold.prompt_length - 1  # the position that predicts the answer's first token
-        logits = runner.forward(ids, keep=ids.shape[1] - first)[0].float()  # row i: position first + i
-        out.gold_logprob.append(answer_logprob(logits, ids, gold.answer_positions, first))
-        runner.crop(gold.prompt_length)
-
-        def next_logits(token: int) -> torch.Tensor:
-            return runner.forward(torch.tensor([[token]], device=device))[0, -1]
-
-        generated = greedy_continue(next_logits, int(logits[0].argmax()), tokenizer.eos_token_id, max_new_tokens)
-        text = answer_text(tokenizer, generated)
-        out.predictions.append(text)
-        out.f1.append(float(score(rec, text)["f1"]))
+        _measure_from(runner, tokenizer, rec, gold, ids, 0, score, max_new_tokens, out)
     return out
 
 
@@ -97,6 +130,9 @@ def calibration_means(model: torch.nn.Module, tokenizer: Any, records: list[dict
     device = next(model.parameters()).device
     batches = (torch.tensor([encode(tokenizer, r, None).input_ids], device=device) for r in records)
     return head_output_means(model, batches)
+
+
+KNOCKOUT_SCOPES = ("answer", "all")
 
 
 def run_knockout(
@@ -108,11 +144,78 @@ def run_knockout(
     means: torch.Tensor | None,
     score: Callable,
     max_new_tokens: int,
+    scope: str = "all",
 ) -> list[dict[str, Any]]:
     """One row per configuration: its heads and the per-example measures with them knocked out.
 
-    Example by example: the unmodified prefill is recorded once and each configuration computes only the
-    layers from its lowest knocked-out head up (the unmodified model: none); see the module docstring."""
+    `scope` ``answer``: heads masked only for the queries of the last prompt token and the answer, on one clean
+    prefill per example; ``all`` (the default here, the config's default is ``answer``): masked in every
+    forward, prefill included. See the module docstring."""
+    if scope not in KNOCKOUT_SCOPES:
+        raise ValueError(f"unknown knockout scope {scope!r}: one of {KNOCKOUT_SCOPES}")
+
+    def masked(config: Configuration) -> contextlib.AbstractContextManager:
+        if not config.heads:
+            return contextlib.nullcontext()
+        return knockout(model, config.heads, semantics, means if semantics == "mean" else None)
+
+    run = _knockout_answer_scope if scope == "answer" else _knockout_every_position
+    measured = run(model, tokenizer, records, configs, masked, score, max_new_tokens)
+    anatomy = ModelAnatomy.of(model)
+    total = anatomy.n_layers * anatomy.n_heads
+    rows = []
+    for config, out in zip(configs, measured, strict=True):
+        extra = {"k_fraction": config.k / total, "k_spec": list(config.k_spec)}
+        rows.append({**_row(config, out, "control"), **extra})
+    return rows
+
+
+Masker = Callable[[Configuration], contextlib.AbstractContextManager]
+
+
+@torch.no_grad()
+def _knockout_answer_scope(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    records: list[dict[str, Any]],
+    configs: list[Configuration],
+    masked: Masker,
+    score: Callable,
+    max_new_tokens: int,
+) -> list[Measured]:
+    """Wu et al.'s protocol: the prompt less its last token is prefilled once per example by the unmodified
+    model; each configuration continues that cache with the heads masked (the last prompt token with the gold
+    answer teacher-forced, then greedy decoding), and the cache is cut back to the clean prefix after it."""
+    runner, start = PlainRunner(model), time.time()
+    device = next(model.parameters()).device
+    measured = [Measured() for _ in configs]
+    for i, rec in enumerate(records, 1):
+        gold, ids = _prepared(tokenizer, rec, device)
+        prefix = gold.prompt_length - 1
+        if prefix < 1:
+            raise ValueError(f"record {rec['id']}: a one-token prompt has no prefix to prefill clean")
+        runner.reset()
+        runner.forward(ids[:, :prefix])  # the clean key-value cache every configuration continues
+        for config, out in zip(configs, measured, strict=True):
+            with masked(config):
+                _measure_from(runner, tokenizer, rec, gold, ids, prefix, score, max_new_tokens, out)
+            runner.crop(prefix)
+        print(f"example {i}/{len(records)}: {len(configs)} configurations ({time.time() - start:.0f} s)", flush=True)
+    return measured
+
+
+def _knockout_every_position(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    records: list[dict[str, Any]],
+    configs: list[Configuration],
+    masked: Masker,
+    score: Callable,
+    max_new_tokens: int,
+) -> list[Measured]:
+    """Heads masked in every forward, prefill included. Example by example: the unmodified prefill is recorded
+    once and each configuration computes only the layers from its lowest knocked-out head up (the unmodified
+    model: none); see the module docstring."""
     runner, start = LayerSkippingRunner(model), time.time()
     n_layers = ModelAnatomy.of(model).n_layers
     starts = [first_changed_layer(config.heads, n_layers) for config in configs]
@@ -126,16 +229,11 @@ def run_knockout(
             runner.clean = record_clean_prefill(model, runner.layers, ids, set(starts))
         for config, first, out in zip(configs, starts, measured, strict=True):
             runner.start = first
-            ctx = (
-                knockout(model, config.heads, semantics, means if semantics == "mean" else None)
-                if config.heads
-                else contextlib.nullcontext()
-            )
-            with ctx:
+            with masked(config):
                 out.extend(measure(runner, tokenizer, [rec], score, max_new_tokens))
         runner.clean = None
         print(f"example {i}/{len(records)}: {len(configs)} configurations ({time.time() - start:.0f} s)", flush=True)
-    return [_row(config, out, "control") for config, out in zip(configs, measured, strict=True)]
+    return measured
 
 
 def run_patching(
@@ -172,6 +270,7 @@ def _row(config: Configuration, measured: Measured, name: str) -> dict[str, Any]
         "k": config.k,
         "draw": config.draw,
         "heads": [list(h) for h in config.heads],
+        "drawn_outside": config.drawn_outside,
         **measured.as_record(),
     }
 
@@ -189,6 +288,7 @@ def knockout_result(
     heads were ranked, the settings)."""
     return {
         "semantics": settings.semantics,
+        "scope": settings.scope,
         "calibration": calibration,
         "ranked_by": settings.ranked_by,
         "n_examples": len(records),

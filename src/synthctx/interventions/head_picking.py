@@ -13,6 +13,7 @@ import numpy as np
 
 from synthctx.heads.head_sets import select_heads, top_k_heads
 from synthctx.models.anatomy import Head
+from synthctx.plan.settings import KnockoutRun
 
 __all__ = [
     "Configuration",
@@ -21,6 +22,7 @@ __all__ = [
     "matched_random_heads",
     "patching_configurations",
     "random_heads",
+    "resolved_counts",
 ]
 
 
@@ -57,9 +59,15 @@ def matched_random_heads(top: list[Head], excluded: set[Head], n_heads: int, rng
     return sorted(out)
 
 
-def random_heads(n: int, n_layers: int, n_heads: int, rng: np.random.Generator) -> list[Head]:
-    """n heads drawn uniformly from all heads."""
-    picked = rng.choice(n_layers * n_heads, size=n, replace=False)
+def random_heads(
+    n: int, n_layers: int, n_heads: int, rng: np.random.Generator, excluded: frozenset[Head] = frozenset()
+) -> list[Head]:
+    """n heads drawn uniformly from all heads outside `excluded` (a control must not contain the heads it
+    controls for)."""
+    pool = [i for i in range(n_layers * n_heads) if (i // n_heads, i % n_heads) not in excluded]
+    if len(pool) < n:
+        raise ValueError(f"{len(pool)} heads lie outside the {len(excluded)} excluded ones, {n} are needed")
+    picked = rng.choice(pool, size=n, replace=False)
     return sorted((int(i // n_heads), int(i % n_heads)) for i in picked)
 
 
@@ -70,34 +78,43 @@ class Configuration:
     k: int
     draw: int
     heads: tuple[Head, ...]
+    k_spec: tuple[int | float, ...] = ()  # the config's k items that resolved to k (knockout)
+    drawn_outside: str | None = None  # random controls: the heads they were drawn outside of
 
 
 def knockout_configurations(
-    scores: dict[str, np.ndarray], ks: tuple[int, ...], draws: int, exclude_top: int, seed: int
+    scores: dict[str, np.ndarray], k_items: tuple[int | float, ...], draws: int, exclude_top: int, seed: int
 ) -> list[Configuration]:
-    """The unmodified model, then per head kind and k: the top-k heads, the bottom-k, `draws` matched random
-    sets (same count per layer, outside the `exclude_top` best) and `draws` random sets from all heads."""
+    """The unmodified model, then per head kind and k (each item of `k_items` resolved on the model's heads,
+    items giving the same count once): the top-k heads, the bottom-k, `draws` matched random sets (same count
+    per layer) and `draws` random sets from all heads, both random controls outside the `exclude_top` best."""
     configs = [Configuration(None, "none", 0, 0, ())]
+    outside = f"top_{exclude_top}"
     for kind, matrix in scores.items():
         n_layers, n_heads = matrix.shape
         excluded = top_k_heads(matrix, exclude_top)
-        for k in ks:
+        for k, specs in resolved_counts(k_items, n_layers * n_heads).items():
             top = sorted(top_k_heads(matrix, k))
-            configs.append(Configuration(kind, "top", k, 0, tuple(top)))
-            configs.append(
-                Configuration(kind, "bottom", k, 0, tuple(bottom_k_heads(matrix, k, _rng(seed, "bottom", k, kind))))
-            )
+            configs.append(Configuration(kind, "top", k, 0, tuple(top), specs))
+            bottom = bottom_k_heads(matrix, k, _rng(seed, "bottom", k, kind))
+            configs.append(Configuration(kind, "bottom", k, 0, tuple(bottom), specs))
             for d in range(draws):
-                rng = _rng(seed, "random_matched", k, d, kind)
-                configs.append(
-                    Configuration(
-                        kind, "random_matched", k, d, tuple(matched_random_heads(top, excluded, n_heads, rng))
-                    )
-                )
+                heads = matched_random_heads(top, excluded, n_heads, _rng(seed, "random_matched", k, d, kind))
+                configs.append(Configuration(kind, "random_matched", k, d, tuple(heads), specs, outside))
             for d in range(draws):
                 rng = _rng(seed, "random_all", k, d, kind)
-                configs.append(Configuration(kind, "random_all", k, d, tuple(random_heads(k, n_layers, n_heads, rng))))
-    return configs  # fmt: skip
+                heads = random_heads(k, n_layers, n_heads, rng, frozenset(excluded))
+                configs.append(Configuration(kind, "random_all", k, d, tuple(heads), specs, outside))
+    return configs
+
+
+def resolved_counts(k_items: tuple[int | float, ...], total_heads: int) -> dict[int, tuple[int | float, ...]]:
+    """Each distinct head count the config's k items give on a model of `total_heads` heads, with its items."""
+    out: dict[int, tuple[int | float, ...]] = {}
+    for spec in k_items:
+        k = KnockoutRun.resolve_k(spec, total_heads)
+        out[k] = (*out.get(k, ()), spec)
+    return out
 
 
 def patching_configurations(
@@ -110,7 +127,7 @@ def patching_configurations(
     seed: int,
 ) -> list[Configuration]:
     """Per head kind: heads both models select (shared), heads only the real model selects, all real heads,
-    and `draws` random sets of the size of all real heads."""
+    and `draws` random sets of the size of all real heads, drawn outside the real heads."""
     configs = []
     for kind, real_scores in real.items():
         n_layers, n_heads = real_scores.shape
@@ -119,6 +136,7 @@ def patching_configurations(
         for name, heads in (("shared", ref & cand), ("real_only", ref - cand), ("all_real", ref)):
             configs.append(Configuration(kind, name, len(heads), 0, tuple(sorted(heads))))
         for d in range(draws):
-            heads = random_heads(len(ref), n_layers, n_heads, _rng(seed, "random", len(ref), d, kind))
-            configs.append(Configuration(kind, "random", len(ref), d, tuple(heads)))
-    return configs  # fmt: skip
+            rng = _rng(seed, "random", len(ref), d, kind)
+            heads = random_heads(len(ref), n_layers, n_heads, rng, frozenset(ref))
+            configs.append(Configuration(kind, "random", len(ref), d, tuple(heads), drawn_outside="all_real"))
+    return configs

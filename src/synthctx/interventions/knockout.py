@@ -21,7 +21,9 @@ the attention output (batch, q, heads, head_dim), i.e. the heads' slots of the
     all non-padding tokens of the calibration batches).
 
 Knocking out applies to every forward run inside :func:`knockout`, prefill and
-decode alike.  What an output must record is the :class:`KnockoutSpec`: the
+decode alike; the experiments choose which forwards run inside it (scope ``all``:
+all of them; ``answer``: only the last prompt token's and the answer's, over a
+clean prefill cache; see interventions/experiments.py).  What an output must record is the :class:`KnockoutSpec`: the
 semantics name, the sorted heads, and for ``mean`` a description of the
 calibration set.  State lives in a :class:`contextvars.ContextVar` set for the
 duration of one :func:`knockout` block, so nothing leaks between calls.

@@ -15,15 +15,26 @@ from synthctx.plan import targets
 
 
 def cmd_aggregate(a: argparse.Namespace) -> None:
-    from synthctx.analysis.aggregate import condition_rows, head_layer_rows, headline, read_json, recall_by_step_rows
+    from synthctx.analysis.aggregate import (
+        condition_rows,
+        example_rows,
+        head_layer_rows,
+        headline,
+        read_json,
+        read_jsonl_files,
+        recall_by_step_rows,
+    )
 
     summaries, comparisons = read_json(a.summaries), read_json(a.comparisons)
     table = condition_rows(summaries, comparisons)
-    for path, rows in (
+    outputs = [
         (a.out, table),
         (a.recall_by_step, recall_by_step_rows(comparisons)),
         (a.head_layers, head_layer_rows(comparisons)),
-    ):
+    ]
+    if a.examples is not None:  # per-example values for claim (a)'s paired test
+        outputs.append((a.examples, example_rows(summaries, read_jsonl_files(a.predictions))))
+    for path, rows in outputs:
         write_output(path, rows, stage="aggregate", config_slice={"n_summaries": len(a.summaries)})
     print(headline(table), flush=True)
 
@@ -48,14 +59,23 @@ def cmd_correlate(a: argparse.Namespace) -> None:
 
 
 def cmd_intervention_tables(a: argparse.Namespace) -> None:
-    from synthctx.analysis.aggregate import knockout_rows, patching_rows, read_json
+    from synthctx.analysis.aggregate import (
+        knockout_example_rows,
+        knockout_rows,
+        patching_example_rows,
+        patching_rows,
+        read_json,
+    )
     from synthctx.plan.settings import CorrelationSettings, parse_slice
 
     cfg = parse_slice(CorrelationSettings, a.config, "correlation")
     boot = {"n_bootstrap": cfg.n_bootstrap, "confidence": cfg.confidence, "seed": cfg.seed}
+    knockouts, patchings = read_json(a.knockouts), read_json(a.patchings)
     for path, rows in (
-        (a.knockout_table, knockout_rows(read_json(a.knockouts), **boot)),
-        (a.patching_table, patching_rows(read_json(a.patchings), **boot)),
+        (a.knockout_table, knockout_rows(knockouts, **boot)),
+        (a.patching_table, patching_rows(patchings, **boot)),
+        (a.knockout_examples, knockout_example_rows(knockouts)),
+        (a.patching_examples, patching_example_rows(patchings)),
     ):
         write_output(path, rows, stage="intervention-tables", config_slice=a.config)
 
@@ -87,16 +107,18 @@ def cmd_claims(a: argparse.Namespace) -> None:
 
     from synthctx.analysis.aggregate import read_csv
     from synthctx.analysis.claims import claim_verdicts, claims_rst
+    from synthctx.plan.settings import CorrelationSettings, parse_slice
 
+    cfg = parse_slice(CorrelationSettings, a.config, "correlation")
     tables = {name: read_csv(path) for name, path in zip(targets.CLAIM_TABLES, a.tables, strict=True)}
-    verdicts = claim_verdicts(tables)
+    verdicts = claim_verdicts(tables, confidence=cfg.confidence, n_draws=cfg.n_permutations, seed=cfg.seed)
     text = claims_rst(verdicts)
     html = publish_string(text, writer_name="html5", settings_overrides={"report_level": 5, "embed_stylesheet": True})
     flat = [
         {**{k: v for k, v in v.items() if k != "numbers"}, "numbers": json.dumps(v["numbers"], sort_keys=True)}
         for v in verdicts
     ]
-    recorded = {"tables": [str(t) for t in a.tables]}
+    recorded = {"tables": [str(t) for t in a.tables], "correlation": a.config}
     write_output(a.out, html.decode("utf-8"), stage="claims", config_slice=recorded)
     write_output(a.table_out, pl.DataFrame(flat, infer_schema_length=None), stage="claims", config_slice=recorded)
     for v in verdicts:
@@ -105,17 +127,19 @@ def cmd_claims(a: argparse.Namespace) -> None:
 
 def add_commands(stage: Callable[..., argparse.ArgumentParser]) -> None:
     """The subcommands of aggregate.smk's rules; `stage` adds one with its common arguments (see synthctx.cli)."""
-    stage(
+    p = stage(
         "aggregate", cmd_aggregate, "one table of all conditions; recall over training; heads by layer", "out",
         "recall-by-step", "head-layers", many=("summaries", "comparisons"),
     )  # fmt: skip
+    p.add_argument("--predictions", type=Path, nargs="*", default=[], help="predictions.jsonl, as --summaries")
+    p.add_argument("--examples", type=Path, default=None, help="the per-example table (examples.csv)")
     stage(
         "correlate", cmd_correlate, "recall vs F1 correlations, means over seeds, leave-one-out", "table", "out",
         "means", "leave-one-out",
     )  # fmt: skip
     p = stage(
-        "intervention-tables", cmd_intervention_tables, "knockout and patching tables", "knockout-table",
-        "patching-table",
+        "intervention-tables", cmd_intervention_tables, "knockout and patching tables, and their per-example values",
+        "knockout-table", "patching-table", "knockout-examples", "patching-examples",
     )  # fmt: skip
     p.add_argument("--knockouts", type=Path, nargs="*", default=[])
     p.add_argument("--patchings", type=Path, nargs="*", default=[])

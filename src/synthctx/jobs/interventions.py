@@ -46,10 +46,14 @@ def cmd_knockout(a: argparse.Namespace) -> None:
         calibrate = list(read_jsonl(a.records))[: cfg.calibration_examples]
         means = calibration_means(model, tokenizer, calibrate)
         calibration = f"mean head output over every prompt token of the first {len(calibrate)} real test examples"
+    score = tasks.get(a.task).score
     rows = run_knockout(
-        model, tokenizer, records, configs, cfg.semantics, means, tasks.get(a.task).score, cfg.max_new_tokens
+        model, tokenizer, records, configs, cfg.semantics, means, score, cfg.max_new_tokens, scope=cfg.scope
     )
-    extra = {"condition": condition(a), "semantics": cfg.semantics, "attention": "sdpa + head knockout wrapper"}
+    attention = "sdpa + head knockout wrapper" + (
+        ", masked for the last prompt token and the answer over a clean prefill" if cfg.scope == "answer" else ""
+    )
+    extra = {"condition": condition(a), "semantics": cfg.semantics, "scope": cfg.scope, "attention": attention}
     out = {**condition_stamp(a, cfg.dtype), **knockout_result(cfg, records, scores, calibration, rows, a.seed)}
     write_output(a.out, out, stage="knockout", config_slice=a.config, with_device=True, extra=extra)
 

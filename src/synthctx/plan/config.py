@@ -17,6 +17,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from synthctx.data import tasks
 from synthctx.plan.hardware import resolve_dtype
+from synthctx.plan.settings import KnockoutRun
 
 # Stage sections whose `dtype` may be `auto`; resolved once here, so it is in every slice and output.
 DTYPE_SECTIONS = ("train", "evaluate", "heads", "interventions")
@@ -223,19 +224,20 @@ def _head_count_problems(config: dict[str, Any], config_files: list[Path]) -> li
     heads than exist (the top k, plus the excluded top heads the random controls must avoid)."""
     problems = []
     knockout = config["interventions"]["knockout"]
-    asks = [
-        (["head_sets", "top_k"], config["head_sets"]["top_k"], "head_sets.top_k"),
-        (["interventions", "knockout", "k"], max(knockout["k"]), "the largest interventions.knockout.k"),
-        (
-            ["interventions", "knockout", "exclude_top"],
-            knockout["exclude_top"] + max(knockout["k"]),
-            "interventions.knockout.exclude_top + the largest k (random controls avoid the top heads)",
-        ),
-    ]
     for name in config["grid"]["models"]:
         heads = _head_count(config["models"].get(name, {}), Path("resources/models") / name)
         if heads is None:
             continue
+        largest_k = max(KnockoutRun.resolve_k(item, heads) for item in knockout["k"])  # fractions of this model
+        asks = [
+            (["head_sets", "top_k"], config["head_sets"]["top_k"], "head_sets.top_k"),
+            (["interventions", "knockout", "k"], largest_k, "the largest interventions.knockout.k"),
+            (
+                ["interventions", "knockout", "exclude_top"],
+                knockout["exclude_top"] + largest_k,
+                "interventions.knockout.exclude_top + the largest k (random controls avoid the top heads)",
+            ),
+        ]
         for path, needed, what in asks:
             if needed > heads:
                 key = ".".join(path)
@@ -261,11 +263,11 @@ def _intervention_problems(config: dict[str, Any], config_files: list[Path]) -> 
         problem(
             ["interventions", "ranked_by"], f"{cfg['ranked_by']!r} is not among heads.modes {config['heads']['modes']}"
         )
-    knockout = cfg["knockout"]
-    if knockout["exclude_top"] < max(knockout["k"]):
+    counts = [k for k in cfg["knockout"]["k"] if k >= 1]  # fractions depend on the model: checked per model above
+    if counts and cfg["knockout"]["exclude_top"] < max(counts):
         problem(
             ["interventions", "knockout", "exclude_top"],
-            f"{knockout['exclude_top']} is less than the largest k ({max(knockout['k'])}): matched random heads "
+            f"{cfg['knockout']['exclude_top']} is less than the largest k ({max(counts)}): matched random heads "
             f"could be top-k heads",
         )
     return problems

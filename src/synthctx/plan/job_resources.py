@@ -152,22 +152,31 @@ def synthetic_runtime(config: dict[str, Any], task: str, data: str, attempt: int
     return (240 if writer_slice(config, task, data) else 60) * attempt
 
 
-def _intervention_minutes(config: dict[str, Any], task: str, model: str, runs: int, attempt: int) -> int:
-    """`runs` prefill-and-decode passes over each of the intervention's examples."""
+def _intervention_minutes(
+    config: dict[str, Any], task: str, model: str, runs: int, attempt: int, clean_prefill: bool = False
+) -> int:
+    """`runs` prefill-and-decode passes over each of the intervention's examples; with `clean_prefill`, one
+    prefill per example that every run continues with the answer (teacher-forced, then decoded) only."""
     n_test = config["tasks"][task]["n_test"]
-    n = runs * examples_used(n_test, config["interventions"]["n_examples"])
+    n = examples_used(n_test, config["interventions"]["n_examples"])
     parameters = model_parameters(config["models"][model])
     answer = config["tasks"][task]["max_new_tokens"]
     dtype = config["interventions"]["dtype"]
-    return inference_minutes(parameters, dtype, n * sequence_tokens(config, task), n * answer, attempt)
+    if clean_prefill:
+        forward, steps = n * (sequence_tokens(config, task) + runs * (1 + answer)), n * runs * (1 + answer)
+    else:
+        forward, steps = n * runs * sequence_tokens(config, task), n * runs * answer
+    return inference_minutes(parameters, dtype, forward, steps, attempt)
 
 
 def knockout_runtime(config: dict[str, Any], task: str, model: str, attempt: int) -> int:
-    """One prefill and a greedy decode per example and configuration (the unmodified model, then per head
-    kind and k: top, bottom and two random controls of `random_draws` draws each)."""
+    """Per example and configuration (the unmodified model, then per head kind and k: top, bottom and two
+    random controls of `random_draws` draws each; each k item counted, though items giving the same count run
+    once): scope all, a prefill and a greedy decode; scope answer, one clean prefill per example, then per
+    configuration the answer teacher-forced (a forward step) and decoded."""
     ko = config["interventions"]["knockout"]
     configs = 1 + n_head_kinds(config, task) * len(ko["k"]) * (2 + 2 * ko["random_draws"])
-    return _intervention_minutes(config, task, model, configs, attempt)
+    return _intervention_minutes(config, task, model, configs, attempt, clean_prefill=ko["scope"] == "answer")
 
 
 def patching_runtime(config: dict[str, Any], task: str, model: str, attempt: int) -> int:

@@ -131,10 +131,23 @@ class KnockoutRun(InterventionRun):
     """What one knockout job depends on: the interventions section less the choice of conditions."""
 
     semantics: str
-    k: tuple[int, ...]
+    scope: str
+    k: tuple[int | float, ...]
     random_draws: int
     exclude_top: int
     calibration_examples: int
+
+    @staticmethod
+    def resolve_k(spec: int | float, total_heads: int) -> int:
+        """A `k` item as a count of heads: an integer >= 1 is the count itself, a fraction 0 < f < 1 of the
+        model's `total_heads` (layers x query heads) becomes max(1, round(f * total_heads))."""
+        if isinstance(spec, bool) or not isinstance(spec, int | float):
+            raise ValueError(f"interventions.knockout.k item {spec!r}: a count >= 1 or a fraction in (0, 1)")
+        if 0 < spec < 1:
+            return max(1, round(spec * total_heads))  # round half to even, as Python's round
+        if spec >= 1 and float(spec).is_integer():
+            return int(spec)
+        raise ValueError(f"interventions.knockout.k item {spec!r}: a count >= 1 or a fraction in (0, 1)")
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,7 @@ def knockout_run(config: dict[str, Any], task: str) -> KnockoutRun:
     return KnockoutRun(
         **_intervention_common(config, task),
         semantics=own["semantics"],
+        scope=own["scope"],
         k=tuple(own["k"]),
         random_draws=own["random_draws"],
         exclude_top=own["exclude_top"],

@@ -16,6 +16,9 @@ CLAIM_TABLES = (
     "knockout",
     "patching",
     "recall_by_step",
+    "knockout_examples",
+    "patching_examples",
+    "examples",
 )
 TABLES = {name: f"results/aggregate/{name}.csv" for name in (*CLAIM_TABLES, "head_layers")}
 CLAIMS_PAGE = "results/aggregate/claims.html"
