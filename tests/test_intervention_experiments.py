@@ -20,7 +20,7 @@ from synthctx.interventions.runners import (
     RecordingRunner,
     record_clean_prefill,
 )
-from synthctx.models.decoding import generate_answer, gold_logprob
+from synthctx.models.decoding import answer_and_gold_logprob, gold_logprob
 from synthctx.models.model_io import load_model, prepare_model
 
 MAX_NEW = 5
@@ -41,6 +41,33 @@ def _perturbed(model_dir, seed: int):
             if "self_attn" in name:
                 p.add_(torch.randn(p.shape, generator=gen) * 0.3)
     return model
+
+
+def generate_answer(model, tokenizer, rec: dict, max_new: int) -> tuple[str, list[int]]:
+    """The reference: transformers' own greedy `generate` on the prompt, cut at the end-of-text token."""
+    ids = torch.tensor([encode(tokenizer, rec, None).input_ids])
+    out = model.generate(
+        ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=max_new,
+        do_sample=False,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    generated = out[0, ids.shape[1] :].tolist()
+    if tokenizer.eos_token_id in generated:
+        generated = generated[: generated.index(tokenizer.eos_token_id)]
+    return tokenizer.decode(generated, skip_special_tokens=True).strip(), generated
+
+
+def test_evaluation_answers_as_generate_does_and_scores_the_gold_answer_from_the_same_prefill(
+    tiny_model_dir, tokenizer, records
+):
+    model = _perturbed(tiny_model_dir, 1)
+    for rec in records:
+        text, ids, logprob = answer_and_gold_logprob(model, tokenizer, rec, MAX_NEW)
+        assert (text, ids) == generate_answer(model, tokenizer, rec, MAX_NEW)
+        assert logprob == pytest.approx(gold_logprob(model, tokenizer, rec), abs=1e-4)
 
 
 def test_measure_matches_generate_and_a_separate_teacher_forced_forward(tiny_model_dir, tokenizer, records):

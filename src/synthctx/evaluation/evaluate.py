@@ -8,7 +8,7 @@ from typing import Any
 
 from synthctx.data import tasks
 from synthctx.evaluation.evaluation_summary import summarise
-from synthctx.models.decoding import generate_answer
+from synthctx.models.decoding import answer_and_gold_logprob
 
 
 def evaluate(model, tokenizer, records: list[dict[str, Any]], max_new_tokens: int) -> tuple[list[dict], dict]:
@@ -21,8 +21,8 @@ def evaluate(model, tokenizer, records: list[dict[str, Any]], max_new_tokens: in
     task = names.pop()
     score = tasks.get(task).score
     for i, rec in enumerate(records, 1):
-        text, ids = generate_answer(model, tokenizer, rec, max_new_tokens)
-        metrics = score(rec, text)
+        text, ids, gold_logprob = answer_and_gold_logprob(model, tokenizer, rec, max_new_tokens)
+        metrics = {**score(rec, text), "gold_logprob": gold_logprob}
         predictions.append(
             {"id": rec["id"], "prediction": text, "generated_ids": ids, "answers": rec["answers"], "metrics": metrics}
         )

@@ -2,7 +2,8 @@
 
 Every greedy answer is decoded by :func:`greedy_continue`, one token at a time over a key-value cache: the
 interventions feed it through runners that patch or knock out heads (one prefill serving both measures),
-evaluation through the plain model (:func:`generate_answer`). Both stop at the end-of-text token and turn the
+evaluation through the plain model (:func:`answer_and_gold_logprob`), which also takes the gold answer's
+log-probability from the same prefill. Both stop at the end-of-text token and turn the
 answer's ids into text with :func:`answer_text`.
 """
 
@@ -16,7 +17,7 @@ from transformers import DynamicCache
 
 from synthctx.data.tasks import encode
 
-__all__ = ["answer_logprob", "answer_text", "generate_answer", "gold_logprob", "greedy_continue"]
+__all__ = ["answer_and_gold_logprob", "answer_logprob", "answer_text", "gold_logprob", "greedy_continue"]
 
 
 def answer_logprob(logits: torch.Tensor, ids: torch.Tensor, answer_positions: list[int], first: int = 0) -> float:
@@ -66,21 +67,29 @@ def answer_text(tokenizer: Any, generated: list[int]) -> str:
 
 
 @torch.no_grad()
-def generate_answer(model, tokenizer, record: dict[str, Any], max_new_tokens: int) -> tuple[str, list[int]]:
-    """Evaluation's greedy answer to a record's prompt, its text and token ids (end-of-text cut off): one prefill
-    that fills the key-value cache, then :func:`greedy_continue`, the interventions' decoder, one token at a
-    time. Plain greedy decoding as the study defines it: a model's own generation config (a repetition
+def answer_and_gold_logprob(
+    model, tokenizer, record: dict[str, Any], max_new_tokens: int
+) -> tuple[str, list[int], float]:
+    """Evaluation's measures of one record from one prefill: the greedy answer's text and token ids (end-of-text
+    cut off) and the gold answer's teacher-forced log-probability. One forward of prompt + gold answer fills the
+    key-value cache and gives both the gold log-probability and, at the prompt's last position, the first greedy
+    token; the cache is cut back to the prompt and :func:`greedy_continue`, the interventions' decoder, goes on
+    from there. Plain greedy decoding as the study defines it: a model's own generation config (a repetition
     penalty, say) is not applied."""
-    enc = encode(tokenizer, record, None)
-    ids = torch.tensor([enc.input_ids], device=model.device)
+    gold = encode(tokenizer, record, record["answers"][0])
+    if gold.input_ids[: gold.prompt_length] != encode(tokenizer, record, None).input_ids:
+        raise ValueError(f"record {record['id']}: the answered prompt does not start with the generation prompt")
+    ids = torch.tensor([gold.input_ids], device=model.device)
     cache = DynamicCache()
-
-    def logits_after(tokens: torch.Tensor) -> torch.Tensor:
-        return model(input_ids=tokens, cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
+    first = gold.prompt_length - 1  # the position that predicts the answer's first token
+    logits = model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=ids.shape[1] - first).logits[0].float()
+    logprob = answer_logprob(logits, ids, gold.answer_positions, first)
+    if len(gold.input_ids) > gold.prompt_length:  # cut the cache back to the prompt (crop takes a negative count)
+        cache.crop(gold.prompt_length - len(gold.input_ids))
 
     def next_logits(token: int) -> torch.Tensor:
-        return logits_after(torch.tensor([[token]], device=ids.device))
+        step = torch.tensor([[token]], device=ids.device)
+        return model(input_ids=step, cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
 
-    first = int(logits_after(ids).argmax())
-    generated = greedy_continue(next_logits, first, tokenizer.eos_token_id, max_new_tokens)
-    return answer_text(tokenizer, generated), generated
+    generated = greedy_continue(next_logits, int(logits[0].argmax()), tokenizer.eos_token_id, max_new_tokens)
+    return answer_text(tokenizer, generated), generated, logprob
