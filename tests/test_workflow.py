@@ -433,7 +433,7 @@ def test_editing_a_module_reruns_exactly_the_rules_that_use_it(finished_run):
     work, cfg = finished_run
     module = work / "src/synthctx/heads/head_sets.py"
     original = module.read_text()
-    module.write_text(original + "\n# an edit\n")
+    module.write_text(original + "\n_EDITED = 1  # a code edit: comments alone change no digest\n")
     try:
         dry = snakemake(work, "-n", "--configfile", str(cfg))
     finally:
@@ -448,7 +448,7 @@ def test_editing_one_tasks_data_code_reruns_only_that_task(finished_run):
     work, cfg = finished_run
     module = work / "src/synthctx/data/tasks/summhay/synthetic.py"
     original = module.read_text()
-    module.write_text(original + "\n# an edit\n")
+    module.write_text(original + "\n_EDITED = 1  # a code edit: comments alone change no digest\n")
     try:
         dry = snakemake(work, "-n", "--configfile", str(cfg))
     finally:
@@ -477,7 +477,7 @@ def test_editing_a_task_spec_reruns_that_tasks_prompts_and_scoring_only(finished
     work, cfg = finished_run
     module = work / "src/synthctx/data/tasks/musique/__init__.py"
     original = module.read_text()
-    module.write_text(original + "\n# an edit\n")
+    module.write_text(original + "\n_EDITED = 1  # a code edit: comments alone change no digest\n")
     try:
         dry = snakemake(work, "-n", "--configfile", str(cfg))
     finally:
