@@ -112,6 +112,34 @@ def test_wall_time_from_the_work():
     assert jr.inference_minutes(None, "bfloat16", 1e9, 0) == 30
 
 
+def _intervention_config(semantics: str) -> dict:
+    return {
+        "tasks": {"mdqa": {"n_test": 20, "target_tokens": 9990, "max_new_tokens": 10}},
+        "models": {"m": {"parameters": 1e11}},
+        "interventions": {
+            "dtype": "bfloat16", "head_kinds": ["retrieval"], "ranking_examples": 8, "n_examples": 8,
+            "knockout": {"k": [10], "random_draws": 3, "scope": "all", "semantics": semantics,
+                         "calibration_examples": 4},
+            "patching": {"random_draws": 3},
+        },
+    }  # fmt: skip
+
+
+def test_intervention_time_counts_the_ranking_and_calibration_forwards():
+    """MDQA (retrieval heads only), prompt + answer 10,000 tokens, 1e11 parameters in bf16, 8 measured examples.
+    Knockout, scope all: 1 + (top, bottom, 2 x 3 random) = 9 configurations; forwards 8 x 9 x 10,000 = 720,000
+    tokens plus the ranking part's 8 x 10,000 = 80,000: 2e11 x 8e5 / 1e14 = 1,600 s; decoding 8 x 9 x 10 = 720
+    steps x 2e11 bytes / 1e12 = 144 s; 1,744 s x 1.5 = 43.6 min + 10 -> 54 (without the ranking part: 50).
+    Semantics mean adds the calibration part's 4 prompts of 9,990 tokens: 79.92 s more -> 45.6 + 10 -> 56.
+    Patching: 2 + (3 + 3) = 8 configurations, both models each: 16 runs; 8 x 16 x 10,000 = 1,280,000 tokens
+    plus both models' ranking forwards 2 x 80,000: 2,880 s; 1,280 steps: 256 s; 3,136 s x 1.5 = 78.4 + 10 -> 89,
+    under either semantics (patching calibrates nothing)."""
+    assert jr.knockout_runtime(_intervention_config("uniform"), "mdqa", "m", 1) == 54
+    assert jr.knockout_runtime(_intervention_config("mean"), "mdqa", "m", 1) == 56
+    assert jr.patching_runtime(_intervention_config("uniform"), "mdqa", "m", 1) == 89
+    assert jr.patching_runtime(_intervention_config("mean"), "mdqa", "m", 1) == 89
+
+
 def test_parameters_key_in_the_schema(tmp_path):
     """`parameters` is accepted for every model source; 8.03e9 without the exponent's sign is a YAML string,
     refused with the key, file and line."""

@@ -229,8 +229,9 @@ def test_k_items_giving_the_same_count_run_once_and_rows_carry_k_and_its_fractio
 
 def _knockout_settings() -> KnockoutRun:
     return KnockoutRun(
-        dtype="float32", n_examples=1, ranked_by="teacher_forced", head_kinds=("retrieval",), max_new_tokens=5,
-        semantics="zero", scope="all", k=(0.25, 2), random_draws=3, exclude_top=2, calibration_examples=1,
+        dtype="float32", ranking_examples=1, n_examples=1, calibration_examples=0, ranked_by="teacher_forced",
+        argmax_over="all", insight_normalization="answer_steps", copy_match="normalized", head_kinds=("retrieval",),
+        max_new_tokens=5, semantics="zero", scope="all", k=(0.25, 2), random_draws=3, exclude_top=2,
     )  # fmt: skip
 
 

@@ -74,13 +74,13 @@ def test_the_intervention_slices_cover_the_schema_and_round_trip():
     """Every interventions key but the choice of conditions (data, seeds) reaches a job; the JSON slice parses
     back into the class it was built from."""
     cfg, props = _default(), SCHEMA["properties"]["interventions"]["properties"]
+    # the heads' scoring settings rank the heads on the ranking part; the calibration part is reserved in both
     shared = set(props) - {"seeds", "knockout", "patching"}
+    shared |= {"max_new_tokens", "argmax_over", "insight_normalization", "copy_match", "calibration_examples"}
     knockout = {f.name for f in dataclasses.fields(KnockoutRun)}
     patching = {f.name for f in dataclasses.fields(PatchingRun)}
-    assert knockout == shared | {"max_new_tokens"} | set(props["knockout"]["properties"]) - {"data"}
-    assert patching == shared | {"max_new_tokens", "threshold", "top_k"} | set(props["patching"]["properties"]) - {
-        "data"
-    }
+    assert knockout == shared | set(props["knockout"]["properties"]) - {"data"}
+    assert patching == shared | {"threshold", "top_k"} | set(props["patching"]["properties"]) - {"data"}
     for build, cls in ((knockout_run, KnockoutRun), (patching_run, PatchingRun)):
         built = build(cfg, "mdqa")
         assert parse_slice(cls, json.loads(as_json(built)), cls.__name__) == built
@@ -88,4 +88,5 @@ def test_the_intervention_slices_cover_the_schema_and_round_trip():
 
 def test_the_examples_an_intervention_runs_on():
     assert examples_used(24, None) == 24 and examples_used(24, 8) == 8 and examples_used(4, 8) == 4
-    assert knockout_run(_default(), "mdqa").examples(3) == 3
+    parts = knockout_run(_default(), "mdqa").parts(24)  # ranking 8, measured 8, no calibration (uniform)
+    assert (parts.ranking, parts.measured, parts.calibration) == (range(0, 8), range(8, 16), range(16, 16))

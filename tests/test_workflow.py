@@ -41,7 +41,7 @@ def test_every_stage_produced_its_outputs(finished_run):
         kinds = {"retrieval"} if task == "mdqa" else {"retrieval", "insight"}
         for cond in conditions:
             summary = json.loads((res / f"eval/{task}/{cond}/tiny/0/summary.json").read_text())
-            assert summary["n_examples"] == 4 and 0.0 <= summary["f1"] <= 1.0
+            assert summary["n_examples"] == 6 and 0.0 <= summary["f1"] <= 1.0
             assert ("citation_precision" in summary) == (task == "summhay"), summary
             scores = json.loads((res / f"heads/{task}/{cond}/tiny/0/scores.json").read_text())
             assert set(scores["head_kinds"]) == kinds
@@ -50,7 +50,7 @@ def test_every_stage_produced_its_outputs(finished_run):
                 assert set(modes) == {"teacher_forced", "generate"}
                 assert len(modes["teacher_forced"]["scores"]) == 2  # layers
                 assert len(modes["teacher_forced"]["scores"][0]) == 4  # query heads
-                assert modes["teacher_forced"]["n_scored"] == 4
+                assert modes["teacher_forced"]["n_scored"] == 6
             comparison = json.loads((res / f"head_sets/{task}/{cond}/tiny/0/comparison.json").read_text())
             assert set(comparison["head_kinds"]) == kinds
             meta = json.loads((res / f"eval/{task}/{cond}/tiny/0/summary.json.meta.json").read_text())
@@ -97,6 +97,12 @@ def test_head_lists_recall_over_training_and_interventions(finished_run):
             if knockout_file.exists():
                 ko = json.loads(knockout_file.read_text())
                 assert ko["semantics"] == "mean" and ko["calibration"] and ko["n_examples"] == 2
+                # held out: the first 2 test records rank the heads, the next 2 are measured, the last 2 calibrate
+                ids = [
+                    json.loads(line)["id"]
+                    for line in (res / f"data/{task}/test/tiny/test.jsonl").read_text().splitlines()
+                ]
+                assert (ko["ranking_ids"], ko["example_ids"], ko["calibration_ids"]) == (ids[:2], ids[2:4], ids[4:6])
                 # none, then per kind and k in (1, 2): top, bottom, 3 matched, 3 random
                 assert len(ko["rows"]) == 1 + len(kinds) * 2 * 8
                 assert all(len(r["f1"]) == len(r["gold_logprob"]) == 2 for r in ko["rows"])

@@ -281,12 +281,33 @@ PATCHING_SEMANTICS = (
 )
 
 
+RANKED_ON = "held-out ranking examples"
+
+
+def held_out(ranking: list[dict], calibration: list[dict], ranking_scores: dict[str, Any]) -> dict[str, Any]:
+    """What an intervention result records of the parts its heads were chosen and calibrated on: their ids
+    (disjoint from example_ids) and the head scores, computed on the ranking records, that ranked the heads."""
+    return {
+        "ranked_on": RANKED_ON,
+        "ranking_ids": [r["id"] for r in ranking],
+        "calibration_ids": [r["id"] for r in calibration],
+        "ranking_scores": ranking_scores,
+    }
+
+
 def knockout_result(
-    settings: Any, records: list[dict], scores: dict, calibration: str | None, rows: list, seed: int
+    settings: Any,
+    records: list[dict],
+    scores: dict,
+    calibration: str | None,
+    rows: list,
+    seed: int,
+    held: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """knockout.json less the job's stamp: the rows and everything needed to read them (which examples, which
-    heads were ranked, the settings)."""
+    heads were ranked on which examples (`held`, from held_out), the settings)."""
     return {
+        **(held or {}),
         "semantics": settings.semantics,
         "scope": settings.scope,
         "calibration": calibration,
@@ -304,11 +325,19 @@ def knockout_result(
 
 
 def patching_result(
-    settings: Any, records: list[dict], donor: dict, synthetic: Measured, real: Measured, rows: list, seed: int
+    settings: Any,
+    records: list[dict],
+    donor: dict,
+    synthetic: Measured,
+    real: Measured,
+    rows: list,
+    seed: int,
+    held: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """patching.json less the condition: the patched and the donor model's own measures, the rows, and how to
-    read them."""
+    read them (`held`, from held_out: the examples both models' heads were ranked on)."""
     return {
+        **(held or {}),
         "donor": donor,
         "set_rule": settings.set_rule,
         "ranked_by": settings.ranked_by,

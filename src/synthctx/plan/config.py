@@ -17,7 +17,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from synthctx.data import tasks
 from synthctx.plan.hardware import resolve_dtype
-from synthctx.plan.settings import KnockoutRun
+from synthctx.plan.settings import KnockoutRun, SliceError, intervention_parts
 
 # Stage sections whose `dtype` may be `auto`; resolved once here, so it is in every slice and output.
 DTYPE_SECTIONS = ("train", "evaluate", "heads", "interventions")
@@ -270,6 +270,26 @@ def _intervention_problems(config: dict[str, Any], config_files: list[Path]) -> 
             f"{cfg['knockout']['exclude_top']} is less than the largest k ({max(counts)}): matched random heads "
             f"could be top-k heads",
         )
+    return problems + _held_out_problems(config, config_files)
+
+
+def _held_out_problems(config: dict[str, Any], config_files: list[Path]) -> list[str]:
+    """Each task of the grid that interventions run on must hold the ranking, measured and (mean knockout)
+    calibration parts of its real test split, disjoint (synthctx.plan.settings.intervention_parts)."""
+    cfg = config["interventions"]
+    if not (cfg["knockout"]["data"] or cfg["patching"]["data"]):
+        return []
+    calibration = cfg["knockout"]["calibration_examples"] if cfg["knockout"]["semantics"] == "mean" else 0
+    problems = []
+    for task in config["grid"]["tasks"]:
+        if task not in config["tasks"]:
+            continue  # reported above
+        n_test = config["tasks"][task]["n_test"]
+        try:
+            intervention_parts(n_test, cfg["ranking_examples"], cfg["n_examples"], calibration)
+        except SliceError as err:
+            where = locate(config_files, ["tasks", task, "n_test"])
+            problems.append(f"{where}: key 'tasks.{task}.n_test': {str(err).replace('<task>', task)}")
     return problems
 
 

@@ -15,8 +15,8 @@ import math
 from typing import Any
 
 from synthctx.plan.grid import n_head_kinds
-from synthctx.plan.settings import examples_used
-from synthctx.plan.slices import writer_slice
+from synthctx.plan.settings import intervention_parts
+from synthctx.plan.slices import calibration_reserved, writer_slice
 
 BYTES_PER_PARAMETER = {"float32": 4, "bfloat16": 2, "float16": 2}
 MB = 1_000_000
@@ -153,20 +153,25 @@ def synthetic_runtime(config: dict[str, Any], task: str, data: str, attempt: int
 
 
 def _intervention_minutes(
-    config: dict[str, Any], task: str, model: str, runs: int, attempt: int, clean_prefill: bool = False
+    config: dict[str, Any], task: str, model: str, runs: int, attempt: int, clean_prefill: bool = False, models: int = 1
 ) -> int:
-    """`runs` prefill-and-decode passes over each of the intervention's examples; with `clean_prefill`, one
-    prefill per example that every run continues with the answer (teacher-forced, then decoded) only."""
-    n_test = config["tasks"][task]["n_test"]
-    n = examples_used(n_test, config["interventions"]["n_examples"])
+    """`runs` prefill-and-decode passes over each measured example; with `clean_prefill`, one prefill per
+    example that every run continues with the answer (teacher-forced, then decoded) only. Before them, each
+    of the `models` ranks the heads with one forward per ranking example (prompt and answer), and mean
+    knockout (one model) reads the calibration examples' prompts once."""
+    block, iv = config["tasks"][task], config["interventions"]
+    calibration = calibration_reserved(config)
+    parts = intervention_parts(block["n_test"], iv["ranking_examples"], iv["n_examples"], calibration)
+    n, answer, sequence = len(parts.measured), block["max_new_tokens"], sequence_tokens(config, task)
     parameters = model_parameters(config["models"][model])
-    answer = config["tasks"][task]["max_new_tokens"]
-    dtype = config["interventions"]["dtype"]
     if clean_prefill:
-        forward, steps = n * (sequence_tokens(config, task) + runs * (1 + answer)), n * runs * (1 + answer)
+        forward, steps = n * (sequence + runs * (1 + answer)), n * runs * (1 + answer)
     else:
-        forward, steps = n * runs * sequence_tokens(config, task), n * runs * answer
-    return inference_minutes(parameters, dtype, forward, steps, attempt)
+        forward, steps = n * runs * sequence, n * runs * answer
+    forward += models * len(parts.ranking) * sequence
+    if models == 1:  # knockout: the calibration part (empty unless semantics mean)
+        forward += len(parts.calibration) * block["target_tokens"]
+    return inference_minutes(parameters, iv["dtype"], forward, steps, attempt)
 
 
 def knockout_runtime(config: dict[str, Any], task: str, model: str, attempt: int) -> int:
@@ -182,4 +187,4 @@ def knockout_runtime(config: dict[str, Any], task: str, model: str, attempt: int
 def patching_runtime(config: dict[str, Any], task: str, model: str, attempt: int) -> int:
     """Both models run in every patched configuration (the donor gives the contributions)."""
     configs = 2 + n_head_kinds(config, task) * (3 + config["interventions"]["patching"]["random_draws"])
-    return _intervention_minutes(config, task, model, 2 * configs, attempt)
+    return _intervention_minutes(config, task, model, 2 * configs, attempt, models=2)

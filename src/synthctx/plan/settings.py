@@ -107,23 +107,62 @@ class CorrelationSettings:
 
 
 def examples_used(n_available: int, n_examples: int | None) -> int:
-    """How many test examples an intervention runs on: the first `n_examples` of them (all when None). The job
-    cuts its records with it and the runtime model sizes the job with it, so both count the same examples."""
+    """How many test examples `n_examples` asks for out of `n_available` (all when None); the held-out parts
+    of an intervention are cut by intervention_parts."""
     return n_available if n_examples is None else min(n_available, n_examples)
+
+
+PARTS_KEYS = (
+    "interventions.ranking_examples + interventions.n_examples + interventions.knockout.calibration_examples "
+    "(calibration counted under knockout.semantics mean only)"
+)
+
+
+@dataclass(frozen=True)
+class ExampleParts:
+    """Three disjoint, consecutive cuts of the real test split, in file order: the heads are ranked on the
+    first, measured on the second, and mean-knockout calibration reads the third, so no example that chose
+    the heads (or calibrated the means) also tests them."""
+
+    ranking: range
+    measured: range
+    calibration: range
+
+
+def intervention_parts(n_test: int, ranking: int, n_examples: int | None, calibration: int) -> ExampleParts:
+    """Split `n_test` records into ranking, measured and calibration parts; `n_examples` None measures every
+    record between the other two. Refuses (SliceError naming the keys) a split too short for all three."""
+    measured = n_test - ranking - calibration if n_examples is None else n_examples
+    if ranking < 1 or measured < 1 or ranking + measured + calibration > n_test:
+        asked = f"{ranking} + {'the rest' if n_examples is None else n_examples} + {calibration}"
+        raise SliceError(
+            f"tasks.<task>.n_test ({n_test}) cannot hold {PARTS_KEYS} = {asked} disjoint real test examples "
+            f"(at least one ranking and one measured example)"
+        )
+    end = ranking + measured
+    return ExampleParts(range(0, ranking), range(ranking, end), range(end, end + calibration))
 
 
 @dataclass(frozen=True)
 class InterventionRun:
-    """What every intervention job depends on: the shared interventions keys and the task's answer length."""
+    """What every intervention job depends on: the shared interventions keys, the held-out parts of the test
+    split (`calibration_examples`: the mean-knockout calibration part, 0 under other semantics, reserved in
+    patching's split too so that both measure the same examples), the head-scoring settings the job ranks
+    heads with, and the task's answer length."""
 
     dtype: str
+    ranking_examples: int
     n_examples: int | None
+    calibration_examples: int
     ranked_by: str
+    argmax_over: str
+    insight_normalization: str
+    copy_match: str
     head_kinds: tuple[str, ...]
     max_new_tokens: int
 
-    def examples(self, n_available: int) -> int:
-        return examples_used(n_available, self.n_examples)
+    def parts(self, n_available: int) -> ExampleParts:
+        return intervention_parts(n_available, self.ranking_examples, self.n_examples, self.calibration_examples)
 
 
 @dataclass(frozen=True)
@@ -135,7 +174,6 @@ class KnockoutRun(InterventionRun):
     k: tuple[int | float, ...]
     random_draws: int
     exclude_top: int
-    calibration_examples: int
 
     @staticmethod
     def resolve_k(spec: int | float, total_heads: int) -> int:

@@ -110,12 +110,26 @@ def evaluate_settings(config: dict[str, Any], task: str) -> EvaluateSettings:
     return EvaluateSettings(dtype=config["evaluate"]["dtype"], max_new_tokens=config["tasks"][task]["max_new_tokens"])
 
 
+def calibration_reserved(config: dict[str, Any]) -> int:
+    """Test examples held out for mean-knockout calibration: knockout.calibration_examples under semantics
+    mean, else none."""
+    knockout = config["interventions"]["knockout"]
+    return knockout["calibration_examples"] if knockout["semantics"] == "mean" else 0
+
+
 def _intervention_common(config: dict[str, Any], task: str) -> dict[str, Any]:
-    section = config["interventions"]
+    """The keys every intervention job reads: the held-out parts of the test split and the head-scoring
+    settings it ranks the heads with, on its ranking part."""
+    section, heads = config["interventions"], config["heads"]
     return {
         "dtype": section["dtype"],
+        "ranking_examples": section["ranking_examples"],
         "n_examples": section["n_examples"],
+        "calibration_examples": calibration_reserved(config),
         "ranked_by": section["ranked_by"],
+        "argmax_over": heads["argmax_over"],
+        "insight_normalization": heads["insight_normalization"],
+        "copy_match": heads["copy_match"],
         "head_kinds": tuple(section["head_kinds"]),
         "max_new_tokens": config["tasks"][task]["max_new_tokens"],
     }
@@ -131,7 +145,6 @@ def knockout_run(config: dict[str, Any], task: str) -> KnockoutRun:
         k=tuple(own["k"]),
         random_draws=own["random_draws"],
         exclude_top=own["exclude_top"],
-        calibration_examples=own["calibration_examples"],
     )
 
 
