@@ -49,21 +49,11 @@ from synthctx.analysis.intervention_claims import entry as _entry
 from synthctx.analysis.paired import ALPHA
 from synthctx.analysis.tables import as_floats, condition_kind, distinct_rows, missing_columns
 from synthctx.plan import conditions
+from synthctx.plan.targets import CLAIM_TABLES
 
 __all__ = ["CONTRADICTED", "HETEROGENEOUS", "INCONCLUSIVE", "SUPPORTED", "UNDEFINED", "VERDICTS", "claim_verdicts"]
 MODE, RULE = "teacher_forced", "threshold"
-TABLES = (
-    "conditions",
-    "condition_means",
-    "correlations",
-    "leave_one_out",
-    "knockout",
-    "patching",
-    "recall_by_step",
-    "knockout_examples",
-    "patching_examples",
-    "examples",
-)
+TABLES = CLAIM_TABLES  # the tables the claims read, in the order the claims rule passes them
 
 TEXT = {
     "a": "Fine-tuning on real data beats the best synthetic variant on the real task "
@@ -353,7 +343,7 @@ def claim_verdicts(
     interventions = intervention_verdicts(t, cfg, alpha)
     out += [e for e in interventions if e["claim"] != "f"]
     insight = [e for e in ab if e["claim"] == "f"] + [e for e in interventions if e["claim"] == "f"]
-    # one placeholder when no table has insight heads at all
+    # claim (f) with no insight heads anywhere: one undefined entry saying so, not one per sub-claim
     if all(e["task"] is None for e in insight):
         reason = "No insight-head rows in any table (only MuSiQue and SummHay have insight spans)."
         text = "Insight heads behave like retrieval heads: (b), (c) and (e) for insight heads (MuSiQue, SummHay)."
